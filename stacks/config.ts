@@ -1,0 +1,84 @@
+/**
+ * Stack configuration: read from Pulumi config (namespace `copilot-scale-kit`), validated with zod.
+ * Every error names the key and the command that fixes it.
+ */
+import { z } from "zod";
+import { PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
+
+export const CONFIG_NAMESPACE = "copilot-scale-kit";
+
+export const imagesSchema = z.object({
+  /** The CLI server image (images/cli). Pin by digest in production. */
+  cli: z.string().min(1),
+  /** The gateway image (images/gateway). */
+  gateway: z.string().min(1),
+});
+
+export const lifecycleSchema = z
+  .object({
+    idleTimeoutSeconds: z.number().int().min(0).default(1800),
+    sessionTtlSeconds: z.number().int().min(0).default(7 * 24 * 3600),
+    lockTtlSeconds: z.number().int().positive().default(30),
+    lockWaitSeconds: z.number().positive().default(30),
+    maxSessionsPerServer: z.number().int().positive().default(200),
+    drainGraceSeconds: z.number().int().positive().default(60),
+    /** Cron schedule of the TTL cleanup job. */
+    cleanupSchedule: z.string().default("*/15 * * * *"),
+  })
+  .prefault({});
+
+export const gatewaySchema = z
+  .object({
+    replicas: z.number().int().min(1).default(1),
+    /** Optional autoscaling bounds; omitted = fixed replicas. */
+    autoscale: z
+      .object({ min: z.number().int().min(1), max: z.number().int().min(1), cpuPercent: z.number().int().min(1).max(100).default(70) })
+      .optional(),
+    model: z.string().optional(),
+    /** BYOK provider endpoint; omit to use GitHub-hosted models via the GitHub token. */
+    providerBaseUrl: z.string().url().optional(),
+    rateLimitPerMinute: z.number().int().min(0).default(0),
+  })
+  .prefault({});
+
+export const tenantSchema = z.object({
+  user: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, "a tenant id is lowercase letters, digits and '-'"),
+  storageGi: z.number().int().positive().optional(),
+});
+
+/** Settings every platform shares. Platform sections are added by stacks/kubernetes.ts and stacks/aci.ts. */
+export const commonStackSchema = z.object({
+  topology: z.enum(TOPOLOGY_NAMES),
+  platform: z.enum(PLATFORM_NAMES).exclude(["local"]),
+  servers: z.number().int().min(1).max(64).optional(),
+  images: imagesSchema,
+  gateway: gatewaySchema,
+  lifecycle: lifecycleSchema,
+  /** isolated: static tenants, one CLI server each. */
+  tenants: z.array(tenantSchema).default([]),
+  /** Redis for multi-replica gateways: in-cluster unless an external URL secret is set. */
+  redis: z.object({ external: z.boolean().default(false) }).prefault({}),
+});
+export type CommonStackConfig = z.infer<typeof commonStackSchema>;
+
+/** Fix hint for a config key, shown in validation errors. */
+export function fixHint(path: (string | number | symbol)[]): string {
+  const [top] = path;
+  if (top === undefined) return "";
+  const key = `${CONFIG_NAMESPACE}:${String(top)}`;
+  return path.length === 1
+    ? ` (fix: pulumi config set ${key} <value>)`
+    : ` (fix: set ${path.map(String).join(".")} under ${key} in stacks/Pulumi.<stack>.yaml, or pulumi config set --path '${key}.${path.slice(1).map(String).join(".")}' <value>)`;
+}
+
+export function formatIssues(error: z.ZodError, source: string): Error {
+  const lines = error.issues.map((i) => `  ${CONFIG_NAMESPACE}:${i.path.map(String).join(".")}: ${i.message}${fixHint(i.path)}`);
+  return new Error(`invalid stack config in ${source}:\n${lines.join("\n")}`);
+}
+
+/** Servers in force: the explicit value, or the topology default (isolated counts tenants). */
+export function serverCount(cfg: Pick<CommonStackConfig, "topology" | "servers" | "tenants">): number {
+  if (cfg.topology === "isolated") return cfg.tenants.length;
+  if (cfg.topology === "shared" || cfg.topology === "collaborative") return 1;
+  return cfg.servers ?? TOPOLOGIES[cfg.topology].defaultServers;
+}

@@ -1,0 +1,109 @@
+/**
+ * The gateway's configuration: one schema shared by the gateway, the local platform and the
+ * Pulumi components. Non-secret settings travel as JSON in GATEWAY_CONFIG; every secret travels in
+ * its own environment variable, named here, so that platforms can inject it from a secret store
+ * (Kubernetes secretKeyRef, ACI secureValue) and it never appears in the JSON.
+ */
+import { z } from "zod";
+import { TOPOLOGY_NAMES } from "./topologies.js";
+
+/** Environment variables that carry secrets into the gateway. */
+export const GATEWAY_SECRET_ENV = {
+  jwtSecret: "GATEWAY_JWT_SECRET",
+  staticTokens: "GATEWAY_STATIC_TOKENS",
+  redisUrl: "GATEWAY_REDIS_URL",
+  providerApiKey: "GATEWAY_PROVIDER_API_KEY",
+  githubToken: "COPILOT_GITHUB_TOKEN",
+} as const;
+export const GATEWAY_CONFIG_ENV = "GATEWAY_CONFIG";
+
+/** Conventional name of the env var holding a backend's connection token. */
+export function backendTokenEnv(serverId: string): string {
+  return `CLI_TOKEN_${serverId.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+}
+
+const hostPort = z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, "must be host:port");
+
+export const staticBackendSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and '-'"),
+  address: hostPort,
+  /** Env var that holds this server's connection token. */
+  tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/),
+  /** isolated topology with static tenants: the only user routed here. */
+  user: z.string().optional(),
+});
+export type StaticBackend = z.infer<typeof staticBackendSchema>;
+
+export const backendsSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("static"), servers: z.array(staticBackendSchema).min(1) }),
+  /** isolated on the local platform: the gateway spawns one CLI per user on demand. */
+  z.object({
+    kind: z.literal("spawn"),
+    cliPath: z.string(),
+    homeRoot: z.string(),
+    host: z.string().default("127.0.0.1"),
+    /** Extra environment for spawned CLIs (never secrets of other users). */
+    env: z.record(z.string(), z.string()).default({}),
+  }),
+]);
+export type BackendsConfig = z.infer<typeof backendsSchema>;
+
+export const gatewayConfigSchema = z.object({
+  topology: z.enum(TOPOLOGY_NAMES),
+  host: z.string().default("0.0.0.0"),
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** Identifies this replica in logs, metrics and lock ownership. */
+  replicaId: z.string().optional(),
+  backends: backendsSchema,
+  auth: z
+    .object({
+      kind: z.enum(["jwt-hs256", "static"]).default("jwt-hs256"),
+      issuer: z.string().optional(),
+      audience: z.string().optional(),
+      /** Claim listing the rooms a user may post to (collaborative). */
+      roomsClaim: z.string().default("rooms"),
+    })
+    .prefault({}),
+  store: z.enum(["memory", "redis"]).default("memory"),
+  model: z
+    .object({
+      /** Model name passed on session create/resume; omit to use the CLI's default. */
+      name: z.string().optional(),
+      /** BYOK OpenAI-compatible endpoint (the local mock model, or a real provider). */
+      providerBaseUrl: z.string().optional(),
+      providerType: z.enum(["openai", "azure", "anthropic"]).default("openai"),
+    })
+    .prefault({}),
+  lifecycle: z
+    .object({
+      idleTimeoutSeconds: z.number().int().min(0).default(0),
+      sessionTtlSeconds: z.number().int().min(0).default(0),
+      cleanupIntervalSeconds: z.number().positive().default(60),
+      lockTtlSeconds: z.number().int().positive().default(30),
+      lockWaitSeconds: z.number().positive().default(30),
+      maxSessionsPerServer: z.number().int().positive().default(200),
+      cliIdleTimeoutSeconds: z.number().int().min(0).default(0),
+      drainGraceSeconds: z.number().positive().default(30),
+      turnTimeoutSeconds: z.number().positive().default(600),
+    })
+    .prefault({}),
+  http: z
+    .object({
+      bodyLimitBytes: z.number().int().positive().default(256 * 1024),
+      /** Requests per user per window; 0 = off. */
+      rateLimitPerMinute: z.number().int().min(0).default(0),
+    })
+    .prefault({}),
+  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+});
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
+
+export function parseGatewayConfig(value: unknown): GatewayConfig {
+  const result = gatewayConfigSchema.safeParse(value);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new Error(`invalid gateway config:\n${lines.join("\n")}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,4 @@
+export * from "./topologies.js";
+export * from "./features.js";
+export * from "./target.js";
+export * from "./gateway-config.js";
