@@ -2,6 +2,7 @@
  * Stack configuration: read from Pulumi config (namespace `copilot-scale-kit`), validated with zod.
  * Every error names the key and the command that fixes it.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
 
@@ -81,4 +82,40 @@ export function serverCount(cfg: Pick<CommonStackConfig, "topology" | "servers" 
   if (cfg.topology === "isolated") return cfg.tenants.length;
   if (cfg.topology === "shared" || cfg.topology === "collaborative") return 1;
   return cfg.servers ?? TOPOLOGIES[cfg.topology].defaultServers;
+}
+
+/** A raw config string as the Pulumi CLI passes it: structured values and numbers arrive as JSON text. */
+function parseConfigValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Reads every key of `schema` from the project's config namespace and validates it. Keys in the
+ * namespace that neither the schema nor `secretKeys` (read separately with getSecret) know are
+ * rejected, so a typo fails `pulumi up` instead of being ignored.
+ */
+export function readStackConfig<S extends z.ZodObject>(schema: S, secretKeys: readonly string[] = []): z.infer<S> {
+  const known = new Set([...Object.keys(schema.shape), ...secretKeys]);
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  const unknown = Object.keys(pulumi.runtime.allConfig())
+    .filter((k) => k.startsWith(prefix) && !known.has(k.slice(prefix.length)));
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown stack config ${unknown.join(", ")} in stack ${pulumi.getStack()}; known keys: ${[...known].sort().join(", ")} ` +
+        `(fix: correct the key in stacks/Pulumi.${pulumi.getStack()}.yaml, or pulumi config rm ${unknown[0]})`,
+    );
+  }
+  const config = new pulumi.Config(CONFIG_NAMESPACE);
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = config.get(key);
+    if (value !== undefined) raw[key] = parseConfigValue(value);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw formatIssues(parsed.error, `stack ${pulumi.getStack()}`);
+  return parsed.data;
 }
