@@ -65,6 +65,10 @@ export const gatewayConfigSchema = z.object({
     })
     .prefault({}),
   store: z.enum(["memory", "redis"]).default("memory"),
+  /** memory store: snapshot the registry to this file so a restarted replica keeps it. */
+  storeFile: z.string().optional(),
+  /** Tool permission requests from the CLI: denied unless the operator opts in. */
+  toolPermissions: z.enum(["deny", "approve"]).default("deny"),
   model: z
     .object({
       /** Model name passed on session create/resume; omit to use the CLI's default. */

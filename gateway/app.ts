@@ -1,0 +1,297 @@
+/**
+ * The session gateway's HTTP API v1 (Fastify). Auth, per-user ownership, routing to CLI servers,
+ * streaming, health, metrics and drain. Errors are always `{"error":{"code","message"}}`.
+ */
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { GatewayConfig } from "../topology/gateway-config.js";
+import type { Authenticator, Principal } from "./auth.js";
+import type { Backend } from "./backends.js";
+import { ApiError, badRequest, notFound, unavailable, validateId } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+import type { BackendPool } from "./pool.js";
+import type { SessionManager } from "./sessions.js";
+import type { SessionRecord, Store } from "./store.js";
+
+export interface GatewayDeps {
+  cfg: GatewayConfig;
+  store: Store;
+  pool: BackendPool;
+  sessions: SessionManager;
+  metrics: Metrics;
+  auth: Authenticator;
+  log: Logger;
+  /** Test switch: skip the ownership check (shows that the isolation tests catch its absence). */
+  unsafeSkipOwnershipCheck?: boolean;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+const createBody = z
+  .object({ model: z.string().min(1).max(200).optional(), persistent: z.boolean().optional() })
+  .strict()
+  .nullish();
+const promptBody = z.object({ prompt: z.string().min(1, "prompt must not be empty").max(100_000) });
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
+    throw badRequest(`${where}${issue.path.length === 0 && body == null ? "a JSON body is required" : issue.message}`, "invalid_body");
+  }
+  return r.data;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+function view(rec: SessionRecord, attached: boolean) {
+  return {
+    sessionId: rec.sessionId,
+    createdAt: iso(rec.createdAt),
+    lastActiveAt: iso(rec.lastActiveAt),
+    persistent: rec.persistent,
+    ...(rec.model ? { model: rec.model } : {}),
+    attached,
+  };
+}
+
+function wantsStream(req: FastifyRequest): boolean {
+  return (req.headers.accept ?? "").includes("text/event-stream");
+}
+
+export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain: () => void; isDraining: () => boolean } {
+  const { cfg, store, pool, sessions, metrics, auth, log } = deps;
+  let draining = false;
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: cfg.http.bodyLimitBytes,
+    disableRequestLogging: true,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+  });
+
+  app.addHook("onRequest", async (req) => {
+    if (!req.url.startsWith("/v1/")) return;
+    if (draining) throw unavailable("draining", "this gateway replica is shutting down; retry on another", 1);
+    req.principal = await auth.authenticate(req.headers.authorization);
+  });
+
+  app.addHook("onResponse", async (req, reply) => {
+    metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? "unmatched", status: String(reply.statusCode) });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: { code: "route_not_found", message: `no route ${req.method} ${req.url.split("?")[0]}` } });
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof ApiError) {
+      void reply.code(err.status).headers(err.headers).send({ error: { code: err.code, message: err.message } });
+      return;
+    }
+    const status = err.statusCode;
+    if (status && status >= 400 && status < 500) {
+      // Fastify's own client errors: bad JSON, body too large, unsupported media type.
+      const code =
+        status === 413 ? "body_too_large" : status === 415 ? "unsupported_media_type" : err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err instanceof SyntaxError ? "invalid_json" : "bad_request";
+      void reply.code(status).send({ error: { code, message: err.message } });
+      return;
+    }
+    req.log.error({ err: { message: err.message, code: err.code } }, "unhandled error");
+    void reply.code(500).send({ error: { code: "internal", message: "internal error" } });
+  });
+
+  const principal = (req: FastifyRequest): Principal => req.principal!;
+
+  /** The caller's own session, or 404 exactly as for a session that does not exist. */
+  async function ownSession(req: FastifyRequest, id: string): Promise<SessionRecord> {
+    validateId(id, "session");
+    const rec = await store.getSession(id);
+    if (!rec || rec.kind !== "session") throw notFound();
+    if (!deps.unsafeSkipOwnershipCheck && rec.owner !== principal(req).user) throw notFound();
+    return rec;
+  }
+
+  const served = (reply: FastifyReply, backend: Backend) => reply.header("x-copilot-server", backend.id);
+
+  /** Runs one turn and answers as JSON or as SSE (deltas, then a final `done` event). */
+  async function answerTurn(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    backend: Backend,
+    run: (onDelta?: (t: string) => void) => Promise<{ content: string; extra?: Record<string, unknown> }>,
+    base: Record<string, unknown>,
+  ) {
+    served(reply, backend);
+    if (!wantsStream(req)) {
+      const r = await run();
+      return reply.send({ ...base, content: r.content, ...r.extra });
+    }
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-copilot-server": backend.id,
+    });
+    const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+    try {
+      const r = await run((t) => event("delta", { content: t }));
+      event("done", { ...base, content: r.content, ...r.extra });
+    } catch (err) {
+      const e = err instanceof ApiError ? err : new ApiError(500, "internal", "internal error");
+      event("error", { error: { code: e.code, message: e.message }, status: e.status });
+    }
+    res.end();
+    return reply;
+  }
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+
+  app.get("/readyz", async (_req, reply) => {
+    if (draining) return reply.code(503).send({ status: "draining" });
+    const checks = await Promise.all(
+      pool.all().map(async (b) => {
+        try {
+          await b.ping(1_500);
+          metrics.backendUp.set({ server: b.id }, 1);
+          return { server: b.id, ok: true };
+        } catch (err) {
+          metrics.backendUp.set({ server: b.id }, 0);
+          return { server: b.id, ok: false, reason: (err as Error).message };
+        }
+      }),
+    );
+    const ok = checks.every((c) => c.ok);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "unready", servers: checks });
+  });
+
+  app.get("/metrics", async (_req, reply) => {
+    reply.header("content-type", metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.post("/v1/sessions", async (req, reply) => {
+    const body = parse(createBody, req.body) ?? {};
+    const user = principal(req).user;
+    const backend = await pool.forNewSession(user);
+    const id = `s-${randomUUID()}`;
+    const now = Date.now();
+    const rec: SessionRecord = {
+      sessionId: id,
+      owner: user,
+      kind: "session",
+      persistent: body.persistent ?? true,
+      createdAt: now,
+      lastActiveAt: now,
+      serverId: backend.id,
+      ...(body.model ? { model: body.model } : {}),
+    };
+    try {
+      await sessions.create(backend, id, { model: body.model, persistent: rec.persistent });
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw await sessions.backendFailure(backend, (err as Error).message);
+    }
+    await store.createSession(rec);
+    served(reply, backend);
+    return reply.code(201).send({ sessionId: id });
+  });
+
+  app.get("/v1/sessions", async (req) => {
+    const rows = await store.listSessions(principal(req).user);
+    return {
+      sessions: rows
+        .filter((r) => r.kind === "session")
+        .sort((a, b) => a.createdAt - b.createdAt)
+        .map((r) => view(r, sessions.isAttached(r.sessionId))),
+    };
+  });
+
+  app.get<{ Params: { id: string } }>("/v1/sessions/:id", async (req) => {
+    const rec = await ownSession(req, req.params.id);
+    return view(rec, sessions.isAttached(rec.sessionId));
+  });
+
+  app.post<{ Params: { id: string } }>("/v1/sessions/:id/messages", async (req, reply) => {
+    const rec = await ownSession(req, req.params.id);
+    const { prompt } = parse(promptBody, req.body);
+    const backend = await pool.forSession(rec, principal(req).user);
+    return answerTurn(
+      req,
+      reply,
+      backend,
+      async (onDelta) => {
+        const r = await sessions.turn(rec.sessionId, backend, prompt, { model: rec.model, persistent: rec.persistent, kind: "session", onDelta });
+        await store.updateSession(rec.sessionId, { lastActiveAt: Date.now(), serverId: backend.id });
+        return { content: r.content };
+      },
+      { sessionId: rec.sessionId },
+    );
+  });
+
+  app.delete<{ Params: { id: string } }>("/v1/sessions/:id", async (req, reply) => {
+    const rec = await ownSession(req, req.params.id);
+    const backend = await pool.forSession(rec, principal(req).user);
+    try {
+      await sessions.remove(rec.sessionId, backend);
+    } catch (err) {
+      throw await sessions.backendFailure(backend, (err as Error).message);
+    }
+    await store.deleteSession(rec.sessionId);
+    metrics.sessionsDeleted.inc({ reason: "api" });
+    served(reply, backend);
+    return reply.code(204).send();
+  });
+
+  app.post("/v1/chat", async (req, reply) => {
+    const { prompt } = parse(promptBody, req.body);
+    const user = principal(req).user;
+    const backend = await pool.forNewSession(user);
+    const id = `c-${randomUUID()}`;
+    const now = Date.now();
+    // Registered so that a crash mid-chat leaves a record for TTL cleanup to find.
+    await store.createSession({ sessionId: id, owner: user, kind: "chat", persistent: false, createdAt: now, lastActiveAt: now, serverId: backend.id });
+    const cleanup = async () => {
+      await sessions.remove(id, backend).catch((err) => log.warn({ err: (err as Error).message, sessionId: id }, "ephemeral delete failed"));
+      await store.deleteSession(id);
+      metrics.sessionsDeleted.inc({ reason: "ephemeral" });
+    };
+    return answerTurn(
+      req,
+      reply,
+      backend,
+      async (onDelta) => {
+        try {
+          try {
+            await sessions.create(backend, id, { persistent: false });
+          } catch (err) {
+            if (err instanceof ApiError) throw err;
+            throw await sessions.backendFailure(backend, (err as Error).message);
+          }
+          const r = await sessions.turn(id, backend, prompt, { persistent: false, kind: "chat", onDelta });
+          return { content: r.content };
+        } finally {
+          await cleanup();
+        }
+      },
+      {},
+    );
+  });
+
+  return {
+    app,
+    startDrain: () => {
+      draining = true;
+    },
+    isDraining: () => draining,
+  };
+}

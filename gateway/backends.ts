@@ -1,0 +1,82 @@
+/**
+ * A CLI server as the gateway sees it: an address, a connection token and one SDK client,
+ * connected lazily and dropped after a connection failure so the next call reconnects.
+ */
+import { CopilotClient, RuntimeConnection } from "@github/copilot-sdk";
+
+export interface BackendInfo {
+  id: string;
+  address: string;
+  /** isolated: the only user this server serves. */
+  user?: string;
+  pid?: number;
+}
+
+export class Backend {
+  private client: CopilotClient | undefined;
+  private connecting: Promise<CopilotClient> | undefined;
+  /** Bumped whenever the client is dropped, so stale sessions can be recognised. */
+  generation = 0;
+  lastError: string | undefined;
+
+  constructor(
+    readonly info: BackendInfo,
+    private readonly connectionToken: string,
+  ) {}
+
+  get id(): string {
+    return this.info.id;
+  }
+
+  async getClient(): Promise<CopilotClient> {
+    if (this.client) return this.client;
+    this.connecting ??= (async () => {
+      const client = new CopilotClient({
+        connection: RuntimeConnection.forUri(this.info.address, { connectionToken: this.connectionToken }),
+      });
+      try {
+        await client.start();
+      } catch (err) {
+        await client.forceStop().catch(() => undefined);
+        throw err;
+      }
+      this.client = client;
+      return client;
+    })().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  /** Protocol-level health check: a JSON-RPC ping over the real connection. */
+  async ping(timeoutMs = 2_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`ping timed out after ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this.getClient().then((c) => c.ping("readyz")), timeout]);
+      this.lastError = undefined;
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.drop();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Forgets the client after a failure; sessions opened through it are invalid from now on. */
+  drop(): void {
+    const c = this.client;
+    this.client = undefined;
+    this.generation++;
+    if (c) void c.forceStop().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    if (c) await c.stop().catch(() => undefined);
+  }
+}

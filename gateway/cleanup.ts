@@ -1,0 +1,62 @@
+/**
+ * TTL cleanup: deletes sessions whose last activity is older than the TTL, from the CLI's disk and
+ * from the registry. The gateway runs it on a timer; `gateway.js cleanup` runs one pass (CronJob).
+ */
+import type { Logger } from "pino";
+import type { BackendPool } from "./pool.js";
+import type { SessionRecord, Store } from "./store.js";
+
+export interface CleanupResult {
+  scanned: number;
+  deleted: string[];
+  failed: { sessionId: string; reason: string }[];
+}
+
+/** Ephemeral chats live for one request; a record older than this is an orphan of a crash. */
+const ORPHAN_CHAT_MS = 15 * 60_000;
+
+export function isExpired(rec: SessionRecord, ttlSeconds: number, now: number): boolean {
+  if (rec.kind === "chat") return now - rec.lastActiveAt > ORPHAN_CHAT_MS;
+  return ttlSeconds > 0 && now - rec.lastActiveAt > ttlSeconds * 1000;
+}
+
+export async function runCleanup(opts: {
+  store: Store;
+  pool: BackendPool;
+  ttlSeconds: number;
+  log: Logger;
+  now?: number;
+  /** Skip sessions busy on this replica (a turn in flight counts as activity). */
+  isBusy?: (id: string) => boolean;
+  /** Called before deleting, to detach the session from this replica. */
+  beforeDelete?: (id: string) => Promise<void>;
+}): Promise<CleanupResult> {
+  const now = opts.now ?? Date.now();
+  const all = await opts.store.allSessions();
+  const result: CleanupResult = { scanned: all.length, deleted: [], failed: [] };
+  for (const rec of all) {
+    if (!isExpired(rec, opts.ttlSeconds, now) || opts.isBusy?.(rec.sessionId)) continue;
+    // Re-read: another replica may have used it since the scan.
+    const fresh = await opts.store.getSession(rec.sessionId);
+    if (!fresh || !isExpired(fresh, opts.ttlSeconds, Date.now())) continue;
+    try {
+      await opts.beforeDelete?.(rec.sessionId);
+      const backend = rec.serverId ? opts.pool.byId(rec.serverId) : opts.pool.all()[0];
+      if (backend) {
+        const client = await backend.getClient();
+        await client.deleteSession(rec.sessionId).catch((err: Error) => {
+          // Already gone from disk is fine; anything else is reported and retried next pass.
+          if (!/not found|does not exist|no such/i.test(err.message)) throw err;
+        });
+      }
+      await opts.store.deleteSession(rec.sessionId);
+      result.deleted.push(rec.sessionId);
+    } catch (err) {
+      result.failed.push({ sessionId: rec.sessionId, reason: (err as Error).message });
+    }
+  }
+  if (result.deleted.length || result.failed.length) {
+    opts.log.info({ scanned: result.scanned, deleted: result.deleted.length, failed: result.failed.length }, "ttl cleanup pass");
+  }
+  return result;
+}

@@ -1,0 +1,60 @@
+/**
+ * Gateway entry point: `serve` (default) runs the HTTP gateway until SIGTERM/SIGINT, then drains;
+ * `cleanup` runs one TTL cleanup pass and exits (the Kubernetes CronJob).
+ * Config: JSON in GATEWAY_CONFIG, or `--config <file>`; secrets in their own env vars.
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { GATEWAY_CONFIG_ENV, parseGatewayConfig } from "../topology/gateway-config.js";
+import { runCleanup } from "./cleanup.js";
+import { createGateway, createPool, createStore } from "./server.js";
+
+function loadConfig(file: string | undefined) {
+  const raw = file ? readFileSync(file, "utf8") : process.env[GATEWAY_CONFIG_ENV];
+  if (!raw) throw new Error(`no configuration: set ${GATEWAY_CONFIG_ENV} to the JSON config or pass --config <file>`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`${file ?? GATEWAY_CONFIG_ENV} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseGatewayConfig(json);
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { config: { type: "string" } } });
+  const command = positionals[0] ?? "serve";
+  const cfg = loadConfig(values.config);
+
+  if (command === "cleanup") {
+    const log = pino({ level: cfg.logLevel });
+    const store = await createStore(cfg, process.env);
+    const pool = createPool(cfg, process.env, () => 0);
+    const r = await runCleanup({ store, pool, ttlSeconds: cfg.lifecycle.sessionTtlSeconds, log });
+    await pool.close();
+    await store.close();
+    console.log(JSON.stringify({ scanned: r.scanned, deleted: r.deleted.length, failed: r.failed }));
+    process.exit(r.failed.length ? 1 : 0);
+  }
+  if (command !== "serve") throw new Error(`unknown command ${command}: use serve or cleanup`);
+
+  // Test-only switches that disable a protection, so conformance can prove it catches the gap.
+  const unsafe = new Set((process.env.GATEWAY_UNSAFE_TEST_SWITCHES ?? "").split(",").filter(Boolean));
+  const gw = await createGateway(cfg, { unsafe: { skipOwnershipCheck: unsafe.has("skip-ownership-check") } });
+  if (unsafe.size) gw.log.warn({ switches: [...unsafe] }, "UNSAFE test switches are on: never use this in production");
+  const address = await gw.listen();
+  // Parsed by the local platform to learn the port when it asked for port 0.
+  console.log(`gateway listening on ${address}`);
+  const onSignal = (signal: string) => {
+    gw.log.info({ signal }, "signal received");
+    void gw.drainAndStop().then(() => process.exit(0));
+  };
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  process.once("SIGINT", () => onSignal("SIGINT"));
+}
+
+main().catch((err) => {
+  console.error(`gateway: ${(err as Error).message}`);
+  process.exit(1);
+});

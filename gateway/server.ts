@@ -1,0 +1,153 @@
+/**
+ * Composition root of one gateway replica: config → store, backends, sessions, HTTP app, timers,
+ * and the SIGTERM drain.
+ */
+import { pino, type Logger } from "pino";
+import { GATEWAY_SECRET_ENV, type GatewayConfig } from "../topology/gateway-config.js";
+import { buildApp } from "./app.js";
+import { jwtAuthenticator, staticAuthenticator, type Authenticator } from "./auth.js";
+import { runCleanup } from "./cleanup.js";
+import { createMetrics } from "./metrics.js";
+import { StaticPool, type BackendPool } from "./pool.js";
+import { SessionManager } from "./sessions.js";
+import { MemoryStore, type Store } from "./store.js";
+
+export type Env = Record<string, string | undefined>;
+
+export interface GatewayOptions {
+  env?: Env;
+  log?: Logger;
+  /** Test switches that turn a protection off, so tests can show they catch its absence. */
+  unsafe?: { skipOwnershipCheck?: boolean };
+}
+
+export function requireEnv(env: Env, name: string, why: string): string {
+  const v = env[name];
+  if (!v) throw new Error(`environment variable ${name} is required (${why})`);
+  return v;
+}
+
+/** Secrets never come from GATEWAY_CONFIG; tokens that are too short to be secrets are refused. */
+export function createAuthenticator(cfg: GatewayConfig, env: Env): Authenticator {
+  if (cfg.auth.kind === "static") {
+    const raw = requireEnv(env, GATEWAY_SECRET_ENV.staticTokens, "auth.kind is static");
+    let tokens: Record<string, string>;
+    try {
+      tokens = JSON.parse(raw) as Record<string, string>;
+    } catch {
+      throw new Error(`${GATEWAY_SECRET_ENV.staticTokens} must be a JSON object {"user":"token"}`);
+    }
+    return staticAuthenticator(tokens);
+  }
+  const secret = requireEnv(env, GATEWAY_SECRET_ENV.jwtSecret, "auth.kind is jwt-hs256");
+  if (secret.length < 32) throw new Error(`${GATEWAY_SECRET_ENV.jwtSecret} must have at least 32 characters`);
+  return jwtAuthenticator({ secret, issuer: cfg.auth.issuer, audience: cfg.auth.audience, roomsClaim: cfg.auth.roomsClaim });
+}
+
+export async function createStore(cfg: GatewayConfig, _env: Env): Promise<Store> {
+  if (cfg.store === "redis") throw new Error("store redis is not available yet; use store memory");
+  return new MemoryStore(cfg.storeFile);
+}
+
+export function createPool(cfg: GatewayConfig, env: Env, loadOf: (id: string) => number): BackendPool {
+  if (cfg.backends.kind === "static") {
+    return new StaticPool(cfg, (name) => requireEnv(env, name, "connection token of a CLI server"), loadOf);
+  }
+  throw new Error(`backends.kind ${cfg.backends.kind} is not supported yet`);
+}
+
+export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}) {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? pino({ level: cfg.logLevel, base: { replica: cfg.replicaId } });
+  const metrics = createMetrics();
+  const auth = createAuthenticator(cfg, env);
+  const store = await createStore(cfg, env);
+  const sessions = new SessionManager(cfg, metrics, log, env[GATEWAY_SECRET_ENV.providerApiKey]);
+  const pool = createPool(cfg, env, (id) => sessions.attachedOn(id));
+  const { app, startDrain, isDraining } = buildApp({
+    cfg,
+    store,
+    pool,
+    sessions,
+    metrics,
+    auth,
+    log,
+    unsafeSkipOwnershipCheck: opts.unsafe?.skipOwnershipCheck,
+  });
+
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, fn: () => Promise<unknown>) => {
+    let running = false;
+    const t = setInterval(() => {
+      if (running) return;
+      running = true;
+      fn()
+        .catch((err) => log.warn({ err: (err as Error).message }, "background task failed"))
+        .finally(() => {
+          running = false;
+        });
+    }, ms);
+    t.unref();
+    timers.push(t);
+  };
+
+  const lc = cfg.lifecycle;
+  if (lc.idleTimeoutSeconds > 0) {
+    every(Math.min(5_000, (lc.idleTimeoutSeconds * 1000) / 4), async () => {
+      for (const id of await sessions.sweepIdle()) {
+        const rec = await store.getSession(id);
+        const backend = rec?.serverId ? pool.byId(rec.serverId) : undefined;
+        if (backend) await sessions.remove(id, backend).catch(() => undefined);
+        await store.deleteSession(id);
+        metrics.sessionsDeleted.inc({ reason: "idle-ephemeral" });
+      }
+    });
+  }
+  const cleanupPass = () =>
+    runCleanup({
+      store,
+      pool,
+      ttlSeconds: lc.sessionTtlSeconds,
+      log,
+      isBusy: (id) => sessions.isAttached(id) && sessions.inflight > 0,
+      beforeDelete: (id) => sessions.detach(id, "deleted"),
+    }).then((r) => {
+      for (const _ of r.deleted) metrics.sessionsDeleted.inc({ reason: "ttl" });
+    });
+  if (lc.sessionTtlSeconds > 0) every(lc.cleanupIntervalSeconds * 1000, cleanupPass);
+
+  let stopping: Promise<void> | undefined;
+  /** Drain: readiness 503, new requests 503, in-flight turns finish (bounded by the grace period). */
+  function drainAndStop(): Promise<void> {
+    stopping ??= (async () => {
+      metrics.drains.inc();
+      metrics.draining.set(1);
+      startDrain();
+      log.info({ inflight: sessions.inflight }, "draining");
+      const clean = await sessions.drain(lc.drainGraceSeconds * 1000);
+      for (const t of timers) clearInterval(t);
+      await app.close();
+      await pool.close();
+      await store.close();
+      log.info({ clean }, "stopped");
+    })();
+    return stopping;
+  }
+
+  return {
+    app,
+    cfg,
+    store,
+    pool,
+    sessions,
+    metrics,
+    log,
+    isDraining,
+    cleanupPass,
+    async listen(): Promise<string> {
+      return app.listen({ host: cfg.host, port: cfg.port });
+    },
+    drainAndStop,
+  };
+}
+export type Gateway = Awaited<ReturnType<typeof createGateway>>;

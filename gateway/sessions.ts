@@ -1,0 +1,293 @@
+/**
+ * Sessions attached to CLI servers through this replica: create, resume on demand, one turn at a
+ * time per session, detach when idle or evicted, delete. In-memory only: the CLI keeps the state on
+ * disk, the store keeps ownership, so a detached session resumes transparently.
+ */
+import type { CopilotSession, SessionConfig } from "@github/copilot-sdk";
+import type { Logger } from "pino";
+import type { GatewayConfig } from "../topology/gateway-config.js";
+import type { Backend } from "./backends.js";
+import { ApiError, unavailable } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+
+interface Attached {
+  id: string;
+  backend: Backend;
+  generation: number;
+  session: CopilotSession;
+  lastActive: number;
+  inflight: number;
+  persistent: boolean;
+}
+
+export interface TurnResult {
+  content: string;
+  serverId: string;
+}
+
+export type DetachReason = "idle" | "eviction" | "drain" | "moved" | "deleted" | "backend-lost";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class SessionManager {
+  private readonly attached = new Map<string, Attached>();
+  /** Per-session promise chain: turns on one session never overlap on this replica. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Sessions being opened per backend, so capacity checks count them. */
+  private readonly opening = new Map<string, number>();
+  private inflightTotal = 0;
+
+  constructor(
+    private readonly cfg: GatewayConfig,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly providerApiKey?: string,
+  ) {}
+
+  get inflight(): number {
+    return this.inflightTotal;
+  }
+
+  isAttached(id: string): boolean {
+    return this.attached.has(id);
+  }
+
+  attachedOn(backendId: string): number {
+    let n = 0;
+    for (const a of this.attached.values()) if (a.backend.id === backendId) n++;
+    return n;
+  }
+
+  /** Last activity (ms) of the sessions attached to a backend; used to cull idle per-user servers. */
+  lastActivityOn(backendId: string): { inflight: number; lastActive: number; count: number } {
+    let inflight = 0;
+    let lastActive = 0;
+    let count = 0;
+    for (const a of this.attached.values()) {
+      if (a.backend.id !== backendId) continue;
+      count++;
+      inflight += a.inflight;
+      lastActive = Math.max(lastActive, a.lastActive);
+    }
+    return { inflight, lastActive, count };
+  }
+
+  private sessionConfig(id: string, model: string | undefined): SessionConfig {
+    const m = this.cfg.model;
+    const config: SessionConfig = {
+      sessionId: id,
+      streaming: true,
+      onPermissionRequest: () =>
+        this.cfg.toolPermissions === "approve"
+          ? { kind: "approve-once" as const }
+          : { kind: "denied-no-approval-rule-and-could-not-request-from-user" as const },
+    } as SessionConfig;
+    const name = model ?? m.name;
+    if (name) config.model = name;
+    if (m.providerBaseUrl) {
+      config.provider = { type: m.providerType, baseUrl: m.providerBaseUrl, ...(this.providerApiKey ? { apiKey: this.providerApiKey } : {}) };
+    }
+    return config;
+  }
+
+  /** Runs fn after every earlier call for the same session id has settled. */
+  private serialize<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.chains.set(id, tail);
+    void tail.then(() => {
+      if (this.chains.get(id) === tail) this.chains.delete(id);
+    });
+    return next;
+  }
+
+  /** Makes room on a backend: detach its least recently used idle session, or refuse with 503. */
+  private async reserve(backend: Backend): Promise<void> {
+    const max = this.cfg.lifecycle.maxSessionsPerServer;
+    const used = () => this.attachedOn(backend.id) + (this.opening.get(backend.id) ?? 0);
+    while (used() >= max) {
+      let victim: Attached | undefined;
+      for (const a of this.attached.values()) {
+        if (a.backend.id !== backend.id || a.inflight > 0) continue;
+        if (!victim || a.lastActive < victim.lastActive) victim = a;
+      }
+      if (!victim) {
+        throw unavailable("server_full", `CLI server ${backend.id} has ${max} sessions with turns in flight; retry later`, 2);
+      }
+      this.metrics.evictions.inc();
+      await this.detach(victim.id, "eviction");
+    }
+    this.opening.set(backend.id, (this.opening.get(backend.id) ?? 0) + 1);
+  }
+
+  private release(backend: Backend): void {
+    const n = (this.opening.get(backend.id) ?? 1) - 1;
+    if (n <= 0) this.opening.delete(backend.id);
+    else this.opening.set(backend.id, n);
+  }
+
+  private track(id: string, backend: Backend, session: CopilotSession, persistent: boolean): Attached {
+    const a: Attached = { id, backend, generation: backend.generation, session, lastActive: Date.now(), inflight: 0, persistent };
+    this.attached.set(id, a);
+    this.metrics.activeSessions.set({ server: backend.id }, this.attachedOn(backend.id));
+    return a;
+  }
+
+  async create(backend: Backend, id: string, opts: { model?: string; persistent: boolean }): Promise<void> {
+    await this.serialize(id, async () => {
+      await this.reserve(backend);
+      try {
+        const client = await backend.getClient();
+        const session = await client.createSession(this.sessionConfig(id, opts.model));
+        this.track(id, backend, session, opts.persistent);
+      } finally {
+        this.release(backend);
+      }
+    });
+  }
+
+  private async open(id: string, backend: Backend, model: string | undefined, persistent: boolean): Promise<Attached> {
+    const current = this.attached.get(id);
+    if (current && current.backend === backend && current.generation === backend.generation) return current;
+    if (current) await this.detach(id, current.backend === backend ? "backend-lost" : "moved");
+    await this.reserve(backend);
+    try {
+      const client = await backend.getClient();
+      const session = await client.resumeSession(id, this.sessionConfig(id, model));
+      return this.track(id, backend, session, persistent);
+    } finally {
+      this.release(backend);
+    }
+  }
+
+  /**
+   * One turn: open (resume) the session on the backend if needed, send the prompt, wait for the reply.
+   * `beforeSend` runs right before the prompt is written (rooms check their fencing token there).
+   */
+  async turn(
+    id: string,
+    backend: Backend,
+    prompt: string,
+    opts: { model?: string; persistent: boolean; kind: string; onDelta?: (text: string) => void; beforeSend?: () => Promise<void> },
+  ): Promise<TurnResult> {
+    return this.serialize(id, async () => {
+      const started = process.hrtime.bigint();
+      let outcome = "error";
+      let attached: Attached | undefined;
+      this.inflightTotal++;
+      this.metrics.inflightTurns.inc();
+      try {
+        attached = await this.open(id, backend, opts.model, opts.persistent);
+        attached.inflight++;
+        const content = await this.send(attached, prompt, opts);
+        outcome = "ok";
+        return { content, serverId: backend.id };
+      } finally {
+        this.inflightTotal--;
+        this.metrics.inflightTurns.dec();
+        if (attached) {
+          attached.inflight--;
+          attached.lastActive = Date.now();
+        }
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.metrics.turnDuration.observe({ server: backend.id, kind: opts.kind, outcome }, seconds);
+      }
+    });
+  }
+
+  private async send(
+    a: Attached,
+    prompt: string,
+    opts: { onDelta?: (text: string) => void; beforeSend?: () => Promise<void> },
+  ): Promise<string> {
+    const unsubscribe = opts.onDelta
+      ? a.session.on((event) => {
+          if (event.type === "assistant.message_delta" && !event.agentId) opts.onDelta!(event.data.deltaContent);
+        })
+      : undefined;
+    const timeoutMs = this.cfg.lifecycle.turnTimeoutSeconds * 1000;
+    try {
+      await opts.beforeSend?.();
+      const reply = await a.session.sendAndWait({ prompt }, timeoutMs);
+      const content = reply?.data.content;
+      if (typeof content !== "string") throw new ApiError(502, "no_reply", "the CLI finished the turn without an assistant message");
+      return content;
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      const message = (err as Error).message ?? String(err);
+      if (/timeout|timed out/i.test(message)) {
+        await a.session.abort().catch(() => undefined);
+        throw new ApiError(504, "turn_timeout", `the turn did not finish within ${this.cfg.lifecycle.turnTimeoutSeconds} s`);
+      }
+      // The connection or the CLI is gone: forget the session here and report the server as unavailable.
+      this.log.warn({ server: a.backend.id, err: message }, "turn failed");
+      await this.detach(a.id, "backend-lost");
+      throw await this.backendFailure(a.backend, message);
+    } finally {
+      unsubscribe?.();
+    }
+  }
+
+  /** Classifies a failed call: a dead server is 503 naming it; a live server's error is 502. */
+  async backendFailure(backend: Backend, message: string): Promise<ApiError> {
+    try {
+      await backend.ping(1_500);
+      return new ApiError(502, "cli_error", `CLI server ${backend.id} failed the request: ${message}`);
+    } catch (err) {
+      return unavailable("server_unavailable", `CLI server ${backend.id} is unavailable: ${(err as Error).message}`, 2);
+    }
+  }
+
+  /** Frees the CLI's memory for a session; its state stays on disk. */
+  async detach(id: string, reason: DetachReason): Promise<void> {
+    const a = this.attached.get(id);
+    if (!a) return;
+    this.attached.delete(id);
+    this.metrics.activeSessions.set({ server: a.backend.id }, this.attachedOn(a.backend.id));
+    this.metrics.detaches.inc({ reason });
+    if (a.generation === a.backend.generation) await a.session.disconnect().catch(() => undefined);
+  }
+
+  /** Detaches and removes a session's state from the CLI. */
+  async remove(id: string, backend: Backend): Promise<void> {
+    await this.serialize(id, async () => {
+      await this.detach(id, "deleted");
+      const client = await backend.getClient();
+      await client.deleteSession(id);
+    });
+  }
+
+  /** Sessions idle past the timeout: persistent ones are detached, the others deleted (returned). */
+  async sweepIdle(now = Date.now()): Promise<string[]> {
+    const idleMs = this.cfg.lifecycle.idleTimeoutSeconds * 1000;
+    if (idleMs <= 0) return [];
+    const expiredEphemeral: string[] = [];
+    for (const a of [...this.attached.values()]) {
+      if (a.inflight > 0 || now - a.lastActive < idleMs || this.chains.has(a.id)) continue;
+      if (a.persistent) await this.detach(a.id, "idle");
+      else expiredEphemeral.push(a.id);
+    }
+    return expiredEphemeral;
+  }
+
+  /** Waits for turns in flight to finish (bounded), then detaches everything. */
+  async drain(graceMs: number): Promise<boolean> {
+    const deadline = Date.now() + graceMs;
+    while (this.inflightTotal > 0 && Date.now() < deadline) await sleep(50);
+    const clean = this.inflightTotal === 0;
+    for (const id of [...this.attached.keys()]) await this.detach(id, "drain");
+    return clean;
+  }
+
+  /** Forgets sessions of a backend whose client was dropped. */
+  forgetBackend(backendId: string): void {
+    for (const a of [...this.attached.values()]) {
+      if (a.backend.id === backendId) {
+        this.attached.delete(a.id);
+        this.metrics.detaches.inc({ reason: "backend-lost" });
+      }
+    }
+    this.metrics.activeSessions.set({ server: backendId }, 0);
+  }
+}

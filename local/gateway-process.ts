@@ -1,0 +1,59 @@
+/** Runs one gateway replica as a child process (`gateway/main.ts serve`) and waits until it listens. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { GATEWAY_CONFIG_ENV, type GatewayConfigInput } from "../topology/gateway-config.js";
+
+const GATEWAY_MAIN = fileURLToPath(new URL("../gateway/main.ts", import.meta.url));
+const LISTENING_RE = /gateway listening on (http:\/\/\S+)/;
+
+export interface GatewayProcess {
+  pid: number;
+  url: string;
+  child: ChildProcess;
+  exited: Promise<number | string>;
+}
+
+export async function startGatewayProcess(opts: {
+  config: GatewayConfigInput;
+  /** Secrets and backend tokens, each in its own variable. */
+  env: Record<string, string>;
+  logFile: string;
+  startTimeoutMs?: number;
+}): Promise<GatewayProcess> {
+  const log = createWriteStream(opts.logFile, { flags: "a" });
+  const child = spawn(process.execPath, ["--import", "tsx", GATEWAY_MAIN, "serve"], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_ENV: "production", ...opts.env, [GATEWAY_CONFIG_ENV]: JSON.stringify(opts.config) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, sig) => resolve(code ?? sig ?? "unknown")));
+  const tail: string[] = [];
+  const timeoutMs = opts.startTimeoutMs ?? 30_000;
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`gateway did not start within ${timeoutMs} ms; see ${opts.logFile}`));
+    }, timeoutMs);
+    const onData = (chunk: Buffer) => {
+      for (const line of chunk.toString("utf8").split("\n")) {
+        if (!line) continue;
+        tail.push(line);
+        if (tail.length > 15) tail.shift();
+        const m = LISTENING_RE.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited (${code}) before listening:\n${tail.join("\n")}`));
+    });
+  });
+  return { pid: child.pid!, url, child, exited };
+}

@@ -1,0 +1,315 @@
+/**
+ * The local platform: runs a topology on one machine with real processes on loopback: the mock
+ * model, N real `copilot --headless` servers (own COPILOT_HOME, own connection token, offline) and
+ * the gateway replicas. It supervises them like an orchestrator would (restart on exit, after a
+ * delay) and keeps the target descriptor file current.
+ */
+import { randomBytes } from "node:crypto";
+import { appendFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import type { FastifyInstance } from "fastify";
+import {
+  backendTokenEnv,
+  GATEWAY_SECRET_ENV,
+  TOPOLOGIES,
+  type Feature,
+  type GatewayConfigInput,
+  type TargetDescriptor,
+  type TopologyName,
+} from "../topology/index.js";
+import { startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
+import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
+import { startMockModel } from "./mock-model.js";
+import { freePort } from "./ports.js";
+
+export const SUPPORTED_LOCAL_TOPOLOGIES: readonly TopologyName[] = ["shared"];
+
+export interface LocalOptions {
+  topology: TopologyName;
+  servers?: number;
+  gateways?: number;
+  store?: "memory" | "redis";
+  idleTimeoutSeconds?: number;
+  sessionTtlSeconds?: number;
+  lockTtlSeconds?: number;
+  lockWaitSeconds?: number;
+  maxSessionsPerServer?: number;
+  cliIdleTimeoutSeconds?: number;
+  drainGraceSeconds?: number;
+  /** Gateway port of the first replica; 0 = any free port. */
+  port?: number;
+  targetFile: string;
+  runDir?: string;
+  modelLatencyMs?: number;
+  /** Delay before a crashed process is restarted, like a container restart backoff. */
+  restartDelayMs?: number;
+  /** Comma-separated test switches passed to the gateway (see gateway/server.ts). Never for production. */
+  unsafe?: string;
+  log?: (line: string) => void;
+}
+
+interface Server {
+  id: string;
+  token: string;
+  home: string;
+  port: number;
+  handle: CliServerHandle;
+}
+
+const MODEL = "mock-model";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const secret = (bytes = 24) => randomBytes(bytes).toString("base64url");
+
+export class LocalPlatform {
+  private model?: { app: FastifyInstance; url: string };
+  private servers: Server[] = [];
+  private gateways: { port: number; proc: GatewayProcess }[] = [];
+  private stopping = false;
+  private readonly jwtSecret = secret(36);
+  private readonly runDir: string;
+  private readonly targetFile: string;
+  private readonly opts: Required<Pick<LocalOptions, "servers" | "gateways" | "store" | "restartDelayMs">> & LocalOptions;
+
+  private constructor(opts: LocalOptions) {
+    const topo = TOPOLOGIES[opts.topology];
+    this.opts = {
+      ...opts,
+      servers: opts.servers ?? Math.max(1, topo.defaultServers),
+      gateways: opts.gateways ?? 1,
+      store: opts.store ?? "memory",
+      restartDelayMs: opts.restartDelayMs ?? 2_000,
+    };
+    this.targetFile = resolve(opts.targetFile);
+    this.runDir = resolve(opts.runDir ?? join(dirname(this.targetFile), "run"));
+  }
+
+  static async start(opts: LocalOptions): Promise<LocalPlatform> {
+    validateOptions(opts);
+    const p = new LocalPlatform(opts);
+    try {
+      await p.boot();
+      return p;
+    } catch (err) {
+      await p.stop();
+      throw err;
+    }
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+    try {
+      appendFileSync(join(this.runDir, "logs", "platform.log"), `${new Date().toISOString()} ${line}\n`);
+    } catch {
+      // the run folder may already be gone during stop
+    }
+  }
+
+  private get settings(): TargetDescriptor["settings"] {
+    const o = this.opts;
+    return {
+      idleTimeoutSeconds: o.idleTimeoutSeconds ?? 0,
+      sessionTtlSeconds: o.sessionTtlSeconds ?? 0,
+      lockTtlSeconds: o.lockTtlSeconds ?? 10,
+      lockWaitSeconds: o.lockWaitSeconds ?? 30,
+      maxSessionsPerServer: o.maxSessionsPerServer ?? 200,
+      cliIdleTimeoutSeconds: o.cliIdleTimeoutSeconds ?? 0,
+    };
+  }
+
+  private async boot(): Promise<void> {
+    rmSync(this.runDir, { recursive: true, force: true });
+    mkdirSync(join(this.runDir, "logs"), { recursive: true });
+    this.log(`starting topology ${this.opts.topology} in ${this.runDir}`);
+
+    this.model = await startMockModel({ latencyMs: this.opts.modelLatencyMs ?? 0, modelName: MODEL });
+    this.log(`mock model on ${this.model.url}`);
+
+    await Promise.all(Array.from({ length: this.opts.servers }, (_, i) => this.startServer(`cli-${i}`)));
+
+    for (let i = 0; i < this.opts.gateways; i++) {
+      const port = i === 0 && this.opts.port ? this.opts.port : await freePort();
+      await this.startGateway(port);
+    }
+    await Promise.all(this.gateways.map((g) => waitReady(g.proc.url, 30_000)));
+    this.writeTarget();
+    this.log(`ready: ${this.gateways.map((g) => g.proc.url).join(" ")}`);
+  }
+
+  private cliEnv(): Record<string, string> {
+    return { COPILOT_OFFLINE: "true", COPILOT_PROVIDER_BASE_URL: this.model!.url, COPILOT_MODEL: MODEL };
+  }
+
+  private async startServer(id: string, previous?: Server): Promise<void> {
+    const home = previous?.home ?? join(this.runDir, id, "home");
+    const token = previous?.token ?? secret();
+    const logFile = join(this.runDir, "logs", `${id}.log`);
+    const handle = await startCliServer({
+      home,
+      connectionToken: token,
+      port: previous?.port ?? 0,
+      sessionIdleTimeoutSeconds: this.opts.idleTimeoutSeconds,
+      env: this.cliEnv(),
+      onOutput: (line) => appendFileSync(logFile, `${line}\n`),
+    });
+    const server: Server = { id, token, home, port: handle.port, handle };
+    const idx = this.servers.findIndex((s) => s.id === id);
+    if (idx >= 0) this.servers[idx] = server;
+    else this.servers.push(server);
+    this.log(`${id} listening on ${handle.address} pid ${handle.pid}`);
+    void handle.exited.then((code) => this.onServerExit(server, code));
+  }
+
+  private async onServerExit(server: Server, code: number | string): Promise<void> {
+    if (this.stopping) return;
+    this.log(`${server.id} exited (${code}); restarting in ${this.opts.restartDelayMs} ms`);
+    await sleep(this.opts.restartDelayMs);
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.startServer(server.id, server);
+        this.writeTarget();
+        return;
+      } catch (err) {
+        this.log(`${server.id} restart ${attempt} failed: ${(err as Error).message}`);
+        await sleep(Math.min(10_000, this.opts.restartDelayMs * attempt));
+      }
+    }
+  }
+
+  gatewayConfig(port: number, replica: number): { config: GatewayConfigInput; env: Record<string, string> } {
+    const s = this.settings;
+    const config: GatewayConfigInput = {
+      topology: this.opts.topology,
+      host: "127.0.0.1",
+      port,
+      replicaId: `gw-${replica}`,
+      backends: {
+        kind: "static",
+        servers: this.servers.map((srv) => ({ id: srv.id, address: srv.handle.address, tokenEnv: backendTokenEnv(srv.id) })),
+      },
+      auth: { kind: "jwt-hs256" },
+      store: this.opts.store,
+      storeFile: this.opts.store === "memory" ? join(this.runDir, "gateway-store.json") : undefined,
+      model: { name: MODEL, providerBaseUrl: this.model!.url, providerType: "openai" },
+      lifecycle: {
+        idleTimeoutSeconds: s.idleTimeoutSeconds,
+        sessionTtlSeconds: s.sessionTtlSeconds,
+        cleanupIntervalSeconds: s.sessionTtlSeconds > 0 ? Math.max(0.5, s.sessionTtlSeconds / 4) : 60,
+        lockTtlSeconds: s.lockTtlSeconds,
+        lockWaitSeconds: s.lockWaitSeconds,
+        maxSessionsPerServer: s.maxSessionsPerServer,
+        cliIdleTimeoutSeconds: s.cliIdleTimeoutSeconds,
+        drainGraceSeconds: this.opts.drainGraceSeconds ?? 30,
+      },
+      logLevel: "info",
+    };
+    const env: Record<string, string> = { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
+    for (const srv of this.servers) env[backendTokenEnv(srv.id)] = srv.token;
+    if (this.opts.unsafe) env.GATEWAY_UNSAFE_TEST_SWITCHES = this.opts.unsafe;
+    return { config, env };
+  }
+
+  private async startGateway(port: number): Promise<void> {
+    const replica = this.gateways.findIndex((g) => g.port === port);
+    const index = replica >= 0 ? replica : this.gateways.length;
+    const { config, env } = this.gatewayConfig(port, index);
+    const proc = await startGatewayProcess({ config, env, logFile: join(this.runDir, "logs", `gateway-${index}.log`) });
+    if (replica >= 0) this.gateways[replica] = { port, proc };
+    else this.gateways.push({ port, proc });
+    this.log(`gateway-${index} on ${proc.url} pid ${proc.pid}`);
+    void proc.exited.then((code) => this.onGatewayExit(port, code));
+  }
+
+  private async onGatewayExit(port: number, code: number | string): Promise<void> {
+    if (this.stopping) return;
+    this.log(`gateway on port ${port} exited (${code}); restarting in ${this.opts.restartDelayMs} ms`);
+    await sleep(this.opts.restartDelayMs);
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.startGateway(port);
+        this.writeTarget();
+        return;
+      } catch (err) {
+        this.log(`gateway restart ${attempt} failed: ${(err as Error).message}`);
+        await sleep(Math.min(10_000, this.opts.restartDelayMs * attempt));
+      }
+    }
+  }
+
+  features(): Feature[] {
+    const f: Feature[] = ["sessions", "session-isolation", "persistence", "ephemeral-chat", "streaming", "bad-input", "readiness", "metrics"];
+    f.push("restart-gateway", "process-control");
+    return f;
+  }
+
+  descriptor(): TargetDescriptor {
+    return {
+      version: 1,
+      name: `local-${this.opts.topology}`,
+      topology: this.opts.topology,
+      platform: "local",
+      gatewayUrls: this.gateways.map((g) => g.proc.url),
+      auth: { kind: "jwt-hs256", secret: this.jwtSecret },
+      features: this.features(),
+      settings: this.settings,
+      servers: this.servers.map((s) => ({ id: s.id, address: s.handle.address, connectionToken: s.token, pid: s.handle.pid, home: s.home })),
+      store: { kind: this.opts.store },
+      gateways: this.gateways.map((g) => ({ url: g.proc.url, pid: g.proc.pid })),
+      local: { runDir: this.runDir, supervisorPid: process.pid },
+    };
+  }
+
+  private writeTarget(): void {
+    if (this.stopping) return;
+    mkdirSync(dirname(this.targetFile), { recursive: true });
+    const tmp = `${this.targetFile}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(this.descriptor(), null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, this.targetFile);
+  }
+
+  /** Stops everything this platform started: gateways first (they drain), then CLIs, then the model. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.gateways.map(async (g) => {
+        if (g.proc.child.exitCode !== null || g.proc.child.signalCode !== null) return;
+        g.proc.child.kill("SIGTERM");
+        const t = setTimeout(() => g.proc.child.kill("SIGKILL"), ((this.opts.drainGraceSeconds ?? 30) + 5) * 1000);
+        await g.proc.exited;
+        clearTimeout(t);
+      }),
+    );
+    await Promise.all(this.servers.map((s) => s.handle.stop()));
+    await this.model?.app.close();
+    rmSync(this.targetFile, { force: true });
+    this.log("stopped");
+  }
+}
+
+export function validateOptions(opts: LocalOptions): void {
+  if (!SUPPORTED_LOCAL_TOPOLOGIES.includes(opts.topology)) {
+    throw new Error(
+      `topology "${opts.topology}" is not yet supported on the local platform (supported: ${SUPPORTED_LOCAL_TOPOLOGIES.join(", ")})`,
+    );
+  }
+  if (opts.store === "redis") throw new Error("--store redis is not yet supported on the local platform; use --store memory");
+  if ((opts.gateways ?? 1) > 1) throw new Error("--gateways > 1 needs --store redis, which is not yet supported");
+  if (opts.topology === "shared" && opts.servers !== undefined && opts.servers !== 1) {
+    throw new Error(`topology shared runs exactly one CLI server (got --servers ${opts.servers})`);
+  }
+}
+
+export async function waitReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`gateway ${url} not ready within ${timeoutMs} ms: ${last}`);
+}
