@@ -57,6 +57,7 @@ interface Server {
 }
 
 const MODEL = "mock-model";
+const BODY_LIMIT_BYTES = 256 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secret = (bytes = 24) => randomBytes(bytes).toString("base64url");
 
@@ -113,6 +114,7 @@ export class LocalPlatform {
       lockWaitSeconds: o.lockWaitSeconds ?? 30,
       maxSessionsPerServer: o.maxSessionsPerServer ?? 200,
       cliIdleTimeoutSeconds: o.cliIdleTimeoutSeconds ?? 0,
+      bodyLimitBytes: BODY_LIMIT_BYTES,
     };
   }
 
@@ -200,6 +202,7 @@ export class LocalPlatform {
         cliIdleTimeoutSeconds: s.cliIdleTimeoutSeconds,
         drainGraceSeconds: this.opts.drainGraceSeconds ?? 30,
       },
+      http: { bodyLimitBytes: BODY_LIMIT_BYTES },
       logLevel: "info",
     };
     const env: Record<string, string> = { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };

@@ -38,6 +38,8 @@ export const targetSettingsSchema = z.object({
   maxSessionsPerServer: z.number().int().positive(),
   /** isolated: a per-user CLI idle this long is drained and stopped; 0 = off. */
   cliIdleTimeoutSeconds: z.number().int().min(0),
+  /** Largest request body the gateway accepts (413 above). */
+  bodyLimitBytes: z.number().int().positive().optional(),
 });
 export type TargetSettings = z.infer<typeof targetSettingsSchema>;
 

@@ -1,0 +1,3 @@
+/** Environment the runner hands to the test workers (kept apart from harness.ts, which imports vitest). */
+export const TARGET_ENV = "CONFORMANCE_TARGET";
+export const REPORT_DIR_ENV = "CONFORMANCE_REPORT_DIR";

@@ -1,0 +1,73 @@
+/**
+ * `npm run test:conformance`: starts fresh local topologies, runs the conformance suite against
+ * each, and runs negative controls: the same suite against a gateway with one protection switched
+ * off, which must fail. Writes reports/conformance/<run>/ per run and reports/conformance/self-test.json.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Feature } from "../topology/index.js";
+import { runConformance } from "./run.js";
+
+interface Run {
+  name: string;
+  /** Arguments to `local up`. */
+  up: string[];
+  /** Only tests whose name contains this text (negative controls aim at one mechanism). */
+  filter?: string;
+  /** A negative control passes when tests of this feature fail (the mechanism it checks is off). */
+  mustFail?: Feature;
+}
+
+const RUNS: Run[] = [
+  { name: "local-shared", up: ["--topology", "shared"] },
+  {
+    name: "control-no-ownership-check",
+    up: ["--topology", "shared", "--unsafe", "skip-ownership-check"],
+    filter: "core.test.ts",
+    mustFail: "session-isolation",
+  },
+];
+
+const ROOT = resolve(new URL("..", import.meta.url).pathname);
+const REPORTS = join(ROOT, "reports", "conformance");
+
+function local(args: string[]): void {
+  execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "local/cli.ts"), ...args], { stdio: "inherit", cwd: ROOT });
+}
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const runs = only.length ? RUNS.filter((r) => only.includes(r.name)) : RUNS;
+  mkdirSync(REPORTS, { recursive: true });
+  const results: { name: string; ok: boolean; passed: number; failed: number; skipped: number; mustFail?: Feature; seconds: number }[] = [];
+  for (const run of runs) {
+    const targetFile = join(ROOT, ".local", "self-test", run.name, "target.json");
+    const started = Date.now();
+    console.log(`\n=== ${run.name}: local up ${run.up.join(" ")}`);
+    let summary = { passed: 0, failed: 1, skipped: 0 };
+    let failedFeatures = new Set<Feature>();
+    try {
+      local(["up", ...run.up, "--target-file", targetFile, "--detach"]);
+      const report = await runConformance({ targetFile, reportDir: join(REPORTS, run.name), filter: run.filter, quiet: run.mustFail !== undefined });
+      summary = report.summary;
+      failedFeatures = new Set(report.tests.filter((t) => t.state === "failed").flatMap((t) => t.features));
+    } catch (err) {
+      console.error(`${run.name}: ${(err as Error).message}`);
+    } finally {
+      local(["down", "--target-file", targetFile]);
+    }
+    const failedAsExpected = run.mustFail !== undefined && failedFeatures.has(run.mustFail);
+    const ok = run.mustFail ? failedAsExpected : summary.failed === 0 && summary.passed > 0;
+    results.push({ name: run.name, ok, ...summary, mustFail: run.mustFail, seconds: Math.round((Date.now() - started) / 1000) });
+    console.log(
+      `=== ${run.name}: ${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped${run.mustFail ? ` (negative control: ${run.mustFail} tests ${failedAsExpected ? "failed as they must" : "DID NOT FAIL"})` : ""}`,
+    );
+  }
+  writeFileSync(join(REPORTS, "self-test.json"), `${JSON.stringify({ runs: results }, null, 2)}\n`);
+  const bad = results.filter((r) => !r.ok);
+  console.log(`\nconformance self-test: ${results.length - bad.length} of ${results.length} runs as expected`);
+  process.exit(bad.length ? 1 : 0);
+}
+
+void main();
