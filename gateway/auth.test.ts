@@ -1,0 +1,57 @@
+import { SignJWT } from "jose";
+import { describe, expect, it } from "vitest";
+import { jwtAuthenticator, staticAuthenticator } from "./auth.js";
+import { ApiError } from "./errors.js";
+
+const secret = "s".repeat(40);
+const key = new TextEncoder().encode(secret);
+const auth = jwtAuthenticator({ secret, roomsClaim: "rooms" });
+const sign = (claims: Record<string, unknown>, opts: { sub?: string; exp?: number | string; alg?: string } = {}) => {
+  let j = new SignJWT(claims).setProtectedHeader({ alg: opts.alg ?? "HS256" }).setIssuedAt();
+  if (opts.sub !== undefined) j = j.setSubject(opts.sub);
+  j = j.setExpirationTime(opts.exp ?? "1h");
+  return j.sign(key);
+};
+const status = async (p: Promise<unknown>) => {
+  try {
+    await p;
+    return 200;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApiError);
+    return (err as ApiError).status;
+  }
+};
+
+describe("jwt authenticator", () => {
+  it("takes the user from sub and rooms from the rooms claim", async () => {
+    const p = await auth.authenticate(`Bearer ${await sign({ rooms: ["a", "b", 3] }, { sub: "alice" })}`);
+    expect(p).toEqual({ user: "alice", rooms: ["a", "b"] });
+    expect((await auth.authenticate(`Bearer ${await sign({ rooms: "*" }, { sub: "bob" })}`)).rooms).toBe("*");
+  });
+
+  it("rejects missing, malformed, expired, unsigned, sub-less and wrong-key tokens with 401", async () => {
+    const none = `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from('{"sub":"alice"}').toString("base64url")}.`;
+    const wrongKey = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("alice").setExpirationTime("1h").sign(new TextEncoder().encode("k".repeat(40)));
+    const cases = [
+      undefined,
+      "Basic abc",
+      "Bearer",
+      "Bearer not.a.jwt",
+      `Bearer ${none}`,
+      `Bearer ${wrongKey}`,
+      `Bearer ${await sign({}, { sub: "alice", exp: Math.floor(Date.now() / 1000) - 10 })}`,
+      `Bearer ${await sign({})}`,
+      `Bearer ${await sign({}, { sub: "../etc" })}`,
+    ];
+    for (const header of cases) expect(await status(auth.authenticate(header)), String(header)).toBe(401);
+  });
+});
+
+describe("static authenticator", () => {
+  const s = staticAuthenticator({ alice: "alice-token-0123456789", bob: "bob-token-0123456789xx" });
+  it("maps a known token to its user and rejects others", async () => {
+    expect((await s.authenticate("Bearer bob-token-0123456789xx")).user).toBe("bob");
+    expect(await status(s.authenticate("Bearer alice-token-012345678"))).toBe(401);
+    expect(await status(s.authenticate(undefined))).toBe(401);
+  });
+});
