@@ -29,6 +29,8 @@ export interface MockRunOptions {
   stack?: string;
   /** Extra output state for a resource (merged over its inputs), e.g. a LoadBalancer's status. */
   state?: (resource: CapturedResource) => Record<string, unknown> | undefined;
+  /** Result of a provider function (invoke), e.g. azure-native:storage:listStorageAccountKeys; default echoes the inputs. */
+  call?: (args: pulumi.runtime.MockCallArgs) => Record<string, unknown> | undefined;
   /** Fails the run instead of hanging on an output that never resolves. */
   timeoutMs?: number;
 }
@@ -104,7 +106,7 @@ export async function runWithMocks<T>(program: () => Promise<T>, opts: MockRunOp
         return { id: `${args.name}-id`, state };
       },
       call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
-        return args.inputs as Record<string, unknown>;
+        return opts.call?.(args) ?? (args.inputs as Record<string, unknown>);
       },
     },
     opts.project ?? "copilot-scale-kit",
