@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
+import { type GatewayConfigInput, PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
 
 export const CONFIG_NAMESPACE = "copilot-scale-kit";
 
@@ -118,4 +118,28 @@ export function readStackConfig<S extends z.ZodObject>(schema: S, secretKeys: re
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw formatIssues(parsed.error, `stack ${pulumi.getStack()}`);
   return parsed.data;
+}
+
+/**
+ * The gateway settings every platform derives the same way from the stack config; each platform
+ * adds its topology, backends, store and auth.
+ */
+export function gatewaySettings(
+  cfg: Pick<CommonStackConfig, "gateway" | "lifecycle">,
+): Pick<GatewayConfigInput, "model" | "lifecycle" | "http"> {
+  const { gateway, lifecycle } = cfg;
+  return {
+    model: { name: gateway.model, providerBaseUrl: gateway.providerBaseUrl },
+    lifecycle: {
+      idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
+      sessionTtlSeconds: lifecycle.sessionTtlSeconds,
+      lockTtlSeconds: lifecycle.lockTtlSeconds,
+      lockWaitSeconds: lifecycle.lockWaitSeconds,
+      maxSessionsPerServer: lifecycle.maxSessionsPerServer,
+      drainGraceSeconds: lifecycle.drainGraceSeconds,
+      // Static servers are never culled; culling is a local-platform (spawn) feature.
+      cliIdleTimeoutSeconds: 0,
+    },
+    http: { rateLimitPerMinute: gateway.rateLimitPerMinute },
+  };
 }
