@@ -1,0 +1,6 @@
+export * from "./contract.js";
+export * from "./group-options.js";
+export * from "./session-storage.js";
+export * from "./cli-group.js";
+export * from "./gateway-group.js";
+export * from "./network.js";

@@ -1,0 +1,382 @@
+/**
+ * Azure Container Instances: the topologies ACI can carry honestly.
+ *   shared          one group: gateway + CLI side by side (the CLI port never leaves the group)
+ *   isolated        a CLI group per static tenant, each with its own share and token
+ *   shared-storage  N CLI groups on one Azure Files share; a Redis sidecar holds the session leases
+ * ACI has one IP per group, no load balancer and no session affinity, so sticky is refused with
+ * the Azure service that fits instead, and the gateway runs as exactly one group.
+ */
+import { dirname } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as resources from "@pulumi/azure-native/resources/index.js";
+import type { input } from "@pulumi/azure-native/types/index.js";
+import { z } from "zod";
+import {
+  AciCliGroup,
+  AciGatewayGroup,
+  AciNetwork,
+  CLI_PORT,
+  GATEWAY_STORE_FILE,
+  type GatewayBackend,
+  type GroupNetwork,
+  type GroupOptions,
+  REDIS_SIDECAR_URL,
+  SessionStorage,
+  type ShareSpec,
+  azureFileVolume,
+  cliContainer,
+  redisSidecar,
+} from "../components/azure/index.js";
+import {
+  type Feature,
+  PROFILES,
+  TARGET_VERSION,
+  TOPOLOGIES,
+  type TargetDescriptor,
+  type TopologyName,
+  parseTarget,
+} from "../topology/index.js";
+import { CONFIG_NAMESPACE, commonStackSchema, gatewaySettings, readStackConfig, serverCount } from "./config.js";
+import type { StackOutputs } from "./outputs.js";
+
+const DNS_LABEL = /^[a-z][a-z0-9-]{1,50}[a-z0-9]$/;
+
+export const aciSectionSchema = z.object({
+  /** Azure region, e.g. westeurope. */
+  location: z.string().min(1),
+  /** An existing resource group; omitted = the stack creates one. */
+  resourceGroupName: z.string().min(1).optional(),
+  /** DNS label of the gateway group (public network); CLI groups append their server id. Default: copilot-<stack>. */
+  dnsNameLabel: z.string().regex(DNS_LABEL, "3-52 characters: lowercase letters, digits and '-', starting with a letter").optional(),
+  network: z
+    .object({
+      /**
+       * public: groups get public IPs and DNS labels. vnet: every group gets a private IP in a subnet
+       * delegated to ACI (no public IP or DNS label is possible there).
+       */
+      mode: z.enum(["public", "vnet"]).default("public"),
+      /** vnet: an existing delegated subnet; omitted = the stack creates the network. */
+      subnetId: z.string().min(1).optional(),
+      addressPrefix: z.string().default("10.42.0.0/16"),
+      subnetPrefix: z.string().default("10.42.0.0/24"),
+      /**
+       * public, with separate CLI groups (isolated, shared-storage): their raw TCP port 4321 is then
+       * on the internet, guarded only by the connection token and without TLS. Test deployments only.
+       */
+      exposeCliPublicly: z.boolean().default(false),
+    })
+    .prefault({}),
+  cli: z
+    .object({
+      cpu: z.number().positive().max(4).default(1),
+      memoryGb: z.number().positive().max(16).default(2),
+      restartPolicy: z.enum(["Always", "OnFailure", "Never"]).default("Always"),
+    })
+    .prefault({}),
+  gatewayGroup: z
+    .object({ cpu: z.number().positive().max(4).default(1), memoryGb: z.number().positive().max(16).default(1) })
+    .prefault({}),
+  storage: z
+    .object({
+      sku: z.enum(["Standard_LRS", "Standard_ZRS", "Premium_LRS", "Premium_ZRS"]).default("Standard_LRS"),
+      /** Quota of each share in GiB (tenants may set their own storageGi). Premium needs >= 100. */
+      shareQuotaGi: z.number().int().min(1).max(102400).default(100),
+    })
+    .prefault({}),
+  /** Image of the Redis sidecar that holds session leases when redis.external is false. */
+  redisImage: z.string().min(1).default("docker.io/library/redis:7.4-alpine"),
+  /** Optional managed identity for every group (e.g. AcrPull, or Key Vault access for your tools). */
+  identity: z
+    .object({ systemAssigned: z.boolean().default(false), userAssignedIdentityIds: z.array(z.string().min(1)).default([]) })
+    .optional(),
+  /** Private registry of the images. Password: secret config registryPassword; or a user-assigned identity with AcrPull. */
+  registry: z
+    .object({ server: z.string().min(1), username: z.string().min(1).optional(), identityId: z.string().min(1).optional() })
+    .optional(),
+  tags: z.record(z.string(), z.string()).default({}),
+});
+export type AciSection = z.infer<typeof aciSectionSchema>;
+
+/** Secret config keys the ACI stack reads with getSecret (never in stack files). */
+export const ACI_SECRET_KEYS = ["githubToken", "tenantGithubTokens", "providerApiKey", "jwtSecret", "redisUrl", "registryPassword"] as const;
+
+/** Why a topology the kit knows is not offered on ACI, and what to use instead. */
+const NOT_ON_ACI: Partial<Record<TopologyName, string>> = {
+  sticky:
+    "ACI has no load balancer and no session affinity (one IP per container group). Use Azure Container Apps (sticky sessions) " +
+    "or Application Gateway with cookie affinity in front of the CLI servers, or the kubernetes platform",
+  collaborative:
+    "the topology model does not list ACI for it yet; it needs Redis for the room lock (a sidecar or Azure Cache for Redis). " +
+    "Use the kubernetes platform",
+};
+
+export const aciStackSchema = commonStackSchema.extend({ aci: aciSectionSchema }).superRefine((cfg, ctx) => {
+  const topology = TOPOLOGIES[cfg.topology];
+  if (!topology.platforms.includes("aci")) {
+    ctx.addIssue({ code: "custom", path: ["topology"], message: `${cfg.topology} is not offered on ACI: ${NOT_ON_ACI[cfg.topology] ?? "see README"}` });
+    return;
+  }
+  if (cfg.platform !== "aci") ctx.addIssue({ code: "custom", path: ["platform"], message: 'must be "aci" for this stack' });
+  if (cfg.gateway.replicas !== 1 || cfg.gateway.autoscale) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["gateway", "replicas"],
+      message:
+        "ACI runs exactly one gateway group: there is no load balancer to spread clients over replicas. Set replicas: 1 and drop autoscale, " +
+        "or use the kubernetes platform (or Container Apps) for several replicas",
+    });
+  }
+  if (cfg.topology === "isolated" && cfg.tenants.length === 0) {
+    ctx.addIssue({ code: "custom", path: ["tenants"], message: "isolated on ACI needs static tenants, one CLI group each (e.g. tenants: [{user: alice}])" });
+  }
+  const ids = cfg.tenants.map((t) => t.user);
+  if (new Set(ids).size !== ids.length) ctx.addIssue({ code: "custom", path: ["tenants"], message: "tenant ids must be unique" });
+  const net = cfg.aci.network;
+  if (net.mode === "public" && separateCliGroups(cfg.topology) && !net.exposeCliPublicly) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["aci", "network", "mode"],
+      message:
+        `${cfg.topology} runs CLI servers in their own groups; with mode public their TCP port ${CLI_PORT} (no TLS, token only) would be on the internet. ` +
+        "Use mode: vnet (private IPs), or set network.exposeCliPublicly: true for a test deployment",
+    });
+  }
+  if (net.mode === "vnet" && net.exposeCliPublicly) {
+    ctx.addIssue({ code: "custom", path: ["aci", "network", "exposeCliPublicly"], message: "has no effect with mode vnet; remove it" });
+  }
+  if (cfg.aci.storage.sku.startsWith("Premium")) {
+    const small = [cfg.aci.storage.shareQuotaGi, ...cfg.tenants.map((t) => t.storageGi ?? cfg.aci.storage.shareQuotaGi)].some((q) => q < 100);
+    if (small) ctx.addIssue({ code: "custom", path: ["aci", "storage", "shareQuotaGi"], message: "Premium file shares need at least 100 GiB each" });
+  }
+});
+export type AciStackConfig = z.infer<typeof aciStackSchema>;
+
+/** Topologies whose CLI servers run in their own container groups (the others run the CLI beside the gateway). */
+export function separateCliGroups(topology: TopologyName): boolean {
+  return TOPOLOGIES[topology].routing !== "single";
+}
+
+/**
+ * Features this deployment claims for conformance: the topology's core profile plus the lifecycle
+ * behaviour the gateway provides on its own. Nothing that needs process control (drain, restart,
+ * culling) or several gateway replicas, which ACI cannot offer here.
+ */
+export function aciFeatures(cfg: Pick<AciStackConfig, "topology" | "lifecycle">): Feature[] {
+  const features: Feature[] = [...PROFILES[cfg.topology].core];
+  if (cfg.lifecycle.idleTimeoutSeconds > 0) features.push("idle-detach");
+  if (cfg.lifecycle.sessionTtlSeconds > 0) features.push("session-ttl");
+  features.push("eviction");
+  return features;
+}
+
+interface ServerPlan {
+  id: string;
+  user?: string;
+  /** Share the server's COPILOT_HOME lives on. */
+  shareId: string;
+}
+
+/** Which CLI servers exist and which share each one mounts: shared exactly when the topology shares state. */
+export function planServers(cfg: Pick<AciStackConfig, "topology" | "servers" | "tenants" | "aci">): { servers: ServerPlan[]; shares: ShareSpec[] } {
+  const quota = cfg.aci.storage.shareQuotaGi;
+  if (cfg.topology === "isolated") {
+    const servers = cfg.tenants.map((t) => ({ id: `user-${t.user}`, user: t.user, shareId: `user-${t.user}` }));
+    const shares = cfg.tenants.map((t) => ({ id: `user-${t.user}`, quotaGi: t.storageGi ?? quota }));
+    return { servers, shares };
+  }
+  const count = serverCount(cfg);
+  const shared = TOPOLOGIES[cfg.topology].sharedState;
+  const servers = Array.from({ length: count }, (_, i) => ({ id: `cli-${i}`, shareId: shared ? "shared" : `cli-${i}` }));
+  const shares = shared ? [{ id: "shared", quotaGi: quota }] : servers.map((s) => ({ id: s.shareId, quotaGi: quota }));
+  return { servers, shares };
+}
+
+interface AciSecrets {
+  githubToken?: pulumi.Output<string>;
+  tenantGithubTokens?: pulumi.Output<Record<string, string>>;
+  providerApiKey?: pulumi.Output<string>;
+  jwtSecret?: pulumi.Output<string>;
+  redisUrl?: pulumi.Output<string>;
+  registryPassword?: pulumi.Output<string>;
+}
+
+function readSecrets(cfg: AciStackConfig): AciSecrets {
+  const config = new pulumi.Config(CONFIG_NAMESPACE);
+  const secrets: AciSecrets = {
+    githubToken: config.getSecret("githubToken"),
+    tenantGithubTokens: config.getSecretObject<Record<string, string>>("tenantGithubTokens"),
+    providerApiKey: config.getSecret("providerApiKey"),
+    jwtSecret: config.getSecret("jwtSecret"),
+    redisUrl: config.getSecret("redisUrl"),
+    registryPassword: config.getSecret("registryPassword"),
+  };
+  const set = (key: string) => `pulumi config set --secret ${CONFIG_NAMESPACE}:${key} <value>`;
+  if (!secrets.githubToken && !secrets.tenantGithubTokens && !cfg.gateway.providerBaseUrl) {
+    throw new Error(
+      `stack ${pulumi.getStack()}: the CLI servers have no model access: set ${CONFIG_NAMESPACE}:githubToken (GitHub-hosted models; fix: ${set("githubToken")}) ` +
+        `or gateway.providerBaseUrl for a BYOK provider`,
+    );
+  }
+  if (cfg.redis.external && !secrets.redisUrl) {
+    throw new Error(`stack ${pulumi.getStack()}: redis.external is true but ${CONFIG_NAMESPACE}:redisUrl is not set (fix: ${set("redisUrl")}, e.g. rediss://:<key>@<name>.redis.cache.windows.net:6380)`);
+  }
+  if (cfg.aci.registry?.username && !secrets.registryPassword) {
+    throw new Error(`stack ${pulumi.getStack()}: aci.registry.username is set but ${CONFIG_NAMESPACE}:registryPassword is not (fix: ${set("registryPassword")})`);
+  }
+  return secrets;
+}
+
+/** A tenant's own GitHub token, else the stack-wide one. */
+function tenantToken(secrets: AciSecrets, user: string): pulumi.Output<string> | undefined {
+  if (!secrets.tenantGithubTokens) return secrets.githubToken;
+  const fallback = secrets.githubToken ?? pulumi.output<string | undefined>(undefined);
+  return pulumi.secret(
+    pulumi.all([secrets.tenantGithubTokens, fallback]).apply(([tokens, shared]) => {
+      const token = tokens[user] ?? shared;
+      if (!token) throw new Error(`tenant ${user} has no GitHub token: set tenantGithubTokens.${user} or githubToken (pulumi config set --secret --path '${CONFIG_NAMESPACE}:tenantGithubTokens.${user}' <token>)`);
+      return token;
+    }),
+  );
+}
+
+export async function deployAci(): Promise<StackOutputs> {
+  const cfg = readStackConfig(aciStackSchema, ACI_SECRET_KEYS);
+  const secrets = readSecrets(cfg);
+  const { aci } = cfg;
+  const stack = pulumi.getStack();
+  const topology = TOPOLOGIES[cfg.topology];
+  const tags = { "copilot-scale-kit/stack": stack, "copilot-scale-kit/topology": cfg.topology, ...aci.tags };
+
+  const resourceGroupName: pulumi.Input<string> =
+    aci.resourceGroupName ?? new resources.ResourceGroup("copilot", { location: aci.location, tags }).name;
+  const base = { resourceGroupName, location: aci.location };
+
+  let subnetId: pulumi.Input<string> | undefined;
+  if (aci.network.mode === "vnet") {
+    subnetId =
+      aci.network.subnetId ??
+      new AciNetwork("copilot-net", { ...base, addressPrefix: aci.network.addressPrefix, subnetPrefix: aci.network.subnetPrefix, tags }).subnetId;
+  }
+  const gatewayLabel = aci.dnsNameLabel ?? `copilot-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 52);
+  const networkFor = (label: string): GroupNetwork =>
+    subnetId !== undefined ? { kind: "private", subnetId } : { kind: "public", dnsNameLabel: label };
+  const groupOptions: Omit<GroupOptions, "network"> = {
+    identity: aci.identity,
+    registry: aci.registry && {
+      server: aci.registry.server,
+      username: aci.registry.username,
+      password: secrets.registryPassword,
+      identity: aci.registry.identityId,
+    },
+  };
+
+  const plan = planServers(cfg);
+  const store = topology.requiresSharedStore ? "redis" : "memory";
+  // memory store: the gateway's session registry survives a container restart on its own small share.
+  const gatewayShare: ShareSpec | undefined = store === "memory" ? { id: "gateway", quotaGi: aci.storage.sku.startsWith("Premium") ? 100 : 1 } : undefined;
+  const storage = new SessionStorage("copilot-state", {
+    ...base,
+    shares: gatewayShare ? [...plan.shares, gatewayShare] : plan.shares,
+    sku: aci.storage.sku,
+    tags,
+  });
+
+  const backends: (GatewayBackend & { address: pulumi.Output<string> })[] = [];
+  const sidecars: input.containerinstance.ContainerArgs[] = [];
+  const volumes: input.containerinstance.VolumeArgs[] = [];
+  const gatewayMounts: input.containerinstance.VolumeMountArgs[] = [];
+  if (gatewayShare) {
+    volumes.push(azureFileVolume("gateway-state", storage.share(gatewayShare.id)));
+    gatewayMounts.push({ name: "gateway-state", mountPath: dirname(GATEWAY_STORE_FILE) });
+  }
+  for (const server of plan.servers) {
+    // Wrapped here too: the provider marks `result` secret, but only once it has answered.
+    const connectionToken = pulumi.secret(new random.RandomPassword(`token-${server.id}`, { length: 48, special: false }).result);
+    const githubToken = server.user ? tenantToken(secrets, server.user) : secrets.githubToken;
+    if (separateCliGroups(cfg.topology)) {
+      const group = new AciCliGroup(`cli-${server.id}`, {
+        ...base,
+        ...groupOptions,
+        network: networkFor(`${gatewayLabel}-${server.id}`.slice(0, 63)),
+        tags: subnetId === undefined ? { ...tags, "copilot-scale-kit/public-cli": "acknowledged" } : tags,
+        image: cfg.images.cli,
+        connectionToken,
+        githubToken,
+        state: storage.share(server.shareId),
+        cpu: aci.cli.cpu,
+        memoryGb: aci.cli.memoryGb,
+        restartPolicy: aci.cli.restartPolicy,
+      });
+      backends.push({ id: server.id, user: server.user, address: group.address, connectionToken });
+    } else {
+      // One server: it runs beside the gateway, reachable on loopback only.
+      const volumeName = `home-${server.id}`;
+      sidecars.push(cliContainer({ image: cfg.images.cli, connectionToken, githubToken, volumeName, cpu: aci.cli.cpu, memoryGb: aci.cli.memoryGb }));
+      volumes.push(azureFileVolume(volumeName, storage.share(server.shareId)));
+      backends.push({ id: server.id, user: server.user, address: pulumi.output(`127.0.0.1:${CLI_PORT}`), connectionToken });
+    }
+  }
+
+  let redisUrl: pulumi.Input<string> | undefined;
+  if (store === "redis") {
+    if (cfg.redis.external) redisUrl = secrets.redisUrl;
+    else {
+      sidecars.push(redisSidecar(aci.redisImage));
+      redisUrl = pulumi.secret(REDIS_SIDECAR_URL);
+    }
+  }
+
+  const jwtSecret = secrets.jwtSecret ?? pulumi.secret(new random.RandomPassword("jwt-secret", { length: 64, special: false }).result);
+  const lifecycle = cfg.lifecycle;
+  const gateway = new AciGatewayGroup("gateway", {
+    ...base,
+    ...groupOptions,
+    network: networkFor(gatewayLabel),
+    tags,
+    image: cfg.images.gateway,
+    config: {
+      topology: cfg.topology,
+      replicaId: `aci-${stack}`,
+      auth: { kind: "jwt-hs256" },
+      store,
+      ...(store === "memory" ? { storeFile: GATEWAY_STORE_FILE } : {}),
+      ...gatewaySettings(cfg),
+    },
+    backends,
+    secrets: { jwtSecret, redisUrl, providerApiKey: secrets.providerApiKey, githubToken: secrets.githubToken },
+    sidecars,
+    volumes,
+    volumeMounts: gatewayMounts,
+    cpu: aci.gatewayGroup.cpu,
+    memoryGb: aci.gatewayGroup.memoryGb,
+  });
+
+  const servers = pulumi.all(backends.map((b) => b.address)).apply((addresses) => backends.map((b, i) => ({ id: b.id, address: addresses[i]! })));
+  const target = pulumi
+    .all([gateway.url, jwtSecret, pulumi.all(backends.map((b) => pulumi.all([b.address, b.connectionToken])))])
+    .apply(([url, secret, serverValues]) => {
+      const descriptor: TargetDescriptor = {
+        version: TARGET_VERSION,
+        name: `aci-${stack}`,
+        topology: cfg.topology,
+        platform: "aci",
+        gatewayUrls: [url],
+        auth: { kind: "jwt-hs256", secret },
+        features: aciFeatures(cfg),
+        settings: {
+          idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
+          sessionTtlSeconds: lifecycle.sessionTtlSeconds,
+          lockTtlSeconds: lifecycle.lockTtlSeconds,
+          lockWaitSeconds: lifecycle.lockWaitSeconds,
+          maxSessionsPerServer: lifecycle.maxSessionsPerServer,
+          cliIdleTimeoutSeconds: 0,
+        },
+        servers: backends.map((b, i) => ({ id: b.id, address: serverValues[i]![0], connectionToken: serverValues[i]![1], user: b.user })),
+        store: { kind: store },
+      };
+      return JSON.stringify(parseTarget(descriptor, `stack ${stack}`), null, 2);
+    });
+
+  return { gatewayUrl: gateway.url, servers, target: pulumi.secret(target) };
+}
