@@ -5,7 +5,7 @@
  * delay) and keeps the target descriptor file current.
  */
 import { randomBytes } from "node:crypto";
-import { appendFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unwatchFile, watchFile, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import {
@@ -17,12 +17,23 @@ import {
   type TargetDescriptor,
   type TopologyName,
 } from "../topology/index.js";
-import { startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
+import { resolveCliPath, startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
 import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
 import { startMockModel } from "./mock-model.js";
 import { freePort } from "./ports.js";
+import { redisDir, startRedis, type RedisProcess } from "./redis-process.js";
 
-export const SUPPORTED_LOCAL_TOPOLOGIES: readonly TopologyName[] = ["shared"];
+export const SUPPORTED_LOCAL_TOPOLOGIES: readonly TopologyName[] = ["shared", "isolated", "collaborative", "sticky", "shared-storage"];
+
+/** Servers a per-user spawner has started, as the gateway writes them to its registry file. */
+export interface SpawnedServer {
+  id: string;
+  user: string;
+  address: string;
+  connectionToken: string;
+  pid: number;
+  home: string;
+}
 
 export interface LocalOptions {
   topology: TopologyName;
@@ -65,6 +76,9 @@ export class LocalPlatform {
   private model?: { app: FastifyInstance; url: string };
   private servers: Server[] = [];
   private gateways: { port: number; proc: GatewayProcess }[] = [];
+  private redis?: RedisProcess;
+  private readonly redisPassword = secret(18);
+  private spawned: SpawnedServer[] = [];
   private stopping = false;
   private readonly jwtSecret = secret(36);
   private readonly runDir: string;
@@ -75,7 +89,7 @@ export class LocalPlatform {
     const topo = TOPOLOGIES[opts.topology];
     this.opts = {
       ...opts,
-      servers: opts.servers ?? Math.max(1, topo.defaultServers),
+      servers: opts.servers ?? topo.defaultServers,
       gateways: opts.gateways ?? 1,
       store: opts.store ?? "memory",
       restartDelayMs: opts.restartDelayMs ?? 2_000,
@@ -126,7 +140,9 @@ export class LocalPlatform {
     this.model = await startMockModel({ latencyMs: this.opts.modelLatencyMs ?? 0, modelName: MODEL });
     this.log(`mock model on ${this.model.url}`);
 
+    if (this.opts.store === "redis") await this.startRedisServer();
     await Promise.all(Array.from({ length: this.opts.servers }, (_, i) => this.startServer(`cli-${i}`)));
+    if (this.opts.topology === "isolated") this.watchSpawnRegistry();
 
     for (let i = 0; i < this.opts.gateways; i++) {
       const port = i === 0 && this.opts.port ? this.opts.port : await freePort();
@@ -142,7 +158,8 @@ export class LocalPlatform {
   }
 
   private async startServer(id: string, previous?: Server): Promise<void> {
-    const home = previous?.home ?? join(this.runDir, id, "home");
+    // shared-storage: every server on one state directory, as on an RWX volume.
+    const home = previous?.home ?? (TOPOLOGIES[this.opts.topology].sharedState ? join(this.runDir, "shared-home") : join(this.runDir, id, "home"));
     const token = previous?.token ?? secret();
     const logFile = join(this.runDir, "logs", `${id}.log`);
     const handle = await startCliServer({
@@ -177,6 +194,64 @@ export class LocalPlatform {
     }
   }
 
+  private get spawnRegistryFile(): string {
+    return join(this.runDir, "spawned-servers.json");
+  }
+
+  private async startRedisServer(previousPort?: number): Promise<void> {
+    const port = previousPort ?? (await freePort());
+    const redis = await startRedis({ port, dir: redisDir(this.runDir), logFile: join(this.runDir, "logs", "redis.log"), password: this.redisPassword });
+    this.redis = redis;
+    this.log(`redis on 127.0.0.1:${port} pid ${redis.pid}`);
+    void redis.exited.then(async (code) => {
+      if (this.stopping) return;
+      this.log(`redis exited (${code}); restarting in ${this.opts.restartDelayMs} ms`);
+      await sleep(this.opts.restartDelayMs);
+      for (let attempt = 1; !this.stopping; attempt++) {
+        try {
+          await this.startRedisServer(port);
+          this.writeTarget();
+          return;
+        } catch (err) {
+          this.log(`redis restart ${attempt} failed: ${(err as Error).message}`);
+          await sleep(Math.min(10_000, this.opts.restartDelayMs * attempt));
+        }
+      }
+    });
+  }
+
+  /** isolated: the gateway spawns CLIs per user and lists them in a registry file; mirror it into the target. */
+  private watchSpawnRegistry(): void {
+    const read = () => {
+      if (!existsSync(this.spawnRegistryFile)) return;
+      try {
+        this.spawned = JSON.parse(readFileSync(this.spawnRegistryFile, "utf8")) as SpawnedServer[];
+        this.writeTarget();
+      } catch {
+        // mid-write; the next change event reads it again
+      }
+    };
+    watchFile(this.spawnRegistryFile, { interval: 100 }, read);
+  }
+
+  private backendsConfig(): GatewayConfigInput["backends"] {
+    if (this.opts.topology === "isolated") {
+      return {
+        kind: "spawn",
+        cliPath: resolveCliPath(),
+        homeRoot: join(this.runDir, "users"),
+        host: "127.0.0.1",
+        registryFile: this.spawnRegistryFile,
+        sessionIdleTimeoutSeconds: this.opts.idleTimeoutSeconds ?? 0,
+        env: this.cliEnv(),
+      };
+    }
+    return {
+      kind: "static",
+      servers: this.servers.map((srv) => ({ id: srv.id, address: srv.handle.address, tokenEnv: backendTokenEnv(srv.id) })),
+    };
+  }
+
   gatewayConfig(port: number, replica: number): { config: GatewayConfigInput; env: Record<string, string> } {
     const s = this.settings;
     const config: GatewayConfigInput = {
@@ -184,10 +259,7 @@ export class LocalPlatform {
       host: "127.0.0.1",
       port,
       replicaId: `gw-${replica}`,
-      backends: {
-        kind: "static",
-        servers: this.servers.map((srv) => ({ id: srv.id, address: srv.handle.address, tokenEnv: backendTokenEnv(srv.id) })),
-      },
+      backends: this.backendsConfig(),
       auth: { kind: "jwt-hs256" },
       store: this.opts.store,
       storeFile: this.opts.store === "memory" ? join(this.runDir, "gateway-store.json") : undefined,
@@ -206,6 +278,7 @@ export class LocalPlatform {
       logLevel: "info",
     };
     const env: Record<string, string> = { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
+    if (this.redis) env[GATEWAY_SECRET_ENV.redisUrl] = this.redis.url;
     for (const srv of this.servers) env[backendTokenEnv(srv.id)] = srv.token;
     if (this.opts.unsafe) env.GATEWAY_UNSAFE_TEST_SWITCHES = this.opts.unsafe;
     return { config, env };
@@ -238,9 +311,23 @@ export class LocalPlatform {
     }
   }
 
+  /** What this local target claims: the topology's mechanisms and the lifecycle settings in force. */
   features(): Feature[] {
     const f: Feature[] = ["sessions", "session-isolation", "persistence", "ephemeral-chat", "streaming", "bad-input", "readiness", "metrics"];
-    f.push("restart-gateway", "process-control");
+    const byTopology: Record<TopologyName, Feature[]> = {
+      shared: [],
+      isolated: ["per-user-cli", ...((this.opts.cliIdleTimeoutSeconds ?? 0) > 0 ? (["cli-culling"] as Feature[]) : [])],
+      collaborative: ["rooms", "room-lock"],
+      sticky: ["sticky-routing"],
+      "shared-storage": ["session-lease"],
+    };
+    f.push(...byTopology[this.opts.topology]);
+    const s = this.settings;
+    if (s.idleTimeoutSeconds > 0) f.push("idle-detach");
+    if (s.sessionTtlSeconds > 0) f.push("session-ttl");
+    if (this.opts.maxSessionsPerServer !== undefined && this.opts.maxSessionsPerServer <= 10) f.push("eviction");
+    if (this.opts.gateways > 1) f.push("multi-gateway");
+    f.push("drain", "restart-gateway", "process-control");
     return f;
   }
 
@@ -254,8 +341,11 @@ export class LocalPlatform {
       auth: { kind: "jwt-hs256", secret: this.jwtSecret },
       features: this.features(),
       settings: this.settings,
-      servers: this.servers.map((s) => ({ id: s.id, address: s.handle.address, connectionToken: s.token, pid: s.handle.pid, home: s.home })),
-      store: { kind: this.opts.store },
+      servers: [
+        ...this.servers.map((s) => ({ id: s.id, address: s.handle.address, connectionToken: s.token, pid: s.handle.pid, home: s.home })),
+        ...this.spawned.map((s) => ({ id: s.id, address: s.address, connectionToken: s.connectionToken, pid: s.pid, home: s.home, user: s.user })),
+      ],
+      store: this.redis ? { kind: "redis", url: `redis://127.0.0.1:${this.redis.port}`, pid: this.redis.pid } : { kind: this.opts.store },
       gateways: this.gateways.map((g) => ({ url: g.proc.url, pid: g.proc.pid })),
       local: { runDir: this.runDir, supervisorPid: process.pid },
     };
@@ -281,7 +371,9 @@ export class LocalPlatform {
         clearTimeout(t);
       }),
     );
+    unwatchFile(this.spawnRegistryFile);
     await Promise.all(this.servers.map((s) => s.handle.stop()));
+    await this.redis?.stop();
     await this.model?.app.close();
     rmSync(this.targetFile, { force: true });
     this.log("stopped");
@@ -289,15 +381,23 @@ export class LocalPlatform {
 }
 
 export function validateOptions(opts: LocalOptions): void {
-  if (!SUPPORTED_LOCAL_TOPOLOGIES.includes(opts.topology)) {
-    throw new Error(
-      `topology "${opts.topology}" is not yet supported on the local platform (supported: ${SUPPORTED_LOCAL_TOPOLOGIES.join(", ")})`,
-    );
+  const t = opts.topology;
+  if (!SUPPORTED_LOCAL_TOPOLOGIES.includes(t)) {
+    throw new Error(`topology "${t}" is not yet supported on the local platform (supported: ${SUPPORTED_LOCAL_TOPOLOGIES.join(", ")})`);
   }
-  if (opts.store === "redis") throw new Error("--store redis is not yet supported on the local platform; use --store memory");
-  if ((opts.gateways ?? 1) > 1) throw new Error("--gateways > 1 needs --store redis, which is not yet supported");
-  if (opts.topology === "shared" && opts.servers !== undefined && opts.servers !== 1) {
-    throw new Error(`topology shared runs exactly one CLI server (got --servers ${opts.servers})`);
+  const gateways = opts.gateways ?? 1;
+  if (gateways > 1 && opts.store !== "redis") {
+    throw new Error(`--gateways ${gateways} needs a shared store: add --store redis`);
+  }
+  if ((t === "shared" || t === "collaborative") && opts.servers !== undefined && opts.servers !== 1) {
+    throw new Error(`topology ${t} runs exactly one CLI server (got --servers ${opts.servers})`);
+  }
+  if (t === "isolated") {
+    if (opts.servers !== undefined) throw new Error("topology isolated spawns one CLI per user on demand; drop --servers");
+    if (gateways > 1) throw new Error("topology isolated on the local platform runs one gateway (it spawns the per-user CLIs itself)");
+  }
+  if ((t === "sticky" || t === "shared-storage") && opts.servers !== undefined && opts.servers < 1) {
+    throw new Error(`topology ${t} needs --servers >= 1`);
   }
 }
 

@@ -42,6 +42,10 @@ export const backendsSchema = z.discriminatedUnion("kind", [
     cliPath: z.string(),
     homeRoot: z.string(),
     host: z.string().default("127.0.0.1"),
+    /** The gateway lists the servers it spawned here (JSON array), so the platform can publish them. */
+    registryFile: z.string().optional(),
+    /** Passed to spawned CLIs as --session-idle-timeout when > 0. */
+    sessionIdleTimeoutSeconds: z.number().int().min(0).default(0),
     /** Extra environment for spawned CLIs (never secrets of other users). */
     env: z.record(z.string(), z.string()).default({}),
   }),
