@@ -17,6 +17,15 @@ export interface SessionRecord {
   lastActiveAt: number;
   /** The CLI server whose state holds the session (fixed for per-user and sticky routing). */
   serverId?: string;
+  /** Rooms: turns acknowledged so far (written under the room lock). */
+  turns?: number;
+}
+
+/** A granted lock. `fence` grows with every acquisition of the key, across replicas. */
+export interface LockGrant {
+  key: string;
+  holder: string;
+  fence: number;
 }
 
 export interface Store {
@@ -28,12 +37,129 @@ export interface Store {
   listSessions(owner: string): Promise<SessionRecord[]>;
   allSessions(): Promise<SessionRecord[]>;
   deleteSession(id: string): Promise<boolean>;
+
+  /**
+   * Waits in a fair FIFO queue for the lock, at most `waitMs`; null when the wait runs out.
+   * The lock expires after `ttlMs` unless renewed.
+   */
+  acquireLock(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null>;
+  /** Extends the lock if `grant` still holds it. */
+  renewLock(grant: LockGrant, ttlMs: number): Promise<boolean>;
+  /** Atomic compare-and-delete: only the holder releases. */
+  releaseLock(grant: LockGrant): Promise<boolean>;
+  /** True while `grant` is the current holder with at least `minRemainingMs` left: the fencing check. */
+  validateLock(grant: LockGrant, minRemainingMs: number): Promise<boolean>;
+
+  /** Session lease (shared-storage): the server that has the session open, if any. */
+  getLease(sessionId: string): Promise<string | undefined>;
+  /**
+   * Takes the lease for `serverId` when it is free, already ours, or held by `replaceServerId`
+   * (a server known to be dead). Returns the server that holds the lease afterwards.
+   */
+  claimLease(sessionId: string, serverId: string, ttlMs: number, replaceServerId?: string): Promise<string>;
+  /** Extends the lease while `serverId` still holds it. */
+  renewLease(sessionId: string, serverId: string, ttlMs: number): Promise<boolean>;
+  releaseLease(sessionId: string, serverId: string): Promise<void>;
   close(): Promise<void>;
+}
+
+interface Waiter {
+  holder: string;
+  resolve: (g: LockGrant | null) => void;
+  timer: NodeJS.Timeout;
+}
+interface LockState {
+  holder?: { holder: string; fence: number; expiresAt: number; timer: NodeJS.Timeout };
+  fence: number;
+  queue: Waiter[];
+}
+
+/** In-process fair locks: waiters are granted in arrival order, on release or expiry. */
+export class MemoryLocks {
+  private readonly locks = new Map<string, LockState>();
+
+  private state(key: string): LockState {
+    let s = this.locks.get(key);
+    if (!s) {
+      s = { fence: 0, queue: [] };
+      this.locks.set(key, s);
+    }
+    return s;
+  }
+
+  private grantNext(key: string, ttlMs: number): void {
+    const s = this.state(key);
+    if (s.holder && s.holder.expiresAt > Date.now()) return;
+    if (s.holder) clearTimeout(s.holder.timer);
+    s.holder = undefined;
+    const next = s.queue.shift();
+    if (!next) return;
+    clearTimeout(next.timer);
+    s.fence++;
+    const grant: LockGrant = { key, holder: next.holder, fence: s.fence };
+    s.holder = { holder: next.holder, fence: s.fence, expiresAt: Date.now() + ttlMs, timer: this.expiryTimer(key, ttlMs) };
+    next.resolve(grant);
+  }
+
+  private expiryTimer(key: string, ttlMs: number): NodeJS.Timeout {
+    const t = setTimeout(() => this.grantNext(key, ttlMs), ttlMs + 1);
+    t.unref();
+    return t;
+  }
+
+  acquire(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null> {
+    const s = this.state(key);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        holder,
+        resolve,
+        timer: setTimeout(() => {
+          const i = s.queue.indexOf(waiter);
+          if (i >= 0) s.queue.splice(i, 1);
+          resolve(null);
+        }, waitMs),
+      };
+      s.queue.push(waiter);
+      this.grantNext(key, ttlMs);
+    });
+  }
+
+  private current(g: LockGrant): LockState["holder"] | undefined {
+    const h = this.locks.get(g.key)?.holder;
+    return h && h.holder === g.holder && h.fence === g.fence && h.expiresAt > Date.now() ? h : undefined;
+  }
+
+  renew(g: LockGrant, ttlMs: number): boolean {
+    const h = this.current(g);
+    if (!h) return false;
+    clearTimeout(h.timer);
+    h.expiresAt = Date.now() + ttlMs;
+    h.timer = this.expiryTimer(g.key, ttlMs);
+    return true;
+  }
+
+  release(g: LockGrant, ttlMs: number): boolean {
+    const s = this.locks.get(g.key);
+    if (!s?.holder || s.holder.holder !== g.holder || s.holder.fence !== g.fence) return false;
+    clearTimeout(s.holder.timer);
+    s.holder = undefined;
+    this.grantNext(g.key, ttlMs);
+    return true;
+  }
+
+  validate(g: LockGrant, minRemainingMs: number): boolean {
+    const h = this.current(g);
+    return h !== undefined && h.expiresAt - Date.now() >= minRemainingMs;
+  }
 }
 
 export class MemoryStore implements Store {
   readonly kind = "memory" as const;
   private sessions = new Map<string, SessionRecord>();
+  private readonly locks = new MemoryLocks();
+  private readonly leases = new Map<string, { serverId: string; expiresAt: number }>();
+  /** Lock TTLs by key, so a release can arm the next holder's expiry with the same TTL. */
+  private readonly ttls = new Map<string, number>();
   private saveTimer: NodeJS.Timeout | undefined;
 
   /** With `file`, the registry is loaded from and saved to that JSON file (atomic rename). */
@@ -91,6 +217,47 @@ export class MemoryStore implements Store {
     if (had) this.changed();
     return had;
   }
+
+  async acquireLock(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null> {
+    this.ttls.set(key, ttlMs);
+    return this.locks.acquire(key, holder, ttlMs, waitMs);
+  }
+  async renewLock(grant: LockGrant, ttlMs: number): Promise<boolean> {
+    return this.locks.renew(grant, ttlMs);
+  }
+  async releaseLock(grant: LockGrant): Promise<boolean> {
+    return this.locks.release(grant, this.ttls.get(grant.key) ?? 30_000);
+  }
+  async validateLock(grant: LockGrant, minRemainingMs: number): Promise<boolean> {
+    return this.locks.validate(grant, minRemainingMs);
+  }
+
+  private lease(sessionId: string): string | undefined {
+    const l = this.leases.get(sessionId);
+    if (l && l.expiresAt > Date.now()) return l.serverId;
+    this.leases.delete(sessionId);
+    return undefined;
+  }
+  async getLease(sessionId: string): Promise<string | undefined> {
+    return this.lease(sessionId);
+  }
+  async claimLease(sessionId: string, serverId: string, ttlMs: number, replaceServerId?: string): Promise<string> {
+    const cur = this.lease(sessionId);
+    if (cur === undefined || cur === serverId || cur === replaceServerId) {
+      this.leases.set(sessionId, { serverId, expiresAt: Date.now() + ttlMs });
+      return serverId;
+    }
+    return cur;
+  }
+  async renewLease(sessionId: string, serverId: string, ttlMs: number): Promise<boolean> {
+    if (this.lease(sessionId) !== serverId) return false;
+    this.leases.set(sessionId, { serverId, expiresAt: Date.now() + ttlMs });
+    return true;
+  }
+  async releaseLease(sessionId: string, serverId: string): Promise<void> {
+    if (this.lease(sessionId) === serverId) this.leases.delete(sessionId);
+  }
+
   async close(): Promise<void> {
     if (this.saveTimer || this.file) this.flush();
   }

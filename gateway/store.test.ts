@@ -1,0 +1,126 @@
+/** The same contract, run against the in-process store and a real redis-server. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../local/ports.js";
+import { startRedis, type RedisProcess } from "../local/redis-process.js";
+import { RedisStore } from "./redis-store.js";
+import { MemoryStore, type Store } from "./store.js";
+
+let redis: RedisProcess;
+let dir: string;
+const stores: Store[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "csk-store-"));
+  redis = await startRedis({ port: await freePort(), dir, logFile: join(dir, "redis.log"), password: "test-password" });
+});
+afterAll(async () => {
+  for (const s of stores) await s.close();
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const rec = (id: string, owner: string) => ({ sessionId: id, owner, kind: "session" as const, persistent: true, createdAt: 1, lastActiveAt: 1 });
+
+describe.each([
+  ["memory", () => new MemoryStore()],
+  ["redis", () => new RedisStore(redis.url)],
+] as const)("%s store", (_name, make) => {
+  const store = () => {
+    const s = make();
+    stores.push(s);
+    return s;
+  };
+  const uniq = () => Math.random().toString(36).slice(2);
+
+  it("keeps ownership records and lists them per owner", async () => {
+    const s = store();
+    const a = `a-${uniq()}`;
+    expect(await s.createSession(rec(`s1-${a}`, a))).toBe(true);
+    expect(await s.createSession(rec(`s1-${a}`, "mallory"))).toBe(false);
+    await s.createSession(rec(`s2-${a}`, a));
+    await s.updateSession(`s1-${a}`, { lastActiveAt: 5 });
+    expect((await s.getSession(`s1-${a}`))?.lastActiveAt).toBe(5);
+    expect((await s.getSession(`s1-${a}`))?.owner).toBe(a);
+    expect((await s.listSessions(a)).map((r) => r.sessionId).sort()).toEqual([`s1-${a}`, `s2-${a}`]);
+    expect(await s.deleteSession(`s1-${a}`)).toBe(true);
+    expect(await s.getSession(`s1-${a}`)).toBeUndefined();
+    expect(await s.listSessions(a)).toHaveLength(1);
+  });
+
+  it("grants locks in arrival order with growing fencing tokens", async () => {
+    const s = store();
+    const key = `room-${uniq()}`;
+    const first = await s.acquireLock(key, "h0", 5_000, 1_000);
+    expect(first).not.toBeNull();
+    const order: string[] = [];
+    const waiters = ["h1", "h2", "h3", "h4"].map(async (h, i) => {
+      await sleep(i * 20); // arrive in a known order
+      const g = await s.acquireLock(key, h, 5_000, 5_000);
+      order.push(h);
+      await sleep(5);
+      await s.releaseLock(g!);
+      return g!.fence;
+    });
+    await sleep(120);
+    await s.releaseLock(first!);
+    const fences = await Promise.all(waiters);
+    expect(order).toEqual(["h1", "h2", "h3", "h4"]);
+    expect(fences).toEqual([first!.fence + 1, first!.fence + 2, first!.fence + 3, first!.fence + 4]);
+  });
+
+  it("releases by owner only, times out waiters, and expires unrenewed locks", async () => {
+    const s = store();
+    const key = `room-${uniq()}`;
+    const g = (await s.acquireLock(key, "a", 400, 100))!;
+    expect(await s.releaseLock({ ...g, holder: "b" })).toBe(false);
+    expect(await s.releaseLock({ ...g, fence: g.fence + 1 })).toBe(false);
+    expect(await s.acquireLock(key, "b", 400, 50)).toBeNull();
+    expect(await s.validateLock(g, 0)).toBe(true);
+    expect(await s.renewLock(g, 400)).toBe(true);
+    await sleep(550);
+    expect(await s.validateLock(g, 0)).toBe(false);
+    expect(await s.renewLock(g, 400)).toBe(false);
+    const next = (await s.acquireLock(key, "b", 400, 500))!;
+    expect(next.fence).toBeGreaterThan(g.fence);
+    // The stale holder is fenced off: its token is no longer current.
+    expect(await s.validateLock(g, 0)).toBe(false);
+    expect(await s.validateLock(next, 100)).toBe(true);
+    expect(await s.validateLock(next, 10_000)).toBe(false);
+  });
+
+  it("leases a session to one server at a time", async () => {
+    const s = store();
+    const id = `s-${uniq()}`;
+    expect(await s.claimLease(id, "cli-0", 300)).toBe("cli-0");
+    expect(await s.claimLease(id, "cli-1", 300)).toBe("cli-0");
+    expect(await s.claimLease(id, "cli-1", 300, "cli-0")).toBe("cli-1");
+    expect(await s.renewLease(id, "cli-0", 300)).toBe(false);
+    expect(await s.renewLease(id, "cli-1", 300)).toBe(true);
+    await s.releaseLease(id, "cli-0");
+    expect(await s.getLease(id)).toBe("cli-1");
+    await sleep(400);
+    expect(await s.getLease(id)).toBeUndefined();
+    expect(await s.claimLease(id, "cli-2", 300)).toBe("cli-2");
+  });
+});
+
+describe("redis locks across replicas", () => {
+  it("serialize holders of two store instances and skip a dead replica's queued waiter", async () => {
+    const a = new RedisStore(redis.url);
+    const b = new RedisStore(redis.url);
+    stores.push(a, b);
+    const key = `room-x-${Math.random()}`;
+    const g = (await a.acquireLock(key, "a", 5_000, 100))!;
+    const waitB = b.acquireLock(key, "b", 5_000, 5_000);
+    await sleep(50);
+    expect(await a.releaseLock(g)).toBe(true);
+    const gb = (await waitB)!;
+    expect(gb.holder).toBe("b");
+    expect(gb.fence).toBe(g.fence + 1);
+    expect(await a.validateLock(g, 0)).toBe(false);
+  });
+});
