@@ -53,24 +53,15 @@ export class AciGatewayGroup extends pulumi.ComponentResource {
   readonly url: pulumi.Output<string>;
 
   constructor(name: string, args: AciGatewayGroupArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("copilot-scale-kit:azure:AciGatewayGroup", name, {}, opts);
     if (args.backends.length === 0) throw new Error(`AciGatewayGroup ${name}: at least one backend is needed`);
     const ids = new Set(args.backends.map((b) => b.id));
     if (ids.size !== args.backends.length) throw new Error(`AciGatewayGroup ${name}: backend ids must be unique`);
+    super("copilot-scale-kit:azure:AciGatewayGroup", name, {}, opts);
 
     // Addresses are outputs of other groups; the JSON is rebuilt (and re-validated) when they change.
-    const configJson = pulumi.all(args.backends.map((b) => b.address)).apply((addresses) =>
-      JSON.stringify(
-        parseGatewayConfig({
-          ...args.config,
-          port: GATEWAY_PORT,
-          backends: {
-            kind: "static",
-            servers: args.backends.map((b, i) => ({ id: b.id, address: addresses[i], tokenEnv: backendTokenEnv(b.id), user: b.user })),
-          },
-        }),
-      ),
-    );
+    const configJson = pulumi
+      .all(args.backends.map((b) => b.address))
+      .apply((addresses) => gatewayConfigJson(args.config, args.backends.map((b, i) => ({ id: b.id, user: b.user, address: addresses[i]! }))));
 
     const secretEnv = (name: string, value: pulumi.Input<string> | undefined): input.containerinstance.EnvironmentVariableArgs[] =>
       value === undefined ? [] : [{ name, secureValue: value }];
@@ -104,6 +95,17 @@ export class AciGatewayGroup extends pulumi.ComponentResource {
     this.url = pulumi.interpolate`http://${groupHost(args.network, this.group.ipAddress)}:${GATEWAY_PORT}`;
     this.registerOutputs({ url: this.url });
   }
+}
+
+/** GATEWAY_CONFIG for static backends at known addresses, validated against gatewayConfigSchema. */
+export function gatewayConfigJson(config: Omit<GatewayConfigInput, "backends">, servers: { id: string; address: string; user?: string }[]): string {
+  return JSON.stringify(
+    parseGatewayConfig({
+      ...config,
+      port: GATEWAY_PORT,
+      backends: { kind: "static", servers: servers.map((s) => ({ id: s.id, address: s.address, tokenEnv: backendTokenEnv(s.id), user: s.user })) },
+    }),
+  );
 }
 
 export const REDIS_SIDECAR_PORT = 6379;

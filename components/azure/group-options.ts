@@ -108,14 +108,16 @@ export function registryArgs(registry: RegistryCredential | undefined): input.co
   return [{ server: registry.server, username: registry.username, password: registry.password, identity: registry.identity }];
 }
 
-/** host:port (or URL host) of a group: the FQDN when public, the private IP otherwise. */
+/** The host clients dial: the FQDN of a public group, the private IP otherwise. */
+export function hostOf(network: GroupNetwork, ip: output.containerinstance.IpAddressResponse | undefined): string {
+  const host = network.kind === "public" ? ip?.fqdn : ip?.ip;
+  if (!host) throw new Error(`container group has no ${network.kind === "public" ? "FQDN" : "private IP"} yet; run pulumi up --refresh`);
+  return host;
+}
+
 export function groupHost(
   network: GroupNetwork,
   ipAddress: pulumi.Output<output.containerinstance.IpAddressResponse | undefined>,
 ): pulumi.Output<string> {
-  return ipAddress.apply((ip) => {
-    const host = network.kind === "public" ? ip?.fqdn : ip?.ip;
-    if (!host) throw new Error(`container group has no ${network.kind === "public" ? "FQDN" : "private IP"} yet; run pulumi up --refresh`);
-    return host;
-  });
+  return ipAddress.apply((ip) => hostOf(network, ip));
 }

@@ -44,7 +44,7 @@ export class SessionStorage extends pulumi.ComponentResource {
   readonly fileShares: Readonly<Record<string, storage.FileShare>>;
 
   constructor(name: string, args: SessionStorageArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("copilot-scale-kit:azure:SessionStorage", name, {}, opts);
+    // Checked before anything is registered, so a bad argument leaves no half-built component.
     const sku = args.sku ?? "Standard_LRS";
     const premium = sku.startsWith("Premium");
     if (args.shares.length === 0) throw new Error(`SessionStorage ${name}: at least one share is needed`);
@@ -54,6 +54,7 @@ export class SessionStorage extends pulumi.ComponentResource {
         throw new Error(`SessionStorage ${name}: ${sku} shares need at least ${PREMIUM_MIN_QUOTA_GI} GiB; share ${share.id} asks for ${share.quotaGi}`);
       }
     }
+    super("copilot-scale-kit:azure:SessionStorage", name, {}, opts);
 
     // Account names are global, 3-24 lowercase letters and digits: a readable prefix and a random suffix.
     const suffix = new random.RandomString(`${name}-suffix`, { length: 8, upper: false, special: false }, { parent: this });
