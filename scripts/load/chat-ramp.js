@@ -6,7 +6,7 @@
 import { check, sleep } from "k6";
 import exec from "k6/execution";
 import { Counter, Rate, Trend } from "k6/metrics";
-import { api, config, gateway, gatewayCounter, json, params as p, record, seconds, summaryHandler, TREND_STATS, vuUser } from "./k6-lib.js";
+import { api, baseOptions, config, gateway, gatewayCounter, json, params as p, record, seconds, summaryHandler, vuUser } from "./k6-lib.js";
 import { checkTurn } from "./checks.ts";
 
 const historyOk = new Rate("history_ok");
@@ -19,7 +19,7 @@ const pauseS = idle > 0 && idle <= p.resumePauseMaxS ? idle + Math.min(5, idle /
 const DETACHES = 'copilot_gateway_session_detaches_total{reason="idle"}';
 
 export const options = {
-  summaryTrendStats: TREND_STATS,
+  ...baseOptions,
   scenarios: {
     chat_ramp: {
       executor: "ramping-vus",

@@ -3,13 +3,13 @@
 import { check } from "k6";
 import exec from "k6/execution";
 import { Rate } from "k6/metrics";
-import { api, gateway, json, params as p, record, seconds, summaryHandler, TREND_STATS, users } from "./k6-lib.js";
+import { api, baseOptions, gateway, json, params as p, record, seconds, summaryHandler, users } from "./k6-lib.js";
 import { checkEphemeral } from "./checks.ts";
 
 const contentOk = new Rate("chat_content_ok");
 
 export const options = {
-  summaryTrendStats: TREND_STATS,
+  ...baseOptions,
   scenarios: {
     burst: {
       executor: "ramping-arrival-rate",

@@ -5,6 +5,7 @@ import { check } from "k6";
 import http from "k6/http";
 import exec from "k6/execution";
 import { SharedArray } from "k6/data";
+import { Counter } from "k6/metrics";
 import { buildSummary, junitXml, textSummary } from "./summary.ts";
 
 const CONFIG_PATH = __ENV.LOAD_CONFIG;
@@ -25,7 +26,14 @@ export const params = config.params;
 /** Several k6 runners (k6 operator parallelism > 1): each sees only its share of the samples. */
 export const distributed = __ENV.LOAD_DISTRIBUTED === "1";
 
-export const TREND_STATS = ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)", "count"];
+/**
+ * Options every scenario starts from. `runner` tags each sample with the pod (LoadTest sets
+ * LOAD_RUNNER): runners remote-writing to one Prometheus must not write into the same series.
+ */
+export const baseOptions = {
+  summaryTrendStats: ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)", "count"],
+  ...(__ENV.LOAD_RUNNER ? { tags: { runner: __ENV.LOAD_RUNNER } } : {}),
+};
 /** Generous: a turn through a busy CLI can take long; thresholds judge latency, not this. */
 const TIMEOUT = "180s";
 
@@ -99,9 +107,13 @@ export function gatewayCounter(series) {
   return total;
 }
 
+// Failures as a counter too: counters add up across distributed runners, rates do not.
+const contentFailures = new Counter("content_check_failures");
+
 /** Records a content check's verdict: its Rate (for the threshold), a named k6 check, a warning. */
 export function record(rate, name, verdict, context) {
   rate.add(verdict.ok);
+  if (!verdict.ok) contentFailures.add(1, { check: name });
   check(verdict, { [name]: (v) => v.ok });
   if (!verdict.ok) console.warn(`${config.scenario}: ${context}: ${verdict.reason}`);
   return verdict.ok;

@@ -5,7 +5,7 @@
 import { check, sleep } from "k6";
 import exec from "k6/execution";
 import { Counter, Rate, Trend } from "k6/metrics";
-import { api, config, constantVus, gateway, json, params as p, perTag, record, retryAfter, summaryHandler, TREND_STATS, vuIndex, vuUser } from "./k6-lib.js";
+import { api, baseOptions, config, constantVus, gateway, json, params as p, perTag, record, retryAfter, summaryHandler, vuIndex, vuUser } from "./k6-lib.js";
 import { checkRoomLinear, checkRoomReply } from "./checks.ts";
 import { tagged } from "./summary.ts";
 
@@ -19,7 +19,7 @@ const turnSum = new Counter("room_turn_sum");
 const turnSquares = new Counter("room_turn_sq");
 
 export const options = {
-  summaryTrendStats: TREND_STATS,
+  ...baseOptions,
   scenarios: {
     rooms: constantVus(p),
   },

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FEATURES, type TargetDescriptor } from "../../topology/index.js";
 import { buildLoadConfig } from "./config.js";
-import { findK6, judge, K6_THRESHOLDS_FAILED, LOAD_DIR, parseLoadArgs, runScenario } from "./run.js";
-import { PROFILE_NAMES, SCENARIO_NAMES, SCENARIOS } from "./scenarios.js";
+import { findK6, judge, K6_THRESHOLDS_FAILED, parseLoadArgs, runScenario } from "./run.js";
+import { LOAD_SCRIPTS_DIR, PROFILE_NAMES, SCENARIO_NAMES, SCENARIOS } from "./scenarios.js";
 import type { LoadSummary } from "./summary.js";
 
 describe("parseLoadArgs", () => {
@@ -103,7 +103,7 @@ describe.skipIf(!k6)("scenario scripts in real k6 (scripts/install-k6.sh)", () =
   it.each(SCENARIO_NAMES.flatMap((s) => PROFILE_NAMES.map((p) => [s, p] as const)))("%s (%s): k6 accepts the options and the run lasts as declared", async (name, profile) => {
     const path = join(dir, `${name}-${profile}.json`);
     writeFileSync(path, JSON.stringify(await buildLoadConfig(everything, name, profile)));
-    const out = execFileSync(k6!, ["inspect", "--execution-requirements", "-e", `LOAD_CONFIG=${path}`, join(LOAD_DIR, SCENARIOS[name].file)], { encoding: "utf8" });
+    const out = execFileSync(k6!, ["inspect", "--execution-requirements", "-e", `LOAD_CONFIG=${path}`, join(LOAD_SCRIPTS_DIR, SCENARIOS[name].file)], { encoding: "utf8" });
     const inspected = JSON.parse(out) as { totalDuration: string; maxVUs: number };
     // k6's own bound on the wall time, e.g. "25s" or "1h2m0s", graceful stop included.
     const [, h = "0", m = "0", sec = "0"] = /^(?:(\d+)h)?(?:(\d+)m)?(?:([\d.]+)s)?$/.exec(inspected.totalDuration)!;

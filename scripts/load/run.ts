@@ -9,14 +9,14 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { readTargetFile, type TargetDescriptor } from "../../topology/index.js";
 import { buildLoadConfig, LOAD_CONFIG_ENV, REPORT_DIR_ENV } from "./config.js";
 import {
   isProfileName,
   isScenarioName,
+  LOAD_SCRIPTS_DIR,
   PROFILE_NAMES,
   SCENARIO_NAMES,
   SCENARIOS,
@@ -26,8 +26,7 @@ import {
 } from "./scenarios.js";
 import type { LoadSummary } from "./summary.js";
 
-export const LOAD_DIR = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(LOAD_DIR, "../..");
+const ROOT = resolve(LOAD_SCRIPTS_DIR, "../..");
 /** k6 exit code when a threshold failed. */
 export const K6_THRESHOLDS_FAILED = 99;
 
@@ -129,7 +128,7 @@ export async function runScenario(target: TargetDescriptor, name: ScenarioName, 
   let k6Exit: number;
   try {
     console.log(`load ${name} (${args.profile}) run ${config.runId}: ${config.users.length} users against ${config.gatewayUrls.join(", ")}`);
-    k6Exit = await runK6(findK6(args.k6), join(LOAD_DIR, scenario.file), { [LOAD_CONFIG_ENV]: configPath, [REPORT_DIR_ENV]: reportDir });
+    k6Exit = await runK6(findK6(args.k6), join(LOAD_SCRIPTS_DIR, scenario.file), { [LOAD_CONFIG_ENV]: configPath, [REPORT_DIR_ENV]: reportDir });
   } finally {
     rmSync(secretDir, { recursive: true, force: true });
   }

@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PROFILES, type TargetDescriptor } from "../../topology/index.js";
-import { PROFILE_NAMES, SCENARIO_NAMES, SCENARIOS, unsupportedReason } from "./scenarios.js";
+import { K6_MODULES, LOAD_SCRIPTS_DIR, PROFILE_NAMES, SCENARIO_NAMES, SCENARIOS, unsupportedReason } from "./scenarios.js";
 
 function target(topology: TargetDescriptor["topology"], servers = 1): TargetDescriptor {
   const p = PROFILES[topology];
@@ -45,5 +47,24 @@ describe("load scenarios", () => {
       "scenario room-contention needs feature(s) rooms, room-lock, which target t (topology shared, platform local) does not claim",
     );
     expect(unsupportedReason(SCENARIOS["sticky-spread"], target("sticky", 1))).toMatch(/needs at least 2 CLI servers; .* lists 1/);
+  });
+});
+
+describe("k6 module closure", () => {
+  const imports = (file: string) =>
+    [...readFileSync(join(LOAD_SCRIPTS_DIR, file), "utf8").matchAll(/^import [^;]*? from "\.\/([^"]+)";/gm)].map((m) => m[1]!);
+
+  it.each(SCENARIO_NAMES)("%s needs only K6_MODULES (what the LoadTest ConfigMap carries)", (name) => {
+    const seen = new Set<string>();
+    const queue = [SCENARIOS[name].file];
+    while (queue.length) {
+      const f = queue.pop()!;
+      for (const dep of imports(f)) {
+        if (seen.has(dep)) continue;
+        seen.add(dep);
+        queue.push(dep);
+      }
+    }
+    expect([...seen].sort()).toEqual([...K6_MODULES].sort());
   });
 });

@@ -3,7 +3,13 @@
  * The k6 scripts (scripts/load/<name>.js) read these parameters from the load config, so the
  * numbers live here once, typed, and the runner and the LoadTest component agree on them.
  */
+import { fileURLToPath } from "node:url";
 import type { Feature, TargetDescriptor } from "../../topology/index.js";
+
+/** Folder of the k6 scripts. */
+export const LOAD_SCRIPTS_DIR = fileURLToPath(new URL(".", import.meta.url));
+/** Modules every scenario script imports; with the scenario's own file, all k6 needs to run it. */
+export const K6_MODULES = ["k6-lib.js", "checks.ts", "summary.ts"] as const;
 
 export const SCENARIO_NAMES = ["chat-ramp", "ephemeral-burst", "room-contention", "sticky-spread", "soak"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];

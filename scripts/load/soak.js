@@ -4,7 +4,7 @@
 import { check, sleep } from "k6";
 import exec from "k6/execution";
 import { Rate, Trend } from "k6/metrics";
-import { api, constantVus, gateway, json, params as p, perTag, record, summaryHandler, TREND_STATS, vuUser } from "./k6-lib.js";
+import { api, baseOptions, constantVus, gateway, json, params as p, perTag, record, summaryHandler, vuUser } from "./k6-lib.js";
 import { checkTurn, slope } from "./checks.ts";
 import { tagged } from "./summary.ts";
 
@@ -13,7 +13,7 @@ const turnMs = new Trend("soak_turn_ms", true);
 const windows = Array.from({ length: Math.ceil((p.durationS + p.gracefulStopS) / p.windowS) }, (_, w) => w);
 
 export const options = {
-  summaryTrendStats: TREND_STATS,
+  ...baseOptions,
   scenarios: {
     soak: constantVus(p),
   },

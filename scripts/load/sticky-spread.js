@@ -4,7 +4,7 @@
 import { check, sleep } from "k6";
 import exec from "k6/execution";
 import { Counter, Rate } from "k6/metrics";
-import { api, config, constantVus, gateway, json, params as p, perTag, record, summaryHandler, TREND_STATS, users, vuIndex } from "./k6-lib.js";
+import { api, baseOptions, config, constantVus, gateway, json, params as p, perTag, record, summaryHandler, users, vuIndex } from "./k6-lib.js";
 import { checkEphemeral, imbalance } from "./checks.ts";
 import { tagged } from "./summary.ts";
 
@@ -15,7 +15,7 @@ const hits = new Counter("server_hits");
 const usersOn = new Counter("server_users");
 
 export const options = {
-  summaryTrendStats: TREND_STATS,
+  ...baseOptions,
   scenarios: {
     spread: constantVus(p),
   },
