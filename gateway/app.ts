@@ -9,11 +9,13 @@ import { z } from "zod";
 import type { GatewayConfig } from "../topology/gateway-config.js";
 import type { Authenticator, Principal } from "./auth.js";
 import type { Backend } from "./backends.js";
-import { ApiError, badRequest, notFound, unavailable, validateId } from "./errors.js";
+import { ApiError, badRequest, forbidden, notFound, unavailable, validateId } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
+import { TOPOLOGIES } from "../topology/topologies.js";
 import type { SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
+import { withTurnLock, type TurnLockOptions } from "./turn-lock.js";
 
 export interface GatewayDeps {
   cfg: GatewayConfig;
@@ -23,6 +25,7 @@ export interface GatewayDeps {
   metrics: Metrics;
   auth: Authenticator;
   log: Logger;
+  turnLock: TurnLockOptions;
   /** Test switch: skip the ownership check (shows that the isolation tests catch its absence). */
   unsafeSkipOwnershipCheck?: boolean;
 }
@@ -66,7 +69,8 @@ function wantsStream(req: FastifyRequest): boolean {
 }
 
 export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain: () => void; isDraining: () => boolean } {
-  const { cfg, store, pool, sessions, metrics, auth, log } = deps;
+  const { cfg, store, pool, sessions, metrics, auth, log, turnLock } = deps;
+  const replica = cfg.replicaId ?? "gw";
   let draining = false;
 
   const app = Fastify({
@@ -126,12 +130,13 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     req: FastifyRequest,
     reply: FastifyReply,
     backend: Backend,
-    run: (onDelta?: (t: string) => void) => Promise<{ content: string; extra?: Record<string, unknown> }>,
+    run: (onDelta?: (t: string) => void) => Promise<{ content: string; extra?: Record<string, unknown>; servedBy?: Backend }>,
     base: Record<string, unknown>,
   ) {
     served(reply, backend);
     if (!wantsStream(req)) {
       const r = await run();
+      if (r.servedBy) served(reply, r.servedBy);
       return reply.send({ ...base, content: r.content, ...r.extra });
     }
     reply.hijack();
@@ -145,7 +150,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
     try {
       const r = await run((t) => event("delta", { content: t }));
-      event("done", { ...base, content: r.content, ...r.extra });
+      event("done", { ...base, content: r.content, ...r.extra, ...(r.servedBy ? { server: r.servedBy.id } : {}) });
     } catch (err) {
       const e = err instanceof ApiError ? err : new ApiError(500, "internal", "internal error");
       event("error", { error: { code: e.code, message: e.message }, status: e.status });
@@ -201,6 +206,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       if (err instanceof ApiError) throw err;
       throw await sessions.backendFailure(backend, (err as Error).message);
     }
+    await pool.claimNew?.(id, backend);
     await store.createSession(rec);
     served(reply, backend);
     return reply.code(201).send({ sessionId: id });
@@ -224,18 +230,76 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
   app.post<{ Params: { id: string } }>("/v1/sessions/:id/messages", async (req, reply) => {
     const rec = await ownSession(req, req.params.id);
     const { prompt } = parse(promptBody, req.body);
-    const backend = await pool.forSession(rec, principal(req).user);
-    return answerTurn(
-      req,
-      reply,
-      backend,
-      async (onDelta) => {
-        const r = await sessions.turn(rec.sessionId, backend, prompt, { model: rec.model, persistent: rec.persistent, kind: "session", onDelta });
-        await store.updateSession(rec.sessionId, { lastActiveAt: Date.now(), serverId: backend.id });
-        return { content: r.content };
-      },
-      { sessionId: rec.sessionId },
-    );
+    const user = principal(req).user;
+    // Turns on one session are serialized across replicas; the server is chosen under the lock so a
+    // lease (shared-storage) is never moved while another replica's turn runs.
+    return withTurnLock(turnLock, `session:${rec.sessionId}`, `${replica}:${req.id}`, "this session", async (validate) => {
+      const backend = await pool.forSession(rec, user);
+      const turnOn = async (b: Backend, onDelta?: (t: string) => void) => {
+        const r = await sessions.turn(rec.sessionId, b, prompt, { model: rec.model, persistent: rec.persistent, kind: "session", onDelta, beforeSend: validate });
+        await store.updateSession(rec.sessionId, { lastActiveAt: Date.now(), serverId: b.id });
+        return r;
+      };
+      return answerTurn(
+        req,
+        reply,
+        backend,
+        async (onDelta) => {
+          try {
+            return { content: (await turnOn(backend, onDelta)).content };
+          } catch (err) {
+            // shared-storage: the serving CLI died; the lease moves and a survivor resumes from the shared state.
+            if (!(err instanceof ApiError && err.code === "server_unavailable" && pool.mode === "least-loaded")) throw err;
+            const survivor = await pool.forSession(rec, user);
+            if (survivor === backend) throw err;
+            const r = await turnOn(survivor, onDelta);
+            return { content: r.content, servedBy: survivor };
+          }
+        },
+        { sessionId: rec.sessionId },
+      );
+    });
+  });
+
+  app.post<{ Params: { room: string } }>("/v1/rooms/:room/messages", async (req, reply) => {
+    if (!TOPOLOGIES[cfg.topology].rooms) {
+      throw new ApiError(404, "route_not_found", `rooms are served by the collaborative topology; this gateway runs ${cfg.topology}`);
+    }
+    const room = validateId(req.params.room, "room");
+    const p = principal(req);
+    if (p.rooms !== "*" && !p.rooms.includes(room)) throw forbidden(`you are not a member of room ${room} (token claim "${cfg.auth.roomsClaim}")`);
+    const { prompt } = parse(promptBody, req.body);
+    const id = `r-${room}`;
+    return withTurnLock(turnLock, `room:${room}`, `${replica}:${req.id}`, `room ${room}`, async (validate) => {
+      // Read under the lock: the turn count is only ever written by the lock holder.
+      let rec = await store.getSession(id);
+      const backend = rec ? await pool.forSession(rec, p.user) : await pool.forNewSession(`room:${room}`);
+      if (!rec) {
+        const now = Date.now();
+        rec = { sessionId: id, owner: `room:${room}`, kind: "room", persistent: true, createdAt: now, lastActiveAt: now, serverId: backend.id, turns: 0 };
+        try {
+          await sessions.create(backend, id, { persistent: true });
+        } catch (err) {
+          if (err instanceof ApiError) throw err;
+          throw await sessions.backendFailure(backend, (err as Error).message);
+        }
+        await store.createSession(rec);
+      }
+      const turnsBefore = rec.turns ?? 0;
+      return answerTurn(
+        req,
+        reply,
+        backend,
+        async (onDelta) => {
+          const r = await sessions.turn(id, backend, prompt, { persistent: true, kind: "room", onDelta, beforeSend: validate });
+          const turn = turnsBefore + 1;
+          await validate();
+          await store.updateSession(id, { turns: turn, lastActiveAt: Date.now(), serverId: backend.id });
+          return { content: r.content, extra: { turn } };
+        },
+        { room },
+      );
+    });
   });
 
   app.delete<{ Params: { id: string } }>("/v1/sessions/:id", async (req, reply) => {

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { GATEWAY_CONFIG_ENV, parseGatewayConfig } from "../topology/gateway-config.js";
 import { runCleanup } from "./cleanup.js";
-import { createGateway, createPool, createStore } from "./server.js";
+import { createGateway, createPool, createStore, UNSAFE_SWITCHES } from "./server.js";
 
 function loadConfig(file: string | undefined) {
   const raw = file ? readFileSync(file, "utf8") : process.env[GATEWAY_CONFIG_ENV];
@@ -41,7 +41,10 @@ async function main(): Promise<void> {
 
   // Test-only switches that disable a protection, so conformance can prove it catches the gap.
   const unsafe = new Set((process.env.GATEWAY_UNSAFE_TEST_SWITCHES ?? "").split(",").filter(Boolean));
-  const gw = await createGateway(cfg, { unsafe: { skipOwnershipCheck: unsafe.has("skip-ownership-check") } });
+  for (const s of unsafe) {
+    if (!(UNSAFE_SWITCHES as readonly string[]).includes(s)) throw new Error(`unknown GATEWAY_UNSAFE_TEST_SWITCHES entry ${s}: use ${UNSAFE_SWITCHES.join(", ")}`);
+  }
+  const gw = await createGateway(cfg, { unsafe: Object.fromEntries([...unsafe].map((s) => [s, true])) });
   if (unsafe.size) gw.log.warn({ switches: [...unsafe] }, "UNSAFE test switches are on: never use this in production");
   const address = await gw.listen();
   // Parsed by the local platform to learn the port when it asked for port 0.

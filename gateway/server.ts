@@ -7,9 +7,12 @@ import { GATEWAY_SECRET_ENV, type GatewayConfig } from "../topology/gateway-conf
 import { buildApp } from "./app.js";
 import { jwtAuthenticator, staticAuthenticator, type Authenticator } from "./auth.js";
 import { runCleanup } from "./cleanup.js";
-import { createMetrics } from "./metrics.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import { StaticPool, type BackendPool } from "./pool.js";
+import { RedisStore } from "./redis-store.js";
+import { moduloHash, rendezvous } from "./routing.js";
 import { SessionManager } from "./sessions.js";
+import { SpawnPool } from "./spawn-pool.js";
 import { MemoryStore, type Store } from "./store.js";
 
 export type Env = Record<string, string | undefined>;
@@ -18,8 +21,11 @@ export interface GatewayOptions {
   env?: Env;
   log?: Logger;
   /** Test switches that turn a protection off, so tests can show they catch its absence. */
-  unsafe?: { skipOwnershipCheck?: boolean };
+  unsafe?: UnsafeSwitches;
 }
+
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight"] as const;
+export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
   const v = env[name];
@@ -44,16 +50,44 @@ export function createAuthenticator(cfg: GatewayConfig, env: Env): Authenticator
   return jwtAuthenticator({ secret, issuer: cfg.auth.issuer, audience: cfg.auth.audience, roomsClaim: cfg.auth.roomsClaim });
 }
 
-export async function createStore(cfg: GatewayConfig, _env: Env): Promise<Store> {
-  if (cfg.store === "redis") throw new Error("store redis is not available yet; use store memory");
+export async function createStore(cfg: GatewayConfig, env: Env): Promise<Store> {
+  if (cfg.store === "redis") {
+    const store = new RedisStore(requireEnv(env, GATEWAY_SECRET_ENV.redisUrl, "store is redis"));
+    try {
+      await store.ready();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
+  }
   return new MemoryStore(cfg.storeFile);
 }
 
-export function createPool(cfg: GatewayConfig, env: Env, loadOf: (id: string) => number): BackendPool {
+export function createPool(
+  cfg: GatewayConfig,
+  env: Env,
+  loadOf: (id: string) => number,
+  deps?: { store: Store; metrics: Metrics; unsafe?: UnsafeSwitches; log?: Logger; sessions?: SessionManager },
+): BackendPool {
   if (cfg.backends.kind === "static") {
-    return new StaticPool(cfg, (name) => requireEnv(env, name, "connection token of a CLI server"), loadOf);
+    const replicaIndex = Number(/(\d+)$/.exec(cfg.replicaId ?? "")?.[1] ?? 0);
+    const leases =
+      deps && cfg.topology === "shared-storage"
+        ? { store: deps.store, metrics: deps.metrics, ttlMs: cfg.lifecycle.leaseTtlSeconds * 1000, disabled: deps.unsafe?.["no-lease"], replicaIndex }
+        : undefined;
+    return new StaticPool(
+      cfg,
+      (name) => requireEnv(env, name, "connection token of a CLI server"),
+      loadOf,
+      deps?.unsafe?.["modulo-hash"] ? moduloHash : rendezvous,
+      leases,
+    );
   }
-  throw new Error(`backends.kind ${cfg.backends.kind} is not supported yet`);
+  if (!deps?.log || !deps.sessions) {
+    throw new Error("backends.kind spawn: the per-user CLIs belong to the serving gateway (`gateway.js serve`), whose own TTL loop cleans their sessions");
+  }
+  return new SpawnPool(cfg, { log: deps.log, metrics: deps.metrics, sessions: deps.sessions, env, singleFlight: !deps.unsafe?.["no-spawn-singleflight"] });
 }
 
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}) {
@@ -62,8 +96,11 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const metrics = createMetrics();
   const auth = createAuthenticator(cfg, env);
   const store = await createStore(cfg, env);
+  const unsafe = opts.unsafe ?? {};
   const sessions = new SessionManager(cfg, metrics, log, env[GATEWAY_SECRET_ENV.providerApiKey]);
-  const pool = createPool(cfg, env, (id) => sessions.attachedOn(id));
+  const pool = createPool(cfg, env, (id) => sessions.attachedOn(id), { store, metrics, unsafe, log, sessions });
+  if (pool instanceof SpawnPool) await pool.startBackground();
+  sessions.onBackendHealth = (id, ok) => pool.markHealth?.(id, ok);
   const { app, startDrain, isDraining } = buildApp({
     cfg,
     store,
@@ -72,7 +109,15 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     metrics,
     auth,
     log,
-    unsafeSkipOwnershipCheck: opts.unsafe?.skipOwnershipCheck,
+    unsafeSkipOwnershipCheck: unsafe["skip-ownership-check"],
+    turnLock: {
+      store,
+      metrics,
+      ttlMs: cfg.lifecycle.lockTtlSeconds * 1000,
+      waitMs: cfg.lifecycle.lockWaitSeconds * 1000,
+      disabled: unsafe["no-turn-lock"],
+      noFencing: unsafe["no-fencing"],
+    },
   });
 
   const timers: NodeJS.Timeout[] = [];
@@ -92,6 +137,15 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   };
 
   const lc = cfg.lifecycle;
+  if (pool instanceof StaticPool && pool.mode !== "single") every(1_000, () => pool.refreshHealth());
+  if (pool instanceof StaticPool && cfg.topology === "shared-storage") {
+    // Leases live while a session is attached here; one another server took over is detached.
+    every(Math.max(500, (lc.leaseTtlSeconds * 1000) / 3), async () => {
+      for (const { id, backendId } of sessions.attachedSessions()) {
+        if (!(await pool.renewLease(id, backendId))) await sessions.detach(id, "moved");
+      }
+    });
+  }
   if (lc.idleTimeoutSeconds > 0) {
     every(Math.min(5_000, (lc.idleTimeoutSeconds * 1000) / 4), async () => {
       for (const id of await sessions.sweepIdle()) {

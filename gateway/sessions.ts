@@ -25,7 +25,7 @@ export interface TurnResult {
   serverId: string;
 }
 
-export type DetachReason = "idle" | "eviction" | "drain" | "moved" | "deleted" | "backend-lost";
+export type DetachReason = "idle" | "eviction" | "drain" | "moved" | "deleted" | "backend-lost" | "cull";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,6 +36,8 @@ export class SessionManager {
   /** Sessions being opened per backend, so capacity checks count them. */
   private readonly opening = new Map<string, number>();
   private inflightTotal = 0;
+  /** Told about every ping result from failure classification, so routing can avoid dead servers. */
+  onBackendHealth?: (backendId: string, ok: boolean) => void;
 
   constructor(
     private readonly cfg: GatewayConfig,
@@ -52,6 +54,10 @@ export class SessionManager {
     return this.attached.has(id);
   }
 
+  attachedSessions(): { id: string; backendId: string }[] {
+    return [...this.attached.values()].map((a) => ({ id: a.id, backendId: a.backend.id }));
+  }
+
   attachedOn(backendId: string): number {
     let n = 0;
     for (const a of this.attached.values()) if (a.backend.id === backendId) n++;
@@ -60,7 +66,8 @@ export class SessionManager {
 
   /** Last activity (ms) of the sessions attached to a backend; used to cull idle per-user servers. */
   lastActivityOn(backendId: string): { inflight: number; lastActive: number; count: number } {
-    let inflight = 0;
+    // Sessions being created or resumed count as work in flight too.
+    let inflight = this.opening.get(backendId) ?? 0;
     let lastActive = 0;
     let count = 0;
     for (const a of this.attached.values()) {
@@ -233,8 +240,10 @@ export class SessionManager {
   async backendFailure(backend: Backend, message: string): Promise<ApiError> {
     try {
       await backend.ping(1_500);
+      this.onBackendHealth?.(backend.id, true);
       return new ApiError(502, "cli_error", `CLI server ${backend.id} failed the request: ${message}`);
     } catch (err) {
+      this.onBackendHealth?.(backend.id, false);
       return unavailable("server_unavailable", `CLI server ${backend.id} is unavailable: ${(err as Error).message}`, 2);
     }
   }
@@ -278,6 +287,11 @@ export class SessionManager {
     const clean = this.inflightTotal === 0;
     for (const id of [...this.attached.keys()]) await this.detach(id, "drain");
     return clean;
+  }
+
+  /** Detaches every session attached to a backend (before a per-user CLI is culled). */
+  async detachAllOn(backendId: string, reason: DetachReason): Promise<void> {
+    for (const a of [...this.attached.values()]) if (a.backend.id === backendId) await this.detach(a.id, reason);
   }
 
   /** Forgets sessions of a backend whose client was dropped. */

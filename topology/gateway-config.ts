@@ -89,6 +89,8 @@ export const gatewayConfigSchema = z.object({
       cleanupIntervalSeconds: z.number().positive().default(60),
       lockTtlSeconds: z.number().int().positive().default(30),
       lockWaitSeconds: z.number().positive().default(30),
+      /** shared-storage: a session's lease on its server lives this long without renewal. */
+      leaseTtlSeconds: z.number().positive().default(15),
       maxSessionsPerServer: z.number().int().positive().default(200),
       cliIdleTimeoutSeconds: z.number().int().min(0).default(0),
       drainGraceSeconds: z.number().positive().default(30),
