@@ -70,6 +70,18 @@ export function createMetrics() {
       help: "Idle per-user CLI servers drained and stopped",
       registers: [registry],
     }),
+    cliSpawns: new Counter({
+      name: "copilot_gateway_cli_spawns_total",
+      help: "Per-user CLI servers started: first of a user, respawn after a cull, restart after a crash",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    cliSpawnDuration: new Histogram({
+      name: "copilot_gateway_cli_spawn_seconds",
+      help: "Time from spawning a per-user CLI server to it listening",
+      buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
+      registers: [registry],
+    }),
     drains: new Counter({
       name: "copilot_gateway_drains_total",
       help: "Graceful drains started (SIGTERM)",

@@ -18,6 +18,7 @@ import {
   type TopologyName,
 } from "../topology/index.js";
 import { resolveCliPath, startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
+import type { SpawnRegistryEntry } from "../gateway/spawn-pool.js";
 import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
 import { startMockModel } from "./mock-model.js";
 import { freePort } from "./ports.js";
@@ -26,14 +27,7 @@ import { redisDir, startRedis, type RedisProcess } from "./redis-process.js";
 export const SUPPORTED_LOCAL_TOPOLOGIES: readonly TopologyName[] = ["shared", "isolated", "collaborative", "sticky", "shared-storage"];
 
 /** Servers a per-user spawner has started, as the gateway writes them to its registry file. */
-export interface SpawnedServer {
-  id: string;
-  user: string;
-  address: string;
-  connectionToken: string;
-  pid: number;
-  home: string;
-}
+export type SpawnedServer = SpawnRegistryEntry;
 
 export interface LocalOptions {
   topology: TopologyName;

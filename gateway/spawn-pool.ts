@@ -1,0 +1,402 @@
+/**
+ * isolated with `backends.kind: spawn`: one CLI server per user, started by the gateway on that
+ * user's first request (the Zero to JupyterHub spawner model). Each server gets its own
+ * COPILOT_HOME and a fresh random connection token that only the gateway knows (and the registry
+ * file it writes for the platform). Idle servers are drained and stopped (culled); the next request
+ * starts them again on the same home, so the user's sessions come back intact.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import type { Logger } from "pino";
+import { GATEWAY_SECRET_ENV, TOPOLOGIES, type GatewayConfig, type RoutingMode } from "../topology/index.js";
+import { Backend } from "./backends.js";
+import { startCliServer, type CliServerHandle, type CliServerOptions } from "./cli-process.js";
+import { unavailable } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+import type { BackendPool } from "./pool.js";
+import type { SessionManager } from "./sessions.js";
+import type { SessionRecord } from "./store.js";
+
+/** One spawned server as listed in the registry file (the local platform mirrors it into the target). */
+export interface SpawnRegistryEntry {
+  id: string;
+  user: string;
+  address: string;
+  connectionToken: string;
+  pid: number;
+  home: string;
+}
+
+export interface SpawnPoolDeps {
+  log: Logger;
+  metrics: Metrics;
+  sessions: Pick<SessionManager, "lastActivityOn" | "detachAllOn" | "forgetBackend">;
+  /** Gateway environment: COPILOT_GITHUB_TOKEN is passed on to the spawned CLIs when set. */
+  env?: Record<string, string | undefined>;
+  /** Test switch: off = concurrent first requests each spawn a CLI (the race the pool prevents). */
+  singleFlight?: boolean;
+  /** Starts one CLI server; unit tests pass a fake. */
+  start?: (opts: CliServerOptions) => Promise<CliServerHandle>;
+  now?: () => number;
+}
+
+type SpawnBackends = Extract<GatewayConfig["backends"], { kind: "spawn" }>;
+
+interface Running {
+  handle: CliServerHandle;
+  backend: Backend;
+  token: string;
+  startedAt: number;
+  /** Set when the pool stops it on purpose, so its exit is not taken for a crash. */
+  stopping: boolean;
+}
+
+interface Slot {
+  id: string;
+  user: string;
+  home: string;
+  /** The current process; stays set while a crashed one waits for its restart (readiness reports it). */
+  running?: Running;
+  dead: boolean;
+  everStarted: boolean;
+  starting?: Promise<void>;
+  stopping?: Promise<void>;
+  lastUsed: number;
+  /** Crashes and failed starts in a row; reset once a server stays up. */
+  failures: number;
+  restartTimer?: NodeJS.Timeout;
+  /** Only with single-flight off: servers that lost the race and still run. */
+  extra: Running[];
+}
+
+/** A crashed server is restarted after a backoff; after this many failures in a row it is dropped until the user's next request. */
+const MAX_RESTARTS = 3;
+const STABLE_MS = 60_000;
+const STOP_GRACE_MS = 5_000;
+
+/** Stable, non-reversible server id per user: also the home folder name, so no user id reaches paths, labels or headers. */
+export function spawnServerId(user: string): string {
+  return `user-${createHash("sha256").update(user).digest("hex").slice(0, 16)}`;
+}
+
+export class SpawnPool implements BackendPool {
+  readonly mode: RoutingMode;
+  private readonly spec: SpawnBackends;
+  private readonly slots = new Map<string, Slot>();
+  private readonly start: (opts: CliServerOptions) => Promise<CliServerHandle>;
+  private readonly now: () => number;
+  private readonly singleFlight: boolean;
+  private readonly idleMs: number;
+  private cullTimer?: NodeJS.Timeout;
+  private culling = false;
+  private closed = false;
+  /** Spawns run one at a time until one succeeded: the first start unpacks the CLI into the shared cache. */
+  private warmed = false;
+  private gate: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    cfg: GatewayConfig,
+    private readonly deps: SpawnPoolDeps,
+  ) {
+    if (cfg.backends.kind !== "spawn") throw new Error("SpawnPool needs backends.kind spawn");
+    this.spec = cfg.backends;
+    this.mode = TOPOLOGIES[cfg.topology].routing;
+    if (this.mode !== "per-user") {
+      throw new Error(`backends.kind spawn starts one CLI per user, which only fits topology isolated (got topology ${cfg.topology})`);
+    }
+    this.start = deps.start ?? startCliServer;
+    this.now = deps.now ?? Date.now;
+    this.singleFlight = deps.singleFlight ?? true;
+    this.idleMs = cfg.lifecycle.cliIdleTimeoutSeconds * 1000;
+  }
+
+  /** Serving gateways only: stops CLIs a crashed predecessor left behind, publishes an empty registry, starts culling. */
+  async startBackground(): Promise<void> {
+    await this.reapOrphans();
+    this.writeRegistry();
+    if (this.idleMs > 0) {
+      const every = Math.min(5_000, Math.max(250, this.idleMs / 4));
+      this.cullTimer = setInterval(() => void this.cullIdle(), every);
+      this.cullTimer.unref();
+    }
+  }
+
+  all(): Backend[] {
+    const out: Backend[] = [];
+    for (const s of this.slots.values()) if (s.running) out.push(s.running.backend);
+    return out;
+  }
+
+  byId(id: string): Backend | undefined {
+    for (const s of this.slots.values()) if (s.id === id) return s.running?.backend;
+    return undefined;
+  }
+
+  forNewSession(user: string): Promise<Backend> {
+    return this.acquire(user);
+  }
+
+  /** A session lives in its owner's home, so it is served by the owner's CLI whatever the record says. */
+  forSession(rec: SessionRecord, _user: string): Promise<Backend> {
+    return this.acquire(rec.owner);
+  }
+
+  private slot(user: string): Slot {
+    let s = this.slots.get(user);
+    if (!s) {
+      const id = spawnServerId(user);
+      s = { id, user, home: join(this.spec.homeRoot, id), dead: false, everStarted: false, lastUsed: this.now(), failures: 0, extra: [] };
+      this.slots.set(user, s);
+    }
+    return s;
+  }
+
+  /** The user's running server; starts it (once, however many requests wait) when there is none. */
+  private async acquire(user: string): Promise<Backend> {
+    const slot = this.slot(user);
+    slot.lastUsed = this.now();
+    for (;;) {
+      if (this.closed) throw unavailable("draining", "this gateway replica is shutting down; retry on another", 1);
+      if (slot.stopping) {
+        await slot.stopping;
+        continue;
+      }
+      if (slot.running && !slot.dead) return slot.running.backend;
+      const starting = this.singleFlight && slot.starting ? slot.starting : this.begin(slot);
+      try {
+        await starting;
+      } catch (err) {
+        throw unavailable("cli_unavailable", `could not start this user's CLI server: ${(err as Error).message}`, 5);
+      } finally {
+        slot.lastUsed = this.now();
+      }
+    }
+  }
+
+  private begin(slot: Slot): Promise<void> {
+    clearTimeout(slot.restartTimer);
+    const reason = slot.dead ? "restart" : slot.everStarted ? "respawn" : "first";
+    const p = this.spawn(slot, reason).finally(() => {
+      if (slot.starting === p) slot.starting = undefined;
+    });
+    slot.starting = p;
+    return p;
+  }
+
+  private async spawn(slot: Slot, reason: string): Promise<void> {
+    const token = randomBytes(24).toString("base64url");
+    const t0 = performance.now();
+    const tail: string[] = [];
+    const opts: CliServerOptions = {
+      cliPath: this.spec.cliPath,
+      home: slot.home,
+      connectionToken: token,
+      host: this.spec.host,
+      port: 0,
+      sessionIdleTimeoutSeconds: this.spec.sessionIdleTimeoutSeconds,
+      env: this.cliEnv(),
+      onOutput: (line) => {
+        tail.push(line);
+        if (tail.length > 10) tail.shift();
+      },
+    };
+    mkdirSync(slot.home, { recursive: true, mode: 0o700 });
+    let handle: CliServerHandle;
+    if (this.warmed) {
+      handle = await this.start(opts);
+    } else {
+      const started = this.gate.then(() => this.start(opts));
+      this.gate = started.catch(() => undefined);
+      handle = await started;
+      this.warmed = true;
+    }
+    if (this.closed) {
+      await handle.stop(STOP_GRACE_MS);
+      throw new Error("the gateway is shutting down");
+    }
+    const backend = new Backend({ id: slot.id, address: handle.address, user: slot.user, pid: handle.pid }, token);
+    const run: Running = { handle, backend, token, startedAt: this.now(), stopping: false };
+    // Only reachable with single-flight off: the earlier racer keeps running beside the new one.
+    if (slot.running && !slot.dead) slot.extra.push(slot.running);
+    slot.running = run;
+    slot.dead = false;
+    slot.everStarted = true;
+    const seconds = (performance.now() - t0) / 1000;
+    this.deps.metrics.cliSpawns.inc({ reason });
+    this.deps.metrics.cliSpawnDuration.observe(seconds);
+    this.deps.log.info({ server: slot.id, pid: handle.pid, reason, ms: Math.round(seconds * 1000) }, "per-user CLI started");
+    void handle.exited.then((code) => this.onExit(slot, run, code, tail));
+    this.writeRegistry();
+  }
+
+  private cliEnv(): Record<string, string> {
+    const githubToken = this.deps.env?.[GATEWAY_SECRET_ENV.githubToken];
+    return {
+      // One unpacked CLI for all users instead of ~235 MB and a 2-3 s unpack per user home.
+      XDG_CACHE_HOME: join(this.spec.homeRoot, ".cache"),
+      ...this.spec.env,
+      ...(githubToken ? { [GATEWAY_SECRET_ENV.githubToken]: githubToken } : {}),
+    };
+  }
+
+  private onExit(slot: Slot, run: Running, code: number | string, tail: string[]): void {
+    if (run.stopping || this.closed) return;
+    const extra = slot.extra.indexOf(run);
+    if (extra >= 0) {
+      slot.extra.splice(extra, 1);
+      this.writeRegistry();
+      return;
+    }
+    if (slot.running !== run) return;
+    this.deps.log.warn({ server: slot.id, code, output: tail.slice(-5) }, "per-user CLI exited unexpectedly");
+    slot.dead = true;
+    run.backend.drop();
+    this.deps.sessions.forgetBackend(slot.id);
+    slot.failures = this.now() - run.startedAt > STABLE_MS ? 1 : slot.failures + 1;
+    this.scheduleRestart(slot);
+  }
+
+  /** Like an orchestrator's restart policy, with backoff; a request in the meantime restarts at once. */
+  private scheduleRestart(slot: Slot): void {
+    if (slot.failures > MAX_RESTARTS) {
+      // Stop reporting it: one user's broken server must not keep the whole replica unready.
+      this.deps.log.error({ server: slot.id, failures: slot.failures }, "per-user CLI keeps failing; it starts again on the user's next request");
+      slot.running = undefined;
+      slot.dead = false;
+      slot.failures = 0;
+      this.writeRegistry();
+      return;
+    }
+    const delay = Math.min(30_000, 500 * 2 ** (slot.failures - 1));
+    slot.restartTimer = setTimeout(() => {
+      if (!slot.dead || slot.starting || this.closed) return;
+      this.begin(slot).catch((err: Error) => {
+        this.deps.log.warn({ server: slot.id, err: err.message }, "per-user CLI restart failed");
+        if (!slot.dead || this.closed) return;
+        slot.failures++;
+        this.scheduleRestart(slot);
+      });
+    }, delay);
+    slot.restartTimer.unref();
+  }
+
+  /** Culls every server with no turn in flight and no request for the idle timeout. Public for tests. */
+  async cullIdle(): Promise<number> {
+    if (this.culling || this.closed || this.idleMs <= 0) return 0;
+    this.culling = true;
+    let culled = 0;
+    try {
+      for (const slot of [...this.slots.values()]) {
+        const run = slot.running;
+        if (!run || slot.dead || slot.starting || slot.stopping) continue;
+        const activity = this.deps.sessions.lastActivityOn(slot.id);
+        if (activity.inflight > 0) continue;
+        const last = Math.max(slot.lastUsed, activity.lastActive, run.startedAt);
+        if (this.now() - last < this.idleMs) continue;
+        await this.stopSlot(slot, true);
+        culled++;
+      }
+    } finally {
+      this.culling = false;
+    }
+    return culled;
+  }
+
+  /** Drain, then stop: requests arriving meanwhile wait and start a fresh server on the same home. */
+  private stopSlot(slot: Slot, cull: boolean): Promise<void> {
+    slot.stopping ??= (async () => {
+      const runs = [slot.running, ...slot.extra].filter((r): r is Running => r !== undefined);
+      clearTimeout(slot.restartTimer);
+      slot.running = undefined;
+      slot.extra = [];
+      slot.dead = false;
+      for (const r of runs) r.stopping = true;
+      this.writeRegistry();
+      await this.deps.sessions.detachAllOn(slot.id, cull ? "cull" : "drain");
+      await Promise.all(
+        runs.map(async (r) => {
+          await r.backend.close();
+          await r.handle.stop(STOP_GRACE_MS);
+        }),
+      );
+      if (cull) {
+        this.deps.metrics.culls.inc();
+        this.deps.log.info({ server: slot.id }, "idle per-user CLI culled");
+      }
+    })().finally(() => {
+      slot.stopping = undefined;
+    });
+    return slot.stopping;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.cullTimer);
+    for (const s of this.slots.values()) clearTimeout(s.restartTimer);
+    // A spawn that finishes after close stops its own process (see spawn()).
+    await Promise.allSettled([...this.slots.values()].map((s) => s.starting));
+    await Promise.all([...this.slots.values()].map((s) => s.stopping ?? this.stopSlot(s, false)));
+    this.writeRegistry();
+  }
+
+  private entries(): SpawnRegistryEntry[] {
+    const out: SpawnRegistryEntry[] = [];
+    for (const s of this.slots.values()) {
+      for (const r of [s.running, ...s.extra]) {
+        if (r) out.push({ id: s.id, user: s.user, address: r.handle.address, connectionToken: r.token, pid: r.handle.pid, home: s.home });
+      }
+    }
+    return out;
+  }
+
+  /** Atomic (tmp + rename) and owner-only: it holds the connection tokens. */
+  private writeRegistry(): void {
+    const file = this.spec.registryFile;
+    if (!file) return;
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify(this.entries(), null, 2)}\n`, { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message, file }, "could not write the spawn registry");
+    }
+  }
+
+  /** CLIs listed by a predecessor that died without stopping them; identified by their working directory (= home). */
+  private async reapOrphans(): Promise<void> {
+    const file = this.spec.registryFile;
+    if (!file || !existsSync(file)) return;
+    let listed: SpawnRegistryEntry[];
+    try {
+      listed = JSON.parse(readFileSync(file, "utf8")) as SpawnRegistryEntry[];
+    } catch {
+      return;
+    }
+    const orphans = listed.filter((e) => isCliIn(e.pid, e.home));
+    for (const e of orphans) {
+      this.deps.log.warn({ server: e.id, pid: e.pid }, "stopping a per-user CLI left behind by an earlier gateway");
+      signal(e.pid, "SIGTERM");
+    }
+    const deadline = this.now() + STOP_GRACE_MS;
+    while (orphans.some((e) => isCliIn(e.pid, e.home)) && this.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    for (const e of orphans) if (isCliIn(e.pid, e.home)) signal(e.pid, "SIGKILL");
+  }
+}
+
+function isCliIn(pid: number, home: string): boolean {
+  try {
+    return resolve(readlinkSync(`/proc/${pid}/cwd`)) === resolve(home);
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
