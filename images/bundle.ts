@@ -1,0 +1,46 @@
+/**
+ * Bundles the gateway and the CLI probe into single ESM files with esbuild, so the runtime images
+ * carry no node_modules at all (in particular no Pulumi or Azure packages).
+ * Usage (from the repo root): tsx images/bundle.ts <gateway|probe> <outfile>
+ */
+import { writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+export const BUNDLES = {
+  gateway: "gateway/main.ts",
+  probe: "gateway/probe.ts",
+} as const;
+export type BundleName = keyof typeof BUNDLES;
+
+export async function bundle(name: BundleName, outfile: string): Promise<void> {
+  await build({
+    entryPoints: [join(ROOT, BUNDLES[name])],
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    logLevel: "warning",
+    // The SDK imports koffi (a native FFI module) only for its in-process runtime host, which a
+    // TCP client never uses; the SDK's platform packages are that runtime's binaries.
+    alias: { koffi: join(ROOT, "images/koffi-unavailable.ts") },
+    external: ["@github/copilot-sdk-*"],
+    // Bundled CommonJS dependencies (pino, ioredis, ...) call require() on Node built-ins.
+    banner: { js: "import { createRequire as __kitCreateRequire } from 'node:module'; const require = __kitCreateRequire(import.meta.url);" },
+  });
+  // `node /app/gateway.js` must load the bundle as ESM.
+  if (outfile.endsWith(".js")) writeFileSync(join(dirname(outfile), "package.json"), '{ "type": "module" }\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [name, outfile] = process.argv.slice(2);
+  if (!name || !(name in BUNDLES) || !outfile) {
+    console.error(`usage: tsx images/bundle.ts <${Object.keys(BUNDLES).join("|")}> <outfile>`);
+    process.exit(2);
+  }
+  await bundle(name as BundleName, resolve(outfile));
+}

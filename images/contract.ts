@@ -1,0 +1,41 @@
+/**
+ * What the kit's two images promise to whoever runs them (Kubernetes, ACI, docker run).
+ * images/*\/Dockerfile implement it; components/k8s/images.test.ts checks the Dockerfiles against it.
+ */
+import { GATEWAY_SECRET_ENV } from "../topology/gateway-config.js";
+
+/** Non-root user and group of both images (a high id that matches no host account). */
+export const IMAGE_UID = 10001;
+
+/** CLI image: `copilot --headless --host 0.0.0.0 --port 4321 --no-auto-update --no-auto-login`. */
+export const CLI_PORT = 4321;
+export const CLI_SERVER_FLAGS: readonly string[] = ["--headless", "--host", "0.0.0.0", "--port", String(CLI_PORT), "--no-auto-update", "--no-auto-login"];
+/** Where the state volume is mounted; COPILOT_HOME lives on it. */
+export const CLI_DATA_PATH = "/data";
+export const COPILOT_HOME_PATH = "/data/copilot";
+export const COPILOT_HOME_ENV = "COPILOT_HOME";
+export const CONNECTION_TOKEN_ENV = "COPILOT_CONNECTION_TOKEN";
+/** HOME of the image user: writable scratch for tools the agent runs (git, npm). */
+export const CLI_HOME_PATH = "/home/copilot";
+/**
+ * Protocol-level health check (gateway/probe.ts bundled): SDK ping with COPILOT_CONNECTION_TOKEN,
+ * exit 1 on failure. The server speaks raw JSON-RPC over TCP, so a TCP connect proves nothing.
+ */
+export const CLI_PROBE_COMMAND: readonly string[] = ["copilot-probe", "--address", `127.0.0.1:${CLI_PORT}`, "--timeout-ms", "3000"];
+
+/** Gateway image: `node /app/gateway.js <serve|cleanup>`, HTTP on 8080. */
+export const GATEWAY_PORT = 8080;
+export const GATEWAY_ENTRY = "/app/gateway.js";
+export const GATEWAY_COMMANDS = { serve: "serve", cleanup: "cleanup" } as const;
+export const GATEWAY_PATHS = { liveness: "/healthz", readiness: "/readyz", metrics: "/metrics" } as const;
+
+/** Writable scratch both images need under a read-only root filesystem. */
+export const TMP_PATH = "/tmp";
+
+const SECRET_ENV_NAMES: ReadonlySet<string> = new Set<string>([CONNECTION_TOKEN_ENV, ...Object.values(GATEWAY_SECRET_ENV)]);
+const SECRET_ENV_PATTERN = /^CLI_TOKEN_|TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|CREDENTIAL|REDIS_URL|REDISCLI_AUTH/;
+
+/** True for env vars that carry secrets: they must come from a secret store, never a literal value. */
+export function isSecretEnvName(name: string): boolean {
+  return SECRET_ENV_NAMES.has(name) || SECRET_ENV_PATTERN.test(name.toUpperCase());
+}
