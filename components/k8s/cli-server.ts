@@ -1,0 +1,204 @@
+/**
+ * One Copilot CLI server: a single-replica Deployment with its Service, its connection-token
+ * Secret and its session-state volume (a claim of its own, or a shared ReadWriteMany claim).
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import {
+  CLI_DATA_PATH,
+  CLI_HOME_PATH,
+  CLI_PORT,
+  CLI_PROBE_COMMAND,
+  CONNECTION_TOKEN_ENV,
+  COPILOT_HOME_ENV,
+  COPILOT_HOME_PATH,
+  isSecretEnvName,
+} from "../../images/contract.js";
+import { GATEWAY_SECRET_ENV } from "../../topology/gateway-config.js";
+import {
+  type ImagePull,
+  type ResourceRequirements,
+  type SecretKeyRef,
+  hardenedPodTemplate,
+  preStopSleep,
+  RESTRICTED_CONTAINER_SECURITY,
+  scratchVolume,
+  secretEnv,
+  SERVER_ID_LABEL,
+  selectorLabels,
+  serviceHost,
+  singletonDeploymentSpec,
+  standardLabels,
+  TENANT_LABEL,
+  TMP_MOUNT,
+} from "./meta.js";
+
+/** Session state of one server. */
+export type CliStorage =
+  /** A ReadWriteOnce claim of its own (isolated, shared, collaborative, sticky). */
+  | { sizeGi: number; storageClass?: string }
+  /** An existing ReadWriteMany claim that every server mounts (shared-storage). */
+  | { sharedClaimName: pulumi.Input<string> };
+
+export interface CliServerArgs {
+  /** Id in the gateway's backend list: lowercase letters, digits and '-'. */
+  serverId: string;
+  namespace: string;
+  /** Prefix of every Kubernetes name and the app.kubernetes.io/instance label. */
+  instance: string;
+  image: string;
+  imagePull?: ImagePull;
+  /** The server's connection token; generated with @pulumi/random when omitted. Always secret. */
+  connectionToken?: pulumi.Input<string>;
+  /** Secret key holding the GitHub token (COPILOT_GITHUB_TOKEN); omitted = none. */
+  githubToken?: SecretKeyRef;
+  storage: CliStorage;
+  resources?: ResourceRequirements;
+  /** `--session-idle-timeout`; 0 = the CLI default (off since 1.0.32). */
+  sessionIdleTimeoutSeconds?: number;
+  /** Seconds turns in flight get between "stop" and SIGTERM. */
+  drainGraceSeconds?: number;
+  /** Extra non-secret environment (e.g. COPILOT_OFFLINE); secrets are refused. */
+  env?: Record<string, string>;
+  /** isolated: the user this server belongs to (label only; the gateway enforces routing). */
+  tenant?: string;
+}
+
+export const DEFAULT_CLI_RESOURCES: ResourceRequirements = {
+  // Measured: ~250-290 MB idle, ~420 MB after a few dozen sessions; tools the agent runs add more.
+  requests: { cpu: "250m", memory: "512Mi" },
+  limits: { cpu: "2", memory: "2Gi" },
+};
+
+/** Key of the connection token in the server's Secret. */
+export const CONNECTION_TOKEN_KEY = "connection-token";
+
+export class CliServer extends pulumi.ComponentResource {
+  readonly serverId: string;
+  readonly tenant?: string;
+  /** `host:port` of the Service, as the gateway's backend list wants it. */
+  readonly address: string;
+  readonly serviceName: string;
+  readonly tokenSecret: SecretKeyRef;
+  readonly connectionToken: pulumi.Output<string>;
+  readonly claimName: pulumi.Output<string>;
+  readonly podLabels: Record<string, string>;
+  readonly deployment: k8s.apps.v1.Deployment;
+  readonly service: k8s.core.v1.Service;
+
+  constructor(name: string, args: CliServerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("copilot-scale-kit:k8s:CliServer", name, {}, opts);
+    const drainGrace = args.drainGraceSeconds ?? 60;
+    const resources = args.resources ?? DEFAULT_CLI_RESOURCES;
+    const extraEnv = Object.entries(args.env ?? {});
+    const refused = extraEnv.map(([k]) => k).filter((k) => isSecretEnvName(k));
+    if (refused.length) {
+      throw new Error(`CliServer ${args.serverId}: env ${refused.join(", ")} looks secret; pass secrets through a Kubernetes Secret, not plain env`);
+    }
+    const k8sName = `${args.instance}-cli-${args.serverId}`;
+    if (!/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(k8sName)) {
+      throw new Error(`CliServer name ${k8sName} is not a DNS label (at most 63 lowercase letters, digits and '-'); shorten the prefix or the server id`);
+    }
+
+    const selector = { ...selectorLabels(args.instance, "cli-server"), [SERVER_ID_LABEL]: args.serverId };
+    const labels = standardLabels(args.instance, "cli-server", {
+      [SERVER_ID_LABEL]: args.serverId,
+      ...(args.tenant ? { [TENANT_LABEL]: args.tenant } : {}),
+    });
+    const meta = (suffix = "") => ({ name: `${k8sName}${suffix}`, namespace: args.namespace, labels });
+    const child = { parent: this };
+
+    const token =
+      args.connectionToken ?? new random.RandomPassword(`${k8sName}-token`, { length: 48, special: false }, child).result;
+    // Mocks and stack outputs must see it as secret even before the engine says so.
+    this.connectionToken = pulumi.secret(token);
+    const secret = new k8s.core.v1.Secret(
+      `${k8sName}-token`,
+      { metadata: meta("-token"), type: "Opaque", stringData: { [CONNECTION_TOKEN_KEY]: this.connectionToken } },
+      child,
+    );
+    this.tokenSecret = { name: secret.metadata.name, key: CONNECTION_TOKEN_KEY };
+
+    if ("sharedClaimName" in args.storage) {
+      this.claimName = pulumi.output(args.storage.sharedClaimName);
+    } else {
+      const pvc = new k8s.core.v1.PersistentVolumeClaim(
+        `${k8sName}-state`,
+        {
+          metadata: meta("-state"),
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            storageClassName: args.storage.storageClass,
+            resources: { requests: { storage: `${args.storage.sizeGi}Gi` } },
+          },
+        },
+        child,
+      );
+      this.claimName = pvc.metadata.name;
+    }
+
+    const cliArgs = args.sessionIdleTimeoutSeconds ? ["--session-idle-timeout", String(args.sessionIdleTimeoutSeconds)] : [];
+    const probe = { exec: { command: [...CLI_PROBE_COMMAND] }, timeoutSeconds: 5 };
+    this.deployment = new k8s.apps.v1.Deployment(
+      k8sName,
+      {
+        metadata: meta(),
+        // One process per COPILOT_HOME: the old pod is gone before the new one starts.
+        spec: singletonDeploymentSpec(
+          selector,
+          hardenedPodTemplate(labels, {
+            imagePull: args.imagePull,
+            // preStop holds SIGTERM back while turns finish; then the CLI gets 10 s to exit.
+            terminationGracePeriodSeconds: drainGrace + 10,
+            containers: [
+              {
+                name: "copilot",
+                image: args.image,
+                imagePullPolicy: args.imagePull?.policy,
+                args: cliArgs,
+                ports: [{ name: "copilot", containerPort: CLI_PORT, protocol: "TCP" }],
+                env: [
+                  { name: COPILOT_HOME_ENV, value: COPILOT_HOME_PATH },
+                  secretEnv(CONNECTION_TOKEN_ENV, this.tokenSecret),
+                  ...(args.githubToken ? [secretEnv(GATEWAY_SECRET_ENV.githubToken, args.githubToken)] : []),
+                  ...extraEnv.map(([k, v]) => ({ name: k, value: v })),
+                ],
+                // The first start on a node also pulls a ~1 GB image; allow two minutes.
+                startupProbe: { ...probe, periodSeconds: 2, failureThreshold: 60 },
+                readinessProbe: { ...probe, periodSeconds: 10, failureThreshold: 3 },
+                livenessProbe: { ...probe, periodSeconds: 20, failureThreshold: 3 },
+                lifecycle: preStopSleep(drainGrace),
+                resources,
+                securityContext: RESTRICTED_CONTAINER_SECURITY,
+                volumeMounts: [{ name: "state", mountPath: CLI_DATA_PATH }, TMP_MOUNT, { name: "home", mountPath: CLI_HOME_PATH }],
+              },
+            ],
+            volumes: [{ name: "state", persistentVolumeClaim: { claimName: this.claimName } }, scratchVolume("tmp"), scratchVolume("home")],
+          }),
+        ),
+      },
+      child,
+    );
+
+    this.service = new k8s.core.v1.Service(
+      k8sName,
+      {
+        metadata: meta(),
+        spec: {
+          type: "ClusterIP",
+          selector,
+          ports: [{ name: "copilot", port: CLI_PORT, targetPort: "copilot", protocol: "TCP" }],
+        },
+      },
+      child,
+    );
+
+    this.serverId = args.serverId;
+    this.tenant = args.tenant;
+    this.serviceName = k8sName;
+    this.address = `${serviceHost(k8sName, args.namespace)}:${CLI_PORT}`;
+    this.podLabels = labels;
+    this.registerOutputs({ address: this.address, claimName: this.claimName });
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * What a gateway-image container needs to run, shared by the Gateway Deployment and the
+ * SessionCleanup CronJob: the validated non-secret config (GATEWAY_CONFIG) and every secret as a
+ * secretKeyRef, never as a literal.
+ */
+import {
+  backendTokenEnv,
+  GATEWAY_CONFIG_ENV,
+  GATEWAY_SECRET_ENV,
+  type GatewayConfig,
+  type GatewayConfigInput,
+  parseGatewayConfig,
+} from "../../topology/gateway-config.js";
+import { type EnvVar, type ImagePull, type SecretKeyRef, secretEnv } from "./meta.js";
+
+export interface GatewaySecretRefs {
+  /** Connection token of each static backend, by backend id. */
+  backendTokens: Record<string, SecretKeyRef>;
+  /** Required when the store is redis. */
+  redisUrl?: SecretKeyRef;
+  githubToken?: SecretKeyRef;
+  providerApiKey?: SecretKeyRef;
+}
+
+export interface GatewayRuntime {
+  image: string;
+  imagePull?: ImagePull;
+  /** Parsed and defaulted: exactly what the gateway will read. */
+  config: GatewayConfig;
+  /** GATEWAY_CONFIG plus the shared secrets (the JWT secret is the Gateway's own). */
+  env: EnvVar[];
+}
+
+export function gatewayRuntime(args: { image: string; imagePull?: ImagePull; config: GatewayConfigInput; secrets: GatewaySecretRefs }): GatewayRuntime {
+  const config = parseGatewayConfig(args.config);
+  if (config.backends.kind !== "static") {
+    throw new Error(`gateway backends "${config.backends.kind}" spawn local processes; on Kubernetes the backends are static CLI servers`);
+  }
+  const env: EnvVar[] = [{ name: GATEWAY_CONFIG_ENV, value: JSON.stringify(config) }];
+  for (const server of config.backends.servers) {
+    const ref = args.secrets.backendTokens[server.id];
+    if (!ref) throw new Error(`gateway backend ${server.id} has no connection-token Secret`);
+    env.push(secretEnv(server.tokenEnv, ref));
+  }
+  if (config.store === "redis") {
+    if (!args.secrets.redisUrl) throw new Error("the gateway's redis store needs the Redis URL Secret");
+    env.push(secretEnv(GATEWAY_SECRET_ENV.redisUrl, args.secrets.redisUrl));
+  }
+  if (args.secrets.githubToken) env.push(secretEnv(GATEWAY_SECRET_ENV.githubToken, args.secrets.githubToken));
+  if (args.secrets.providerApiKey) env.push(secretEnv(GATEWAY_SECRET_ENV.providerApiKey, args.secrets.providerApiKey));
+  return { image: args.image, imagePull: args.imagePull, config, env };
+}
+
+/** A static backend entry for a CLI server, with the conventional token env var. */
+export function staticBackend(id: string, address: string, user?: string) {
+  return { id, address, tokenEnv: backendTokenEnv(id), ...(user ? { user } : {}) };
+}

@@ -1,0 +1,30 @@
+/**
+ * isolated: one CLI server per tenant, each with its own state volume and its own connection token
+ * Secret. Tenants are static (from config); the gateway routes a user only to their own server.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { type KitArgs, KitTopology } from "./topology.js";
+
+export interface IsolatedPerUserArgs extends KitArgs {
+  tenants: { user: string; storageGi?: number }[];
+}
+
+export class IsolatedPerUser extends KitTopology {
+  constructor(name: string, args: IsolatedPerUserArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(
+      "copilot-scale-kit:k8s:IsolatedPerUser",
+      name,
+      "isolated",
+      args,
+      () => {
+        if (args.tenants.length === 0) throw new Error("IsolatedPerUser: at least one tenant is needed");
+        return args.tenants.map((t) => ({
+          id: t.user,
+          tenant: t.user,
+          storage: { sizeGi: t.storageGi ?? args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass },
+        }));
+      },
+      opts,
+    );
+  }
+}

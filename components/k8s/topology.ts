@@ -1,0 +1,197 @@
+/**
+ * What every topology component shares: the arguments, and the composition of CLI servers, the
+ * shared store, the gateway, the TTL cleanup and the NetworkPolicies. Each topology (one file each)
+ * only decides its CLI servers and their storage.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { type CommonStackConfig, gatewaySettings } from "../../stacks/config.js";
+import { type GatewayConfigInput, TOPOLOGIES, type TopologyName } from "../../topology/index.js";
+import { CliServer, type CliStorage } from "./cli-server.js";
+import { Gateway } from "./gateway.js";
+import { type GatewayRuntime, gatewayRuntime, staticBackend } from "./gateway-runtime.js";
+import { type ImagePull, type ResourceRequirements, type SecretKeyRef, standardLabels } from "./meta.js";
+import { NetworkPolicies } from "./network-policies.js";
+import { Redis } from "./redis.js";
+import { SessionCleanup } from "./session-cleanup.js";
+
+export interface KitArgs {
+  namespace: string;
+  /** Prefix of every Kubernetes name and the app.kubernetes.io/instance label; default "copilot". */
+  instance?: string;
+  images: CommonStackConfig["images"];
+  imagePull?: ImagePull;
+  gateway: CommonStackConfig["gateway"] & {
+    serviceType?: "ClusterIP" | "LoadBalancer" | "NodePort";
+    resources?: ResourceRequirements;
+    /** Generated when omitted. */
+    jwtSecret?: pulumi.Input<string>;
+  };
+  lifecycle: CommonStackConfig["lifecycle"];
+  cli?: {
+    resources?: ResourceRequirements;
+    /** Size of each server's own state volume. */
+    storageGi?: number;
+    /** Storage class of ReadWriteOnce volumes (CLI state, Redis, gateway registry); default = the cluster's. */
+    storageClass?: string;
+    sessionIdleTimeoutSeconds?: number;
+    env?: Record<string, string>;
+  };
+  redis?: { externalUrl?: pulumi.Input<string>; image?: string; storageGi?: number; resources?: ResourceRequirements };
+  /** COPILOT_GITHUB_TOKEN for the CLI servers and the gateway. */
+  githubToken?: pulumi.Input<string>;
+  /** GATEWAY_PROVIDER_API_KEY for a BYOK model provider. */
+  providerApiKey?: pulumi.Input<string>;
+  cleanupResources?: ResourceRequirements;
+  blockedEgressCidrs?: string[];
+}
+
+/** One CLI server a topology wants. */
+export interface ServerPlan {
+  id: string;
+  storage: CliStorage;
+  /** isolated: the user routed to this server. */
+  tenant?: string;
+}
+
+/** shared and collaborative: one server on a ReadWriteOnce volume of its own. */
+export function singleServerPlan(args: KitArgs): ServerPlan[] {
+  return [{ id: "0", storage: { sizeGi: args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass } }];
+}
+
+/** Where the gateway keeps its registry when a single memory-store replica runs. */
+export const GATEWAY_STORE_FILE = "/var/lib/copilot-gateway/registry.json";
+
+export abstract class KitTopology extends pulumi.ComponentResource {
+  readonly topology: TopologyName;
+  readonly instance: string;
+  readonly servers: CliServer[];
+  readonly gateway: Gateway;
+  readonly redis?: Redis;
+  readonly cleanup?: SessionCleanup;
+  /** The gateway's validated configuration, as the pods read it. */
+  readonly runtime: GatewayRuntime;
+
+  protected constructor(
+    type: string,
+    name: string,
+    topology: TopologyName,
+    args: KitArgs,
+    /** Creates the topology's own resources (parented to it) and names its servers. */
+    plan: (self: KitTopology, instance: string) => ServerPlan[],
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
+    super(type, name, {}, opts);
+    const instance = args.instance ?? "copilot";
+    const child = { parent: this };
+    this.topology = topology;
+    this.instance = instance;
+    const plans = plan(this, instance);
+    const ids = plans.map((p) => p.id);
+    if (ids.length === 0) throw new Error(`${topology}: no CLI servers planned`);
+    if (new Set(ids).size !== ids.length) throw new Error(`${topology}: duplicate server ids ${ids.join(", ")}`);
+
+    const credentials = this.credentials(args, instance);
+    this.servers = plans.map(
+      (p) =>
+        new CliServer(
+          `${instance}-cli-${p.id}`,
+          {
+            serverId: p.id,
+            namespace: args.namespace,
+            instance,
+            image: args.images.cli,
+            imagePull: args.imagePull,
+            githubToken: credentials.githubToken,
+            storage: p.storage,
+            resources: args.cli?.resources,
+            sessionIdleTimeoutSeconds: args.cli?.sessionIdleTimeoutSeconds,
+            drainGraceSeconds: args.lifecycle.drainGraceSeconds,
+            env: args.cli?.env,
+            tenant: p.tenant,
+          },
+          child,
+        ),
+    );
+
+    const maxReplicas = args.gateway.autoscale?.max ?? args.gateway.replicas;
+    const useRedis = TOPOLOGIES[topology].requiresSharedStore || maxReplicas > 1;
+    if (useRedis) {
+      const { externalUrl, ...inCluster } = args.redis ?? {};
+      this.redis = new Redis(
+        `${instance}-redis`,
+        externalUrl !== undefined
+          ? { namespace: args.namespace, instance, externalUrl }
+          : { namespace: args.namespace, instance, imagePull: args.imagePull, storageClass: args.cli?.storageClass, ...inCluster },
+        child,
+      );
+    }
+
+    const config: GatewayConfigInput = {
+      topology,
+      backends: { kind: "static", servers: plans.map((p, i) => staticBackend(p.id, this.servers[i]!.address, p.tenant)) },
+      auth: { kind: "jwt-hs256" },
+      store: useRedis ? "redis" : "memory",
+      ...(useRedis ? {} : { storeFile: GATEWAY_STORE_FILE }),
+      ...gatewaySettings(args),
+    };
+    this.runtime = gatewayRuntime({
+      image: args.images.gateway,
+      imagePull: args.imagePull,
+      config,
+      secrets: {
+        backendTokens: Object.fromEntries(this.servers.map((s) => [s.serverId, s.tokenSecret])),
+        redisUrl: this.redis?.url,
+        githubToken: credentials.githubToken,
+        providerApiKey: credentials.providerApiKey,
+      },
+    });
+
+    this.gateway = new Gateway(
+      `${instance}-gateway`,
+      {
+        namespace: args.namespace,
+        instance,
+        runtime: this.runtime,
+        jwtSecret: args.gateway.jwtSecret,
+        replicas: args.gateway.replicas,
+        autoscale: args.gateway.autoscale,
+        serviceType: args.gateway.serviceType,
+        resources: args.gateway.resources,
+        stateStorage: { storageClass: args.cli?.storageClass },
+      },
+      child,
+    );
+
+    if (useRedis && args.lifecycle.sessionTtlSeconds > 0) {
+      this.cleanup = new SessionCleanup(
+        `${instance}-session-cleanup`,
+        { namespace: args.namespace, instance, runtime: this.runtime, schedule: args.lifecycle.cleanupSchedule, resources: args.cleanupResources },
+        child,
+      );
+    }
+
+    new NetworkPolicies(
+      `${instance}-network-policies`,
+      { namespace: args.namespace, instance, redis: this.redis !== undefined && !this.redis.external, blockedEgressCidrs: args.blockedEgressCidrs },
+      child,
+    );
+    this.registerOutputs({ gatewayUrl: this.gateway.url, servers: this.servers.map((s) => s.address) });
+  }
+
+  /** One Secret for the optional GitHub token and provider key, shared by servers and gateway. */
+  private credentials(args: KitArgs, instance: string): { githubToken?: SecretKeyRef; providerApiKey?: SecretKeyRef } {
+    const data: Record<string, pulumi.Input<string>> = {};
+    if (args.githubToken !== undefined) data["github-token"] = pulumi.secret(args.githubToken);
+    if (args.providerApiKey !== undefined) data["provider-api-key"] = pulumi.secret(args.providerApiKey);
+    if (Object.keys(data).length === 0) return {};
+    const name = `${instance}-credentials`;
+    const secret = new k8s.core.v1.Secret(
+      name,
+      { metadata: { name, namespace: args.namespace, labels: standardLabels(instance, "gateway") }, type: "Opaque", stringData: data },
+      { parent: this },
+    );
+    const ref = (key: string): SecretKeyRef | undefined => (key in data ? { name: secret.metadata.name, key } : undefined);
+    return { githubToken: ref("github-token"), providerApiKey: ref("provider-api-key") };
+  }
+}
