@@ -4,7 +4,16 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { type GatewayConfigInput, PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
+import {
+  type Feature,
+  type GatewayConfig,
+  type GatewayConfigInput,
+  PLATFORM_NAMES,
+  PROFILES,
+  TOPOLOGIES,
+  TOPOLOGY_NAMES,
+  type TargetSettings,
+} from "../topology/index.js";
 
 export const CONFIG_NAMESPACE = "copilot-scale-kit";
 
@@ -141,5 +150,32 @@ export function gatewaySettings(
       cliIdleTimeoutSeconds: 0,
     },
     http: { rateLimitPerMinute: gateway.rateLimitPerMinute },
+  };
+}
+
+/**
+ * Features a deployed stack claims for conformance: the topology's core profile plus the lifecycle
+ * behaviour the gateway provides on its own. Nothing that needs process control (drain, restart,
+ * culling) or one URL per gateway replica, which a cloud deployment does not expose.
+ */
+export function deployedFeatures(cfg: Pick<CommonStackConfig, "topology" | "lifecycle">): Feature[] {
+  const features: Feature[] = [...PROFILES[cfg.topology].core];
+  if (cfg.lifecycle.idleTimeoutSeconds > 0) features.push("idle-detach");
+  if (cfg.lifecycle.sessionTtlSeconds > 0) features.push("session-ttl");
+  features.push("eviction");
+  return features;
+}
+
+/** The target descriptor's settings: what the deployed gateway was configured with. */
+export function targetSettings(config: GatewayConfig): TargetSettings {
+  const { lifecycle } = config;
+  return {
+    idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
+    sessionTtlSeconds: lifecycle.sessionTtlSeconds,
+    lockTtlSeconds: lifecycle.lockTtlSeconds,
+    lockWaitSeconds: lifecycle.lockWaitSeconds,
+    maxSessionsPerServer: lifecycle.maxSessionsPerServer,
+    cliIdleTimeoutSeconds: lifecycle.cliIdleTimeoutSeconds,
+    bodyLimitBytes: config.http.bodyLimitBytes,
   };
 }

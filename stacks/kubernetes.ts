@@ -1,0 +1,206 @@
+/**
+ * Kubernetes stack: reads and validates the stack config, creates the namespace and the topology
+ * component, and returns the common stack outputs, the conformance target descriptor among them.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { DEFAULT_BLOCKED_EGRESS } from "../components/k8s/network-policies.js";
+import {
+  Collaborative,
+  IsolatedPerUser,
+  type KitArgs,
+  type KitTopology,
+  PART_OF,
+  SharedCli,
+  SharedStorageCluster,
+  StickyCluster,
+} from "../components/k8s/index.js";
+import { TARGET_VERSION, TOPOLOGIES, type TargetDescriptor, parseTarget } from "../topology/index.js";
+import { CONFIG_NAMESPACE, commonStackSchema, deployedFeatures, readStackConfig, serverCount, targetSettings } from "./config.js";
+import type { StackOutputs } from "./outputs.js";
+
+const quantity = z.string().regex(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, "a Kubernetes quantity such as 250m, 512Mi or 2");
+const resourcesSchema = z.strictObject({
+  requests: z.strictObject({ cpu: quantity, memory: quantity }),
+  limits: z.strictObject({ cpu: quantity.optional(), memory: quantity }),
+});
+const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a DNS label: lowercase letters, digits and '-', at most 63");
+const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "a CIDR such as 169.254.169.254/32");
+
+/** The `copilot-scale-kit:kubernetes` section. Unknown keys are errors, so typos do not pass silently. */
+export const kubernetesSectionSchema = z.strictObject({
+  /** kubeconfig context; omitted = the current context. */
+  context: z.string().min(1).optional(),
+  namespace: dnsLabel.default("copilot"),
+  /** Create the namespace, labelled for the restricted Pod Security Standard; false = it exists. */
+  createNamespace: z.boolean().default(true),
+  /** Prefix of every Kubernetes name (and the app.kubernetes.io/instance label). */
+  namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,15}$/, "a lowercase name of at most 16 characters").default("copilot"),
+  /** ReadWriteOnce volumes: CLI state, Redis, gateway registry. Omitted = the cluster default class. */
+  storageClass: z.string().min(1).optional(),
+  storageGi: z.number().int().positive().default(10),
+  /** shared-storage: a class that provisions ReadWriteMany volumes (required there). */
+  sharedStorageClass: z.string().min(1).optional(),
+  sharedStorageGi: z.number().int().positive().default(50),
+  gatewayServiceType: z.enum(["ClusterIP", "LoadBalancer", "NodePort"]).default("ClusterIP"),
+  /** URL clients (and conformance) use, e.g. http://127.0.0.1:8080 behind kubectl port-forward. */
+  gatewayUrl: z.url().optional(),
+  imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
+  imagePullSecrets: z.array(dnsLabel).default([]),
+  /** `--session-idle-timeout` of the CLI servers; 0 = off (the CLI default). */
+  cliSessionIdleTimeoutSeconds: z.number().int().min(0).default(0),
+  /** Extra non-secret environment for the CLI servers. */
+  cliEnv: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name"), z.string()).default({}),
+  redisImage: z.string().min(1).optional(),
+  redisStorageGi: z.number().int().positive().default(1),
+  resources: z
+    .strictObject({
+      cli: resourcesSchema.optional(),
+      gateway: resourcesSchema.optional(),
+      redis: resourcesSchema.optional(),
+      cleanup: resourcesSchema.optional(),
+    })
+    .prefault({}),
+  /** CIDRs CLI pods may not reach: the cloud metadata endpoints by default. */
+  blockedEgressCidrs: z.array(cidr).default(DEFAULT_BLOCKED_EGRESS),
+});
+
+export const kubernetesStackSchema = commonStackSchema
+  .extend({ kubernetes: kubernetesSectionSchema.prefault({}) })
+  .superRefine((cfg, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+    if (cfg.platform !== "kubernetes") issue(["platform"], `this is the Kubernetes stack program; platform is "${cfg.platform}"`);
+    if (!TOPOLOGIES[cfg.topology].platforms.includes("kubernetes")) issue(["topology"], `${cfg.topology} cannot run on Kubernetes`);
+    if (cfg.topology === "shared-storage" && !cfg.kubernetes.sharedStorageClass) {
+      issue(["kubernetes", "sharedStorageClass"], "shared-storage needs a ReadWriteMany storage class (e.g. azurefile-csi, efs-sc, nfs-client)");
+    }
+    if (cfg.topology === "isolated") {
+      if (cfg.tenants.length === 0) issue(["tenants"], "isolated needs at least one tenant, e.g. [{ user: alice }]");
+      if (cfg.servers !== undefined) issue(["servers"], "isolated runs one server per tenant; remove servers");
+      const seen = new Set<string>();
+      cfg.tenants.forEach((t, i) => {
+        if (seen.has(t.user)) issue(["tenants", i, "user"], `tenant ${t.user} is listed twice`);
+        seen.add(t.user);
+      });
+    } else if (cfg.tenants.length > 0) {
+      issue(["tenants"], `tenants apply only to the isolated topology, not ${cfg.topology}`);
+    }
+    if ((cfg.topology === "shared" || cfg.topology === "collaborative") && cfg.servers !== undefined && cfg.servers !== 1) {
+      issue(["servers"], `${cfg.topology} runs exactly one CLI server; use sticky or shared-storage for more`);
+    }
+    const autoscale = cfg.gateway.autoscale;
+    if (autoscale && autoscale.min > autoscale.max) issue(["gateway", "autoscale", "min"], `min ${autoscale.min} is above max ${autoscale.max}`);
+  });
+export type KubernetesStackConfig = z.infer<typeof kubernetesStackSchema>;
+
+/** Secret config keys, read with getSecret; never in stack files. */
+export const SECRET_CONFIG_KEYS = ["githubToken", "jwtSecret", "redisUrl", "providerApiKey"] as const;
+
+export function readKubernetesConfig(): KubernetesStackConfig {
+  return readStackConfig(kubernetesStackSchema, SECRET_CONFIG_KEYS);
+}
+
+function createTopology(cfg: KubernetesStackConfig, kit: KitArgs, opts: pulumi.ComponentResourceOptions): KitTopology {
+  const name = cfg.kubernetes.namePrefix;
+  switch (cfg.topology) {
+    case "shared":
+      return new SharedCli(name, kit, opts);
+    case "collaborative":
+      return new Collaborative(name, kit, opts);
+    case "sticky":
+      return new StickyCluster(name, { ...kit, servers: serverCount(cfg) }, opts);
+    case "shared-storage":
+      return new SharedStorageCluster(
+        name,
+        { ...kit, servers: serverCount(cfg), sharedStorage: { storageClass: cfg.kubernetes.sharedStorageClass!, sizeGi: cfg.kubernetes.sharedStorageGi } },
+        opts,
+      );
+    case "isolated":
+      return new IsolatedPerUser(name, { ...kit, tenants: cfg.tenants }, opts);
+  }
+}
+
+export async function deployKubernetes(): Promise<StackOutputs> {
+  const cfg = readKubernetesConfig();
+  const k = cfg.kubernetes;
+  const secrets = new pulumi.Config(CONFIG_NAMESPACE);
+  const redisUrl = secrets.getSecret("redisUrl");
+  if (cfg.redis.external && redisUrl === undefined) {
+    throw new Error(
+      `${CONFIG_NAMESPACE}:redis.external is true but ${CONFIG_NAMESPACE}:redisUrl is not set ` +
+        `(fix: pulumi config set --secret ${CONFIG_NAMESPACE}:redisUrl rediss://:<password>@<host>:6380/0)`,
+    );
+  }
+
+  const provider = k.context ? new k8s.Provider("kubernetes", { context: k.context }) : undefined;
+  const namespace = k.createNamespace
+    ? new k8s.core.v1.Namespace(
+        k.namespace,
+        {
+          metadata: {
+            name: k.namespace,
+            labels: {
+              "app.kubernetes.io/part-of": PART_OF,
+              // Every pod of the kit meets the restricted profile; the API server enforces it.
+              "pod-security.kubernetes.io/enforce": "restricted",
+              "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+          },
+        },
+        { provider },
+      )
+    : undefined;
+
+  const kit: KitArgs = {
+    namespace: k.namespace,
+    instance: k.namePrefix,
+    images: cfg.images,
+    imagePull: { policy: k.imagePullPolicy, secrets: k.imagePullSecrets },
+    gateway: { ...cfg.gateway, serviceType: k.gatewayServiceType, resources: k.resources.gateway, jwtSecret: secrets.getSecret("jwtSecret") },
+    lifecycle: cfg.lifecycle,
+    cli: {
+      resources: k.resources.cli,
+      storageGi: k.storageGi,
+      storageClass: k.storageClass,
+      sessionIdleTimeoutSeconds: k.cliSessionIdleTimeoutSeconds,
+      env: k.cliEnv,
+    },
+    redis: cfg.redis.external
+      ? { externalUrl: redisUrl }
+      : { image: k.redisImage, storageGi: k.redisStorageGi, resources: k.resources.redis },
+    githubToken: secrets.getSecret("githubToken"),
+    providerApiKey: secrets.getSecret("providerApiKey"),
+    cleanupResources: k.resources.cleanup,
+    blockedEgressCidrs: k.blockedEgressCidrs,
+  };
+  // Children wait for the namespace: a component's registration waits for its dependsOn, and
+  // every child waits for its parent's registration.
+  const topology = createTopology(cfg, kit, { provider, dependsOn: namespace ? [namespace] : [] });
+
+  const gatewayUrl = topology.gateway.loadBalancerUrl.apply((lb) => k.gatewayUrl ?? lb ?? topology.gateway.url);
+  const servers = topology.servers.map((s) => ({ id: s.serverId, address: s.address }));
+  const tokens = pulumi.all(topology.servers.map((s) => s.connectionToken));
+  const target = pulumi.all([gatewayUrl, topology.gateway.jwtSecret, tokens]).apply(([url, jwtSecret, connectionTokens]) => {
+    const descriptor: TargetDescriptor = {
+      version: TARGET_VERSION,
+      name: `kubernetes-${pulumi.getStack()}`,
+      topology: cfg.topology,
+      platform: "kubernetes",
+      gatewayUrls: [url],
+      auth: { kind: "jwt-hs256", secret: jwtSecret },
+      features: deployedFeatures(cfg),
+      settings: targetSettings(topology.runtime.config),
+      servers: topology.servers.map((s, i) => ({
+        id: s.serverId,
+        address: s.address,
+        connectionToken: connectionTokens[i]!,
+        ...(s.tenant ? { user: s.tenant } : {}),
+      })),
+      store: { kind: topology.runtime.config.store },
+    };
+    return JSON.stringify(parseTarget(descriptor, `stack ${pulumi.getStack()}`), null, 2);
+  });
+
+  return { gatewayUrl, servers: pulumi.output(servers), target: pulumi.secret(target) };
+}

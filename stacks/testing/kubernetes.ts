@@ -1,0 +1,95 @@
+/**
+ * Runs a Kubernetes stack file through the real stacks/index.ts under mocks, and validates the
+ * objects it renders against the Kubernetes OpenAPI schema (kubernetes-models).
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
+import { CronJob } from "kubernetes-models/batch/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
+import type { KubeObject } from "../../components/policy/kubernetes.js";
+import { CONFIG_NAMESPACE } from "../config.js";
+import type { StackOutputs } from "../outputs.js";
+import { type CapturedResource, type MockRun, runWithMocks } from "./pulumi-mocks.js";
+import { loadStackFile } from "./stack-files.js";
+
+export const STACKS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Values for the secret config keys; stack files never hold them. */
+export const TEST_SECRETS = {
+  githubToken: "ghp_TESTgithubToken0123456789abcdefABCDEF",
+  redisUrl: "rediss://:TESTredisPassword42@redis.example.net:6380/0",
+  jwtSecret: "TEST-jwt-secret-from-config-0123456789abcdef",
+  providerApiKey: "sk-TESTproviderKey0123456789",
+} as const;
+
+/** The load balancer address mocks report for LoadBalancer Services. */
+export const MOCK_LB_IP = "203.0.113.10";
+
+export interface KubeResource {
+  type: string;
+  name: string;
+  obj: KubeObject;
+  secretPaths: string[];
+}
+
+export interface KubernetesRun {
+  run: MockRun<StackOutputs>;
+  kube: KubeResource[];
+}
+
+/**
+ * Runs stacks/Pulumi.<stack>.yaml. `importProgram` must load a fresh stacks/index.ts (e.g.
+ * vi.resetModules() then import), since the program runs at module evaluation.
+ */
+export async function runKubernetesStack(
+  stack: string,
+  importProgram: () => Promise<StackOutputs>,
+  opts: { secrets?: (keyof typeof TEST_SECRETS)[]; config?: Record<string, string> } = {},
+): Promise<KubernetesRun> {
+  const file = loadStackFile(join(STACKS_DIR, `Pulumi.${stack}.yaml`));
+  const secrets = Object.fromEntries((opts.secrets ?? []).map((k) => [`${CONFIG_NAMESPACE}:${k}`, TEST_SECRETS[k]]));
+  const run = await runWithMocks(importProgram, {
+    config: { ...file.config, ...secrets, ...opts.config },
+    secretKeys: Object.keys(secrets),
+    stack,
+    state: (r) =>
+      r.type === "kubernetes:core/v1:Service" && (r.inputs.spec as { type?: string } | undefined)?.type === "LoadBalancer"
+        ? { status: { loadBalancer: { ingress: [{ ip: MOCK_LB_IP }] } } }
+        : undefined,
+  });
+  return { run, kube: kubeResources(run.resources) };
+}
+
+export function kubeResources(resources: CapturedResource[]): KubeResource[] {
+  return resources
+    .filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("kubernetes:index"))
+    .map((r) => ({ type: r.type, name: r.name, obj: r.inputs as KubeObject, secretPaths: r.secretPaths }));
+}
+
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  "kubernetes:core/v1:Namespace": Namespace,
+  "kubernetes:core/v1:Secret": Secret,
+  "kubernetes:core/v1:ConfigMap": ConfigMap,
+  "kubernetes:core/v1:Service": Service,
+  "kubernetes:core/v1:PersistentVolumeClaim": PersistentVolumeClaim,
+  "kubernetes:apps/v1:Deployment": Deployment,
+  "kubernetes:batch/v1:CronJob": CronJob,
+  "kubernetes:policy/v1:PodDisruptionBudget": PodDisruptionBudget,
+  "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+  "kubernetes:networking.k8s.io/v1:NetworkPolicy": NetworkPolicy,
+};
+
+/** Throws when the object breaks the Kubernetes OpenAPI schema, or its kind has no validator here. */
+export function validateKubeObject(r: Pick<KubeResource, "type" | "name" | "obj">): void {
+  const Model = MODELS[r.type];
+  if (!Model) throw new Error(`${r.type} ${r.name}: no schema validator registered in stacks/testing/kubernetes.ts`);
+  try {
+    new Model(r.obj as never).validate();
+  } catch (err) {
+    throw new Error(`${r.type} ${r.name} is not a valid Kubernetes object: ${(err as Error).message}`);
+  }
+}
