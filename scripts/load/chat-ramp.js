@@ -6,7 +6,7 @@
 import { check, sleep } from "k6";
 import exec from "k6/execution";
 import { Counter, Rate, Trend } from "k6/metrics";
-import { api, baseOptions, config, gateway, gatewayCounter, json, params as p, record, seconds, summaryHandler, vuUser } from "./k6-lib.js";
+import { answered, api, baseOptions, config, gateway, gatewayCounter, json, params as p, record, seconds, summaryHandler, vuUser } from "./k6-lib.js";
 import { checkTurn } from "./checks.ts";
 
 const historyOk = new Rate("history_ok");
@@ -43,7 +43,7 @@ export default function () {
   const user = vuUser();
   const created = api.createSession(gateway(), user);
   const id = json(created)?.sessionId;
-  if (!check(created, { "session created (201 with sessionId)": (r) => r.status === 201 && typeof id === "string" })) {
+  if (!answered(created, 201, "session created (201)", user.id) || typeof id !== "string") {
     sleep(1);
     return;
   }
@@ -52,7 +52,7 @@ export default function () {
     const res = api.send(gateway(turn), user, id, prompt);
     turnMs.add(res.timings.duration);
     // A failed turn leaves the expected numbering unknown: end this session, http_req_failed counts it.
-    if (!check(res, { "message answered 200": (r) => r.status === 200 })) break;
+    if (!answered(res, 200, "message answered 200", `${user.id} session ${id}`)) break;
     record(historyOk, "turn number rises by one per message", checkTurn(turn, prompt, json(res)?.content), `${user.id} session ${id}`);
     sleep(turn === Math.ceil(p.turnsPerSession / 2) && pauseS > 0 ? pauseS : p.thinkMs / 1000);
   }

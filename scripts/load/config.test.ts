@@ -25,8 +25,8 @@ describe("buildLoadConfig", () => {
     const { payload } = await jwtVerify(cfg.users[3]!.token, new TextEncoder().encode(secret), { issuer: "kit", audience: "gw" });
     expect(payload.sub).toBe("load-r1-u3");
     expect(payload.rooms).toEqual(cfg.rooms);
-    // Valid for the whole run (20 s + 10 s grace) plus an hour, no longer.
-    expect(payload.exp! - payload.iat!).toBe(30 + 3600);
+    // Valid for the whole run (15 s + 10 s grace) plus an hour, no longer.
+    expect(payload.exp! - payload.iat!).toBe(25 + 3600);
     expect(cfg.gatewayUrls).toEqual(["http://127.0.0.1:8080", "http://127.0.0.1:8081"]);
     expect(cfg.servers).toEqual(["cli-0"]);
     expect(JSON.stringify(cfg)).not.toContain("secret-token");

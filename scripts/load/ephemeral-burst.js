@@ -1,9 +1,8 @@
 // ephemeral-burst: an arrival-rate executor on POST /v1/chat. Each call is a fresh session, so
 // every reply must be turn 1 and echo its own prompt (no leftover or foreign history).
-import { check } from "k6";
 import exec from "k6/execution";
 import { Rate } from "k6/metrics";
-import { api, baseOptions, gateway, json, params as p, record, seconds, summaryHandler, users } from "./k6-lib.js";
+import { answered, api, baseOptions, gateway, json, params as p, record, seconds, summaryHandler, users } from "./k6-lib.js";
 import { checkEphemeral } from "./checks.ts";
 
 const contentOk = new Rate("chat_content_ok");
@@ -35,7 +34,7 @@ export default function () {
   const user = users[n % users.length];
   const prompt = `${user.id}-c${n}`;
   const res = api.chat(gateway(n), user, prompt);
-  if (!check(res, { "chat answered 200": (r) => r.status === 200 })) return;
+  if (!answered(res, 200, "chat answered 200", user.id)) return;
   record(contentOk, "ephemeral reply is turn 1 of its own prompt", checkEphemeral(prompt, json(res)?.content), user.id);
 }
 

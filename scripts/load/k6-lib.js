@@ -119,6 +119,16 @@ export function record(rate, name, verdict, context) {
   return verdict.ok;
 }
 
+/** A named status check; a failure is logged with the gateway's error code so a red run says why. */
+export function answered(res, status, name, context) {
+  const ok = check(res, { [name]: (r) => r.status === status });
+  if (!ok) {
+    const err = json(res)?.error;
+    console.warn(`${config.scenario}: ${context}: ${name} failed: HTTP ${res.status}${err ? ` ${err.code}: ${err.message}` : res.error ? ` ${res.error}` : ""}`);
+  }
+  return ok;
+}
+
 /** Seconds to wait from a Retry-After header, bounded. */
 export function retryAfter(res, fallback = 1) {
   const v = Number(res.headers["Retry-After"]);

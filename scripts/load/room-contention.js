@@ -2,10 +2,10 @@
 // poster must see strictly rising turns whose JSON `turn` matches the reply, and across all posters
 // the answered turns of a room must be exactly 1..N (checked after the run from per-room tallies).
 // 423 (lock wait timed out) is allowed but its rate has a threshold.
-import { check, sleep } from "k6";
+import { sleep } from "k6";
 import exec from "k6/execution";
 import { Counter, Rate, Trend } from "k6/metrics";
-import { api, baseOptions, config, constantVus, gateway, json, params as p, perTag, record, retryAfter, summaryHandler, vuIndex, vuUser } from "./k6-lib.js";
+import { answered, api, baseOptions, config, constantVus, gateway, json, params as p, perTag, record, retryAfter, summaryHandler, vuIndex, vuUser } from "./k6-lib.js";
 import { checkRoomLinear, checkRoomReply } from "./checks.ts";
 import { tagged } from "./summary.ts";
 
@@ -52,7 +52,7 @@ export default function () {
     sleep(retryAfter(res));
     return;
   }
-  if (!check(res, { "room post answered 200": (r) => r.status === 200 })) {
+  if (!answered(res, 200, "room post answered 200", `${user.id} in ${room}`)) {
     postsFailed.add(1, { room });
     return;
   }

@@ -139,9 +139,9 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     profiles: {
       smoke: {
         stages: [
-          { durationS: 5, target: 2 },
-          { durationS: 15, target: 4 },
-          { durationS: 5, target: 0 },
+          { durationS: 4, target: 2 },
+          { durationS: 12, target: 4 },
+          { durationS: 4, target: 0 },
         ],
         turnsPerSession: 4,
         thinkMs: 200,
@@ -174,9 +174,9 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
       smoke: {
         startRate: 1,
         stages: [
+          { durationS: 6, target: 3 },
           { durationS: 8, target: 3 },
-          { durationS: 10, target: 3 },
-          { durationS: 4, target: 0 },
+          { durationS: 3, target: 0 },
         ],
         preAllocatedVUs: 6,
         maxVUs: 12,
@@ -208,7 +208,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     summary: "Many users posting to a few rooms; room turn numbers must run 1..N and 423s stay rare.",
     needs: { features: ["rooms", "room-lock"] },
     profiles: {
-      smoke: { vus: 8, durationS: 20, rooms: 2, thinkMs: 100, max423Rate: 0.05, gracefulStopS: 10, p95Ms: 10000 },
+      smoke: { vus: 8, durationS: 15, rooms: 2, thinkMs: 100, max423Rate: 0.05, gracefulStopS: 10, p95Ms: 10000 },
       full: { vus: 100, durationS: 600, rooms: 5, thinkMs: 1000, max423Rate: 0.02, gracefulStopS: 60, p95Ms: 30000 },
     },
     users: (p) => p.vus,
@@ -220,7 +220,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     summary: "Per-server counts from x-copilot-server: every user stays on one server, imbalance reported.",
     needs: { features: ["sticky-routing"], minServers: 2 },
     profiles: {
-      smoke: { vus: 6, durationS: 20, usersPerVu: 5, thinkMs: 100, gracefulStopS: 10, p95Ms: 5000 },
+      smoke: { vus: 6, durationS: 15, usersPerVu: 5, thinkMs: 100, gracefulStopS: 10, p95Ms: 5000 },
       full: { vus: 50, durationS: 600, usersPerVu: 20, thinkMs: 500, gracefulStopS: 60, p95Ms: 10000 },
     },
     users: (p) => p.vus * p.usersPerVu,
@@ -231,7 +231,7 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
     summary: "Long sessions over time; the slope of p50 latency is reported (CLI drift, copilot-cli #2755).",
     needs: { features: ["sessions", "persistence"] },
     profiles: {
-      smoke: { vus: 3, durationS: 30, windowS: 5, thinkMs: 300, turnsPerSession: 1000, gracefulStopS: 10, p95Ms: 5000 },
+      smoke: { vus: 3, durationS: 20, windowS: 4, thinkMs: 300, turnsPerSession: 1000, gracefulStopS: 10, p95Ms: 5000 },
       full: {
         vus: 20,
         durationS: 4 * 3600,

@@ -1,10 +1,10 @@
 // soak: long sessions over time. Each VU holds one persistent session (rolled over after
 // turnsPerSession), checks that turn numbers keep rising, and buckets turn latency into windows;
 // the least-squares slope of the window medians is the latency drift (copilot-cli #2755).
-import { check, sleep } from "k6";
+import { sleep } from "k6";
 import exec from "k6/execution";
 import { Rate, Trend } from "k6/metrics";
-import { api, baseOptions, constantVus, gateway, json, params as p, perTag, record, summaryHandler, vuUser } from "./k6-lib.js";
+import { answered, api, baseOptions, constantVus, gateway, json, params as p, perTag, record, summaryHandler, vuUser } from "./k6-lib.js";
 import { checkTurn, slope } from "./checks.ts";
 import { tagged } from "./summary.ts";
 
@@ -37,7 +37,7 @@ export default function () {
     session = json(created)?.sessionId;
     turn = 0;
     sessionNo++;
-    if (!check(created, { "session created (201 with sessionId)": () => typeof session === "string" })) {
+    if (!answered(created, 201, "session created (201)", user.id) || typeof session !== "string") {
       session = undefined;
       sleep(1);
       return;
@@ -48,7 +48,7 @@ export default function () {
   const res = api.send(gateway(), user, session, prompt);
   const window = Math.floor(exec.instance.currentTestRunDuration / 1000 / p.windowS);
   turnMs.add(res.timings.duration, { window: String(window) });
-  if (!check(res, { "message answered 200": (r) => r.status === 200 })) {
+  if (!answered(res, 200, "message answered 200", `${user.id} session ${session}`)) {
     session = undefined; // numbering is unknown after a failed turn: start a new session
     return;
   }

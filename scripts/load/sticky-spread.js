@@ -1,10 +1,10 @@
 // sticky-spread: counts answers per CLI server from the x-copilot-server header. Each VU owns a
 // fixed set of users and cycles through them, so a user answered by two servers is caught. The
 // imbalance (max/mean) of hits and of users per server is reported; every server must get traffic.
-import { check, sleep } from "k6";
+import { sleep } from "k6";
 import exec from "k6/execution";
 import { Counter, Rate } from "k6/metrics";
-import { api, baseOptions, config, constantVus, gateway, json, params as p, perTag, record, summaryHandler, users, vuIndex } from "./k6-lib.js";
+import { answered, api, baseOptions, config, constantVus, gateway, json, params as p, perTag, record, summaryHandler, users, vuIndex } from "./k6-lib.js";
 import { checkEphemeral, imbalance } from "./checks.ts";
 import { tagged } from "./summary.ts";
 
@@ -37,7 +37,7 @@ export default function () {
   const user = users[(vuIndex() * p.usersPerVu + (i % p.usersPerVu)) % users.length];
   const prompt = `${user.id}-c${i}`;
   const res = api.chat(gateway(i), user, prompt);
-  if (!check(res, { "chat answered 200": (r) => r.status === 200 })) return;
+  if (!answered(res, 200, "chat answered 200", user.id)) return;
   record(contentOk, "ephemeral reply is turn 1 of its own prompt", checkEphemeral(prompt, json(res)?.content), user.id);
   const server = res.headers["X-Copilot-Server"];
   headerOk.add(typeof server === "string" && config.servers.includes(server));
