@@ -233,10 +233,11 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     const user = principal(req).user;
     // Turns on one session are serialized across replicas; the server is chosen under the lock so a
     // lease (shared-storage) is never moved while another replica's turn runs.
-    return withTurnLock(turnLock, `session:${rec.sessionId}`, `${replica}:${req.id}`, "this session", async (validate) => {
+    return withTurnLock(turnLock, `session:${rec.sessionId}`, `${replica}:${req.id}`, "this session", async (fence) => {
       const backend = await pool.forSession(rec, user);
       const turnOn = async (b: Backend, onDelta?: (t: string) => void) => {
-        const r = await sessions.turn(rec.sessionId, b, prompt, { model: rec.model, persistent: rec.persistent, kind: "session", onDelta, beforeSend: validate });
+        const r = await sessions.turn(rec.sessionId, b, prompt, { model: rec.model, persistent: rec.persistent, kind: "session", onDelta, beforeSend: fence.beforeWrite });
+        await fence.afterTurn();
         await store.updateSession(rec.sessionId, { lastActiveAt: Date.now(), serverId: b.id });
         return r;
       };
@@ -270,13 +271,12 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     if (p.rooms !== "*" && !p.rooms.includes(room)) throw forbidden(`you are not a member of room ${room} (token claim "${cfg.auth.roomsClaim}")`);
     const { prompt } = parse(promptBody, req.body);
     const id = `r-${room}`;
-    return withTurnLock(turnLock, `room:${room}`, `${replica}:${req.id}`, `room ${room}`, async (validate) => {
-      // Read under the lock: the turn count is only ever written by the lock holder.
+    return withTurnLock(turnLock, `room:${room}`, `${replica}:${req.id}`, `room ${room}`, async (fence) => {
       let rec = await store.getSession(id);
       const backend = rec ? await pool.forSession(rec, p.user) : await pool.forNewSession(`room:${room}`);
       if (!rec) {
         const now = Date.now();
-        rec = { sessionId: id, owner: `room:${room}`, kind: "room", persistent: true, createdAt: now, lastActiveAt: now, serverId: backend.id, turns: 0 };
+        rec = { sessionId: id, owner: `room:${room}`, kind: "room", persistent: true, createdAt: now, lastActiveAt: now, serverId: backend.id };
         try {
           await sessions.create(backend, id, { persistent: true });
         } catch (err) {
@@ -285,17 +285,16 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
         }
         await store.createSession(rec);
       }
-      const turnsBefore = rec.turns ?? 0;
       return answerTurn(
         req,
         reply,
         backend,
         async (onDelta) => {
-          const r = await sessions.turn(id, backend, prompt, { persistent: true, kind: "room", onDelta, beforeSend: validate });
-          const turn = turnsBefore + 1;
-          await validate();
-          await store.updateSession(id, { turns: turn, lastActiveAt: Date.now(), serverId: backend.id });
-          return { content: r.content, extra: { turn } };
+          // The turn number is the CLI's own count of user messages: the history is the truth.
+          const r = await sessions.turn(id, backend, prompt, { persistent: true, kind: "room", onDelta, beforeSend: fence.beforeWrite, countTurns: true });
+          await fence.afterTurn();
+          await store.updateSession(id, { lastActiveAt: Date.now(), serverId: backend.id });
+          return { content: r.content, extra: { turn: r.turns } };
         },
         { room },
       );

@@ -12,6 +12,12 @@ export interface BackendInfo {
   pid?: number;
 }
 
+/** Errors that mean the connection itself is gone (the CLI restarted or died), not the request. */
+export function isConnectionError(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /connection is (closed|disposed)|ECONNRESET|ECONNREFUSED|EPIPE|socket hang up|not connected|write after end/i.test(message);
+}
+
 export class Backend {
   private client: CopilotClient | undefined;
   private connecting: Promise<CopilotClient> | undefined;
@@ -46,6 +52,21 @@ export class Backend {
       this.connecting = undefined;
     });
     return this.connecting;
+  }
+
+  /**
+   * Runs fn with the client; when the connection turns out to be dead, reconnects once and retries.
+   * Only for calls that are safe to repeat (create, resume, delete, list): never for a prompt.
+   */
+  async call<T>(fn: (client: CopilotClient) => Promise<T>): Promise<T> {
+    const client = await this.getClient();
+    try {
+      return await fn(client);
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      if (this.client === client) this.drop();
+      return fn(await this.getClient());
+    }
   }
 
   /** Protocol-level health check: a JSON-RPC ping over the real connection. */

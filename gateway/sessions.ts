@@ -3,10 +3,10 @@
  * time per session, detach when idle or evicted, delete. In-memory only: the CLI keeps the state on
  * disk, the store keeps ownership, so a detached session resumes transparently.
  */
-import type { CopilotSession, SessionConfig } from "@github/copilot-sdk";
+import type { CopilotClient, CopilotSession, SessionConfig } from "@github/copilot-sdk";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../topology/gateway-config.js";
-import type { Backend } from "./backends.js";
+import { isConnectionError, type Backend } from "./backends.js";
 import { ApiError, unavailable } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 
@@ -14,6 +14,8 @@ interface Attached {
   id: string;
   backend: Backend;
   generation: number;
+  /** The connection the session was opened on (the backend may have reconnected since). */
+  client: CopilotClient;
   session: CopilotSession;
   lastActive: number;
   inflight: number;
@@ -23,11 +25,21 @@ interface Attached {
 export interface TurnResult {
   content: string;
   serverId: string;
+  /** With `countTurns`: user messages in the session's history after this turn, read from the CLI. */
+  turns?: number;
 }
 
-export type DetachReason = "idle" | "eviction" | "drain" | "moved" | "deleted" | "backend-lost" | "cull";
+export type DetachReason = "idle" | "eviction" | "drain" | "moved" | "deleted" | "backend-lost" | "cull" | "cli-closed";
+
+/** The CLI closed a session this replica had attached (its own --session-idle-timeout); the prompt was not taken. */
+class ClosedByCli extends Error {}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The session's connection was dead but the server answers again: safe to reopen and resend once. */
+class StaleConnectionError extends Error {}
+/** The connection died while a turn was running: the prompt may have been written. */
+class TurnConnectionLost extends Error {}
 
 export class SessionManager {
   private readonly attached = new Map<string, Attached>();
@@ -52,6 +64,11 @@ export class SessionManager {
 
   isAttached(id: string): boolean {
     return this.attached.has(id);
+  }
+
+  /** A turn on this session runs or waits here: TTL cleanup must leave it alone. */
+  isBusy(id: string): boolean {
+    return (this.attached.get(id)?.inflight ?? 0) > 0 || this.chains.has(id);
   }
 
   attachedSessions(): { id: string; backendId: string }[] {
@@ -134,8 +151,9 @@ export class SessionManager {
     else this.opening.set(backend.id, n);
   }
 
-  private track(id: string, backend: Backend, session: CopilotSession, persistent: boolean): Attached {
-    const a: Attached = { id, backend, generation: backend.generation, session, lastActive: Date.now(), inflight: 0, persistent };
+  private track(id: string, backend: Backend, opened: { client: CopilotClient; session: CopilotSession }, persistent: boolean): Attached {
+    const { client, session } = opened;
+    const a: Attached = { id, backend, generation: backend.generation, client, session, lastActive: Date.now(), inflight: 0, persistent };
     this.attached.set(id, a);
     this.metrics.activeSessions.set({ server: backend.id }, this.attachedOn(backend.id));
     return a;
@@ -145,9 +163,8 @@ export class SessionManager {
     await this.serialize(id, async () => {
       await this.reserve(backend);
       try {
-        const client = await backend.getClient();
-        const session = await client.createSession(this.sessionConfig(id, opts.model));
-        this.track(id, backend, session, opts.persistent);
+        const opened = await backend.call(async (client) => ({ client, session: await client.createSession(this.sessionConfig(id, opts.model)) }));
+        this.track(id, backend, opened, opts.persistent);
       } finally {
         this.release(backend);
       }
@@ -160,9 +177,8 @@ export class SessionManager {
     if (current) await this.detach(id, current.backend === backend ? "backend-lost" : "moved");
     await this.reserve(backend);
     try {
-      const client = await backend.getClient();
-      const session = await client.resumeSession(id, this.sessionConfig(id, model));
-      return this.track(id, backend, session, persistent);
+      const opened = await backend.call(async (client) => ({ client, session: await client.resumeSession(id, this.sessionConfig(id, model)) }));
+      return this.track(id, backend, opened, persistent);
     } finally {
       this.release(backend);
     }
@@ -176,7 +192,14 @@ export class SessionManager {
     id: string,
     backend: Backend,
     prompt: string,
-    opts: { model?: string; persistent: boolean; kind: string; onDelta?: (text: string) => void; beforeSend?: () => Promise<void> },
+    opts: {
+      model?: string;
+      persistent: boolean;
+      kind: string;
+      onDelta?: (text: string) => void;
+      beforeSend?: () => Promise<void>;
+      countTurns?: boolean;
+    },
   ): Promise<TurnResult> {
     return this.serialize(id, async () => {
       const started = process.hrtime.bigint();
@@ -185,11 +208,23 @@ export class SessionManager {
       this.inflightTotal++;
       this.metrics.inflightTurns.inc();
       try {
-        attached = await this.open(id, backend, opts.model, opts.persistent);
-        attached.inflight++;
-        const content = await this.send(attached, prompt, opts);
+        attached = await this.openForTurn(id, backend, opts);
+        let content: string;
+        try {
+          content = await this.send(attached, prompt, opts);
+        } catch (err) {
+          if (!(err instanceof ClosedByCli)) throw err;
+          // Resume once and resend: the closed session's state is still on disk.
+          attached.inflight--;
+          attached = undefined;
+          attached = await this.openForTurn(id, backend, opts);
+          content = await this.send(attached, prompt, opts).catch((e: unknown) => {
+            throw e instanceof ClosedByCli ? new ApiError(502, "cli_error", `CLI server ${backend.id} closed the session again: ${e.message}`) : e;
+          });
+        }
         outcome = "ok";
-        return { content, serverId: backend.id };
+        const turns = opts.countTurns ? (await attached.session.getEvents()).filter((e) => e.type === "user.message").length : undefined;
+        return { content, serverId: backend.id, turns };
       } finally {
         this.inflightTotal--;
         this.metrics.inflightTurns.dec();
@@ -203,6 +238,19 @@ export class SessionManager {
     });
   }
 
+  /** Opens the session for a turn and marks it busy; a failure to resume is classified like a failed turn. */
+  private async openForTurn(id: string, backend: Backend, opts: { model?: string; persistent: boolean }): Promise<Attached> {
+    let a: Attached;
+    try {
+      a = await this.open(id, backend, opts.model, opts.persistent);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw await this.backendFailure(backend, (err as Error).message ?? String(err));
+    }
+    a.inflight++;
+    return a;
+  }
+
   private async send(
     a: Attached,
     prompt: string,
@@ -214,15 +262,46 @@ export class SessionManager {
         })
       : undefined;
     const timeoutMs = this.cfg.lifecycle.turnTimeoutSeconds * 1000;
+    // The SDK stops delivering events when its connection closes, so a turn whose CLI died would
+    // wait for its timeout; a ping watch turns that into a prompt, clear error.
+    let watch: NodeJS.Timeout | undefined;
+    const lost = new Promise<never>((_, reject) => {
+      watch = setInterval(() => {
+        a.client
+          .ping("turn-watch")
+          .catch((err: unknown) => {
+            if (isConnectionError(err)) reject(new TurnConnectionLost((err as Error).message));
+          });
+      }, 1_000);
+    });
+    lost.catch(() => undefined);
     try {
       await opts.beforeSend?.();
-      const reply = await a.session.sendAndWait({ prompt }, timeoutMs);
+      const reply = await Promise.race([a.session.sendAndWait({ prompt }, timeoutMs), lost]);
       const content = reply?.data.content;
       if (typeof content !== "string") throw new ApiError(502, "no_reply", "the CLI finished the turn without an assistant message");
       return content;
     } catch (err) {
       if (err instanceof ApiError) throw err;
       const message = (err as Error).message ?? String(err);
+      if (err instanceof TurnConnectionLost) {
+        this.log.warn({ server: a.backend.id, err: message }, "connection lost mid-turn");
+        a.backend.drop();
+        await this.detach(a.id, "backend-lost");
+        const failure = await this.backendFailure(a.backend, message);
+        throw new ApiError(failure.status === 503 ? 503 : 502, "turn_interrupted",
+          `the connection to CLI server ${a.backend.id} was lost during the turn; the prompt may or may not be in the history, check before resending`,
+          failure.headers);
+      }
+      if (/^Connection is closed/i.test(message)) {
+        // Written on a connection that was already closed: the prompt never left this process.
+        a.backend.drop();
+        await this.detach(a.id, "backend-lost");
+        const alive = await a.backend.ping(1_500).then(() => true, () => false);
+        this.onBackendHealth?.(a.backend.id, alive);
+        if (alive) throw new StaleConnectionError(message);
+        throw unavailable("server_unavailable", `CLI server ${a.backend.id} is unavailable: ${message}`, 2);
+      }
       if (/timeout|timed out/i.test(message)) {
         await a.session.abort().catch(() => undefined);
         throw new ApiError(504, "turn_timeout", `the turn did not finish within ${this.cfg.lifecycle.turnTimeoutSeconds} s`);
@@ -232,6 +311,7 @@ export class SessionManager {
       await this.detach(a.id, "backend-lost");
       throw await this.backendFailure(a.backend, message);
     } finally {
+      clearInterval(watch);
       unsubscribe?.();
     }
   }

@@ -31,14 +31,16 @@ export class LockLostError extends ApiError {
   }
 }
 
-export async function withTurnLock<T>(
-  opts: TurnLockOptions,
-  key: string,
-  holder: string,
-  what: string,
-  fn: (validate: () => Promise<void>) => Promise<T>,
-): Promise<T> {
-  if (opts.disabled) return fn(async () => undefined);
+/** Fencing checks handed to the turn: before the prompt is written, and before the reply is returned. */
+export interface Fence {
+  beforeWrite(): Promise<void>;
+  afterTurn(): Promise<void>;
+}
+
+const NO_FENCE: Fence = { beforeWrite: async () => undefined, afterTurn: async () => undefined };
+
+export async function withTurnLock<T>(opts: TurnLockOptions, key: string, holder: string, what: string, fn: (fence: Fence) => Promise<T>): Promise<T> {
+  if (opts.disabled) return fn(NO_FENCE);
   const started = performance.now();
   const grant = await opts.store.acquireLock(key, holder, opts.ttlMs, opts.waitMs);
   const waited = (performance.now() - started) / 1000;
@@ -63,9 +65,7 @@ export async function withTurnLock<T>(
     if (lost || !(await opts.store.validateLock(grant, margin))) throw new LockLostError(grant.fence, when);
   };
   try {
-    const result = await fn(() => check("before"));
-    await check("after");
-    return result;
+    return await fn({ beforeWrite: () => check("before"), afterTurn: () => check("after") });
   } finally {
     clearInterval(watchdog);
     await releaseQuietly(opts.store, grant);
