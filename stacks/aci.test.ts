@@ -5,11 +5,12 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { gatewayConfigSchema, parseTarget, TOPOLOGIES, type TopologyName } from "../topology/index.js";
-import { CLI_PORT, COPILOT_HOME_PATH, GATEWAY_STORE_FILE } from "../components/azure/contract.js";
+import { CLI_PORT, CLI_PROBE_COMMAND, COPILOT_HOME_PATH, GATEWAY_STORE_FILE } from "../components/azure/contract.js";
 import { type AciRun, MOCK_STORAGE_KEY, runAciStack, secretPlacementProblems } from "../components/azure/testing/aci-mocks.js";
 import { checkAzureResource, CONTAINER_GROUP } from "../components/policy/azure.js";
 import type { CapturedResource } from "./testing/pulumi-mocks.js";
-import { aciFeatures, aciStackSchema, planServers } from "./aci.js";
+import { aciStackSchema, planServers } from "./aci.js";
+import { targetSettings } from "./config.js";
 
 type Obj = Record<string, unknown>;
 const groups = (run: AciRun) => run.resources.filter((r) => r.type === CONTAINER_GROUP);
@@ -70,7 +71,7 @@ describe.each(STACKS)("$file", ({ file, topology, servers }) => {
   it("probes the CLI with the protocol probe and the gateway over HTTP", () => {
     for (const { container } of cliContainers(run)) {
       for (const probe of ["livenessProbe", "readinessProbe"]) {
-        expect((container[probe] as Obj).exec).toEqual({ command: ["copilot-probe", "--address", `127.0.0.1:${CLI_PORT}`] });
+        expect((container[probe] as Obj).exec).toEqual({ command: [...CLI_PROBE_COMMAND] });
       }
     }
     const gw = gatewayContainer(run);
@@ -141,6 +142,9 @@ describe.each(STACKS)("$file", ({ file, topology, servers }) => {
     expect(descriptor.features).toEqual(expect.arrayContaining(["sessions", "readiness", "metrics"]));
     expect(descriptor.features).not.toContain("sticky-routing");
     for (const s of descriptor.servers) expect(run.secretValues).toContain(s.connectionToken);
+    // The settings the suite relies on are the ones the gateway actually runs with.
+    const config = gatewayConfigSchema.parse(JSON.parse(envNamed(gatewayContainer(run), "GATEWAY_CONFIG")!.value as string));
+    expect(descriptor.settings).toEqual(targetSettings(config));
   });
 });
 
@@ -283,6 +287,12 @@ describe("ACI limits are refused with the fix", () => {
     );
   });
 
+  it("a registry pull identity the groups do not carry", async () => {
+    await expect(
+      fails((c) => void ((c.aci as Obj).registry = { server: "acr.example.io", identityId: "/identities/pull" })),
+    ).rejects.toThrow(/aci\.registry\.identityId: ACI pulls with an identity only when the group carries it/);
+  });
+
   it("an unknown key", async () => {
     await expect(fails((c) => void (c.acii = {}))).rejects.toThrow(/unknown stack config copilot-scale-kit:acii/);
   });
@@ -298,11 +308,14 @@ describe("pure planning", () => {
     expect(planServers(cfg({ topology: "shared" })).shares).toEqual([{ id: "cli-0", quotaGi: 100 }]);
   });
 
-  it("claims lifecycle features only when configured", () => {
-    const off = cfg({ topology: "shared", lifecycle: { idleTimeoutSeconds: 0, sessionTtlSeconds: 0 } });
-    expect(aciFeatures(off)).not.toContain("idle-detach");
-    expect(aciFeatures(off)).not.toContain("session-ttl");
-    expect(aciFeatures(cfg({ topology: "isolated", tenants: [{ user: "a" }] }))).toEqual(expect.arrayContaining(["per-user-cli", "idle-detach", "session-ttl"]));
-    expect(aciFeatures(cfg({ topology: "shared" }))).not.toEqual(expect.arrayContaining(["drain"]));
+  it("refuses a Premium share under 100 GiB before creating anything", () => {
+    const parsed = aciStackSchema.safeParse({
+      platform: "aci",
+      topology: "shared",
+      images: { cli: "c:1", gateway: "g:1" },
+      aci: { location: "westeurope", storage: { sku: "Premium_LRS", shareQuotaGi: 50 } },
+    });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues.map((i) => [i.path.join("."), i.message])).toEqual([["aci.storage.shareQuotaGi", "Premium file shares need at least 100 GiB each"]]);
   });
 });

@@ -29,15 +29,13 @@ import {
   redisSidecar,
 } from "../components/azure/index.js";
 import {
-  type Feature,
-  PROFILES,
   TARGET_VERSION,
   TOPOLOGIES,
   type TargetDescriptor,
   type TopologyName,
   parseTarget,
 } from "../topology/index.js";
-import { CONFIG_NAMESPACE, commonStackSchema, gatewaySettings, readStackConfig, serverCount } from "./config.js";
+import { CONFIG_NAMESPACE, commonStackSchema, deployedFeatures, gatewaySettings, readStackConfig, serverCount, targetSettings } from "./config.js";
 import type { StackOutputs } from "./outputs.js";
 
 const DNS_LABEL = /^[a-z][a-z0-9-]{1,50}[a-z0-9]$/;
@@ -145,6 +143,14 @@ export const aciStackSchema = commonStackSchema.extend({ aci: aciSectionSchema }
   if (net.mode === "vnet" && net.exposeCliPublicly) {
     ctx.addIssue({ code: "custom", path: ["aci", "network", "exposeCliPublicly"], message: "has no effect with mode vnet; remove it" });
   }
+  const pullIdentity = cfg.aci.registry?.identityId;
+  if (pullIdentity && !cfg.aci.identity?.userAssignedIdentityIds.includes(pullIdentity)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["aci", "registry", "identityId"],
+      message: "ACI pulls with an identity only when the group carries it: add the same id to aci.identity.userAssignedIdentityIds",
+    });
+  }
   if (cfg.aci.storage.sku.startsWith("Premium")) {
     const small = [cfg.aci.storage.shareQuotaGi, ...cfg.tenants.map((t) => t.storageGi ?? cfg.aci.storage.shareQuotaGi)].some((q) => q < 100);
     if (small) ctx.addIssue({ code: "custom", path: ["aci", "storage", "shareQuotaGi"], message: "Premium file shares need at least 100 GiB each" });
@@ -155,19 +161,6 @@ export type AciStackConfig = z.infer<typeof aciStackSchema>;
 /** Topologies whose CLI servers run in their own container groups (the others run the CLI beside the gateway). */
 export function separateCliGroups(topology: TopologyName): boolean {
   return TOPOLOGIES[topology].routing !== "single";
-}
-
-/**
- * Features this deployment claims for conformance: the topology's core profile plus the lifecycle
- * behaviour the gateway provides on its own. Nothing that needs process control (drain, restart,
- * culling) or several gateway replicas, which ACI cannot offer here.
- */
-export function aciFeatures(cfg: Pick<AciStackConfig, "topology" | "lifecycle">): Feature[] {
-  const features: Feature[] = [...PROFILES[cfg.topology].core];
-  if (cfg.lifecycle.idleTimeoutSeconds > 0) features.push("idle-detach");
-  if (cfg.lifecycle.sessionTtlSeconds > 0) features.push("session-ttl");
-  features.push("eviction");
-  return features;
 }
 
 interface ServerPlan {
@@ -291,7 +284,7 @@ export async function deployAci(): Promise<StackOutputs> {
     gatewayMounts.push({ name: "gateway-state", mountPath: dirname(GATEWAY_STORE_FILE) });
   }
   for (const server of plan.servers) {
-    // Wrapped here too: the provider marks `result` secret, but only once it has answered.
+    // `result` is secret through additionalSecretOutputs, which the engine applies; wrapping makes it explicit.
     const connectionToken = pulumi.secret(new random.RandomPassword(`token-${server.id}`, { length: 48, special: false }).result);
     const githubToken = server.user ? tenantToken(secrets, server.user) : secrets.githubToken;
     if (separateCliGroups(cfg.topology)) {
@@ -328,7 +321,6 @@ export async function deployAci(): Promise<StackOutputs> {
   }
 
   const jwtSecret = secrets.jwtSecret ?? pulumi.secret(new random.RandomPassword("jwt-secret", { length: 64, special: false }).result);
-  const lifecycle = cfg.lifecycle;
   const gateway = new AciGatewayGroup("gateway", {
     ...base,
     ...groupOptions,
@@ -354,8 +346,8 @@ export async function deployAci(): Promise<StackOutputs> {
 
   const servers = pulumi.all(backends.map((b) => b.address)).apply((addresses) => backends.map((b, i) => ({ id: b.id, address: addresses[i]! })));
   const target = pulumi
-    .all([gateway.url, jwtSecret, pulumi.all(backends.map((b) => pulumi.all([b.address, b.connectionToken])))])
-    .apply(([url, secret, serverValues]) => {
+    .all([gateway.url, gateway.config, jwtSecret, pulumi.all(backends.map((b) => pulumi.all([b.address, b.connectionToken])))])
+    .apply(([url, gatewayConfig, secret, serverValues]) => {
       const descriptor: TargetDescriptor = {
         version: TARGET_VERSION,
         name: `aci-${stack}`,
@@ -363,15 +355,8 @@ export async function deployAci(): Promise<StackOutputs> {
         platform: "aci",
         gatewayUrls: [url],
         auth: { kind: "jwt-hs256", secret },
-        features: aciFeatures(cfg),
-        settings: {
-          idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
-          sessionTtlSeconds: lifecycle.sessionTtlSeconds,
-          lockTtlSeconds: lifecycle.lockTtlSeconds,
-          lockWaitSeconds: lifecycle.lockWaitSeconds,
-          maxSessionsPerServer: lifecycle.maxSessionsPerServer,
-          cliIdleTimeoutSeconds: 0,
-        },
+        features: deployedFeatures(cfg),
+        settings: targetSettings(gatewayConfig),
         servers: backends.map((b, i) => ({ id: b.id, address: serverValues[i]![0], connectionToken: serverValues[i]![1], user: b.user })),
         store: { kind: store },
       };

@@ -46,8 +46,8 @@ describe("AciCliGroup", () => {
       ],
       resources: { requests: { cpu: 1, memoryInGB: 2 } },
       volumeMounts: [{ name: "copilot-home", mountPath: "/data/copilot" }],
-      livenessProbe: { exec: { command: ["copilot-probe", "--address", "127.0.0.1:4321"] } },
-      readinessProbe: { exec: { command: ["copilot-probe", "--address", "127.0.0.1:4321"] } },
+      livenessProbe: { exec: { command: ["copilot-probe", "--address", "127.0.0.1:4321", "--timeout-ms", "3000"] } },
+      readinessProbe: { exec: { command: ["copilot-probe", "--address", "127.0.0.1:4321", "--timeout-ms", "3000"] } },
     });
     expect(group.inputs.volumes).toEqual([
       { name: "copilot-home", azureFile: { shareName: "copilot-cli-0", storageAccountName: "copilotstate1234", storageAccountKey: "a2V5" } },

@@ -4,7 +4,7 @@ import { gatewayConfigSchema } from "../../topology/index.js";
 import { resolveOutput, runWithMocks } from "../../stacks/testing/pulumi-mocks.js";
 import { azureState } from "./testing/aci-mocks.js";
 import { recordLeafSecrets } from "./testing/leaf-secrets.js";
-import { AciGatewayGroup, type AciGatewayGroupArgs, gatewayConfigJson, redisSidecar } from "./gateway-group.js";
+import { AciGatewayGroup, type AciGatewayGroupArgs, staticGatewayConfig, redisSidecar } from "./gateway-group.js";
 
 type Env = { name: string; value?: string; secureValue?: string };
 const base: AciGatewayGroupArgs = {
@@ -74,8 +74,8 @@ describe("AciGatewayGroup", () => {
     await expect(build({ backends: [] })).rejects.toThrow(/at least one backend/);
     const dup = { id: "cli-0", address: "a:1", connectionToken: "t" };
     await expect(build({ backends: [dup, dup] })).rejects.toThrow(/backend ids must be unique/);
-    expect(() => gatewayConfigJson(base.config, [{ id: "cli-0", address: "no port" }])).toThrow(/invalid gateway config:\s+backends\.servers\.0\.address: must be host:port/);
-    expect(() => gatewayConfigJson({ ...base.config, topology: "nope" as never }, [{ id: "cli-0", address: "a:1" }])).toThrow(/topology/);
+    expect(() => staticGatewayConfig(base.config, [{ id: "cli-0", address: "no port" }])).toThrow(/invalid gateway config:\s+backends\.servers\.0\.address: must be host:port/);
+    expect(() => staticGatewayConfig({ ...base.config, topology: "nope" as never }, [{ id: "cli-0", address: "a:1" }])).toThrow(/topology/);
   });
 
   it("runs Redis on loopback only, with probes and without persistence", () => {

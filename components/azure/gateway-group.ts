@@ -11,11 +11,12 @@ import type { input } from "@pulumi/azure-native/types/index.js";
 import {
   GATEWAY_CONFIG_ENV,
   GATEWAY_SECRET_ENV,
+  type GatewayConfig,
   type GatewayConfigInput,
   backendTokenEnv,
   parseGatewayConfig,
 } from "../../topology/index.js";
-import { GATEWAY_PORT } from "./contract.js";
+import { GATEWAY_PATHS, GATEWAY_PORT } from "./contract.js";
 import { type GroupArgs, containerGroupArgs, groupHost } from "./group-options.js";
 
 export interface GatewayBackend {
@@ -49,6 +50,8 @@ export interface AciGatewayGroupArgs extends GroupArgs {
 
 export class AciGatewayGroup extends pulumi.ComponentResource {
   readonly group: containerinstance.ContainerGroup;
+  /** The validated configuration the gateway runs with (GATEWAY_CONFIG), defaults filled in. */
+  readonly config: pulumi.Output<GatewayConfig>;
   /** http://<fqdn or private IP>:8080 */
   readonly url: pulumi.Output<string>;
 
@@ -58,10 +61,11 @@ export class AciGatewayGroup extends pulumi.ComponentResource {
     if (ids.size !== args.backends.length) throw new Error(`AciGatewayGroup ${name}: backend ids must be unique`);
     super("copilot-scale-kit:azure:AciGatewayGroup", name, {}, opts);
 
-    // Addresses are outputs of other groups; the JSON is rebuilt (and re-validated) when they change.
-    const configJson = pulumi
+    // Addresses are outputs of other groups; the config is rebuilt (and re-validated) when they change.
+    this.config = pulumi
       .all(args.backends.map((b) => b.address))
-      .apply((addresses) => gatewayConfigJson(args.config, args.backends.map((b, i) => ({ id: b.id, user: b.user, address: addresses[i]! }))));
+      .apply((addresses) => staticGatewayConfig(args.config, args.backends.map((b, i) => ({ id: b.id, user: b.user, address: addresses[i]! }))));
+    const configJson = this.config.apply((c) => JSON.stringify(c));
 
     const secretEnv = (name: string, value: pulumi.Input<string> | undefined): input.containerinstance.EnvironmentVariableArgs[] =>
       value === undefined ? [] : [{ name, secureValue: value }];
@@ -82,8 +86,8 @@ export class AciGatewayGroup extends pulumi.ComponentResource {
       volumeMounts: args.volumeMounts,
       resources: { requests: { cpu: args.cpu ?? 1, memoryInGB: args.memoryGb ?? 1 } },
       // /readyz is 503 while draining or while a CLI backend misses a protocol ping.
-      readinessProbe: { httpGet: { path: "/readyz", port: GATEWAY_PORT, scheme: "http" }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
-      livenessProbe: { httpGet: { path: "/healthz", port: GATEWAY_PORT, scheme: "http" }, initialDelaySeconds: 15, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
+      readinessProbe: { httpGet: { path: GATEWAY_PATHS.readiness, port: GATEWAY_PORT, scheme: "http" }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+      livenessProbe: { httpGet: { path: GATEWAY_PATHS.liveness, port: GATEWAY_PORT, scheme: "http" }, initialDelaySeconds: 15, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
     };
 
     // Only the gateway port is exposed; sidecars are reachable on 127.0.0.1 inside the group.
@@ -97,15 +101,13 @@ export class AciGatewayGroup extends pulumi.ComponentResource {
   }
 }
 
-/** GATEWAY_CONFIG for static backends at known addresses, validated against gatewayConfigSchema. */
-export function gatewayConfigJson(config: Omit<GatewayConfigInput, "backends">, servers: { id: string; address: string; user?: string }[]): string {
-  return JSON.stringify(
-    parseGatewayConfig({
-      ...config,
-      port: GATEWAY_PORT,
-      backends: { kind: "static", servers: servers.map((s) => ({ id: s.id, address: s.address, tokenEnv: backendTokenEnv(s.id), user: s.user })) },
-    }),
-  );
+/** The gateway configuration for static backends at known addresses, validated against gatewayConfigSchema. */
+export function staticGatewayConfig(config: Omit<GatewayConfigInput, "backends">, servers: { id: string; address: string; user?: string }[]): GatewayConfig {
+  return parseGatewayConfig({
+    ...config,
+    port: GATEWAY_PORT,
+    backends: { kind: "static", servers: servers.map((s) => ({ id: s.id, address: s.address, tokenEnv: backendTokenEnv(s.id), user: s.user })) },
+  });
 }
 
 export const REDIS_SIDECAR_PORT = 6379;

@@ -122,7 +122,7 @@ describe("Azure policy rules", () => {
     ]);
   });
 
-  it("storage-secure-transfer and file-share-smb", () => {
+  it("azure-storage-secure-transfer and azure-file-share-smb", () => {
     const account = pick(STORAGE_ACCOUNT, "state");
     account.minimumTlsVersion = "TLS1_1";
     account.allowBlobPublicAccess = true;
@@ -132,7 +132,7 @@ describe("Azure policy rules", () => {
     ]);
     const share = pick(FILE_SHARE, "state-cli-0");
     share.enabledProtocols = "NFS";
-    expect(rules(FILE_SHARE, share)).toEqual(["file-share-smb"]);
+    expect(rules(FILE_SHARE, share)).toEqual(["azure-file-share-smb"]);
   });
 
   it("runs as CrossGuard resource policies, one per rule, each looking only at its type", async () => {
@@ -147,7 +147,7 @@ describe("Azure policy rules", () => {
     }
     expect(reported).toEqual([
       "aci-probes: container copilot-cli livenessProbe missing",
-      "aci-cli-protocol-probe: CLI container copilot-cli livenessProbe must exec copilot-probe --address 127.0.0.1:4321",
+      "aci-cli-protocol-probe: CLI container copilot-cli livenessProbe must exec copilot-probe --address 127.0.0.1:4321 --timeout-ms 3000",
     ]);
   });
 });

@@ -209,7 +209,7 @@ export const azureRules: AzurePolicyRule[] = [
       }),
   },
   {
-    name: "storage-secure-transfer",
+    name: "azure-storage-secure-transfer",
     description: "The session-state storage account accepts HTTPS/encrypted SMB only, TLS 1.2 or newer, and no public blob access.",
     enforcementLevel: "mandatory",
     resourceType: STORAGE_ACCOUNT,
@@ -220,7 +220,7 @@ export const azureRules: AzurePolicyRule[] = [
     ],
   },
   {
-    name: "file-share-smb",
+    name: "azure-file-share-smb",
     description: "ACI mounts Azure Files over SMB only.",
     enforcementLevel: "mandatory",
     resourceType: FILE_SHARE,
