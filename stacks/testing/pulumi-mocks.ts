@@ -114,9 +114,17 @@ export async function runWithMocks<T>(program: () => Promise<T>, opts: MockRunOp
     false,
   );
   const timeoutMs = opts.timeoutMs ?? 15_000;
-  const exports = await withTimeout(program(), timeoutMs, "the program");
-  // Registrations run asynchronously after the program returns; disconnect waits for all of them.
-  await withTimeout(pulumi.runtime.disconnect(), timeoutMs, "resource registration");
+  // Registrations run asynchronously after the program returns; disconnect waits for all of them,
+  // also when the program threw, so none lands on the next run's monitor.
+  const settle = () => withTimeout(pulumi.runtime.disconnect(), timeoutMs, "resource registration");
+  let exports: T;
+  try {
+    exports = await withTimeout(program(), timeoutMs, "the program");
+  } catch (err) {
+    await settle().catch(() => undefined);
+    throw err;
+  }
+  await settle();
   return { exports, resources };
 }
 
