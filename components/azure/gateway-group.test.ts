@@ -80,7 +80,7 @@ describe("AciGatewayGroup", () => {
 
   it("runs Redis on loopback only, with probes and without persistence", () => {
     const redis = redisSidecar("redis:7.4-alpine");
-    expect(redis.command).toEqual(["redis-server", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no"]);
+    expect(redis.command).toEqual(["docker-entrypoint.sh", "redis-server", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no"]);
     expect(redis.ports).toBeUndefined();
     expect(redis.livenessProbe).toMatchObject({ exec: { command: ["redis-cli", "-p", "6379", "ping"] } });
     expect(redis.readinessProbe).toMatchObject({ exec: { command: ["redis-cli", "-p", "6379", "ping"] } });

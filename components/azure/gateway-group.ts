@@ -123,7 +123,8 @@ export function redisSidecar(image: pulumi.Input<string>): input.containerinstan
   return {
     name: "redis",
     image,
-    command: ["redis-server", "--bind", "127.0.0.1", "--port", String(REDIS_SIDECAR_PORT), "--save", "", "--appendonly", "no"],
+    // ACI's command replaces the entrypoint: keep the image's, which drops root before starting Redis.
+    command: ["docker-entrypoint.sh", "redis-server", "--bind", "127.0.0.1", "--port", String(REDIS_SIDECAR_PORT), "--save", "", "--appendonly", "no"],
     resources: { requests: { cpu: 0.25, memoryInGB: 0.5 } },
     readinessProbe: { ...ping, initialDelaySeconds: 2, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
     livenessProbe: { ...ping, initialDelaySeconds: 10, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
