@@ -213,13 +213,14 @@ export class SessionManager {
         try {
           content = await this.send(attached, prompt, opts);
         } catch (err) {
-          if (!(err instanceof ClosedByCli)) throw err;
-          // Resume once and resend: the closed session's state is still on disk.
+          if (!(err instanceof ClosedByCli || err instanceof StaleConnectionError)) throw err;
+          // The prompt was not taken: reopen once (the state is on disk) and resend.
           attached.inflight--;
           attached = undefined;
           attached = await this.openForTurn(id, backend, opts);
           content = await this.send(attached, prompt, opts).catch((e: unknown) => {
-            throw e instanceof ClosedByCli ? new ApiError(502, "cli_error", `CLI server ${backend.id} closed the session again: ${e.message}`) : e;
+            const again = e instanceof ClosedByCli || e instanceof StaleConnectionError;
+            throw again ? new ApiError(502, "cli_error", `CLI server ${backend.id} failed the request again after a reopen: ${e.message}`) : e;
           });
         }
         outcome = "ok";
@@ -301,6 +302,10 @@ export class SessionManager {
         this.onBackendHealth?.(a.backend.id, alive);
         if (alive) throw new StaleConnectionError(message);
         throw unavailable("server_unavailable", `CLI server ${a.backend.id} is unavailable: ${message}`, 2);
+      }
+      if (/session not found/i.test(message)) {
+        await this.detach(a.id, "cli-closed");
+        throw new ClosedByCli(message);
       }
       if (/timeout|timed out/i.test(message)) {
         await a.session.abort().catch(() => undefined);
