@@ -168,9 +168,11 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
         try {
           await b.ping(1_500);
           metrics.backendUp.set({ server: b.id }, 1);
+          pool.markHealth?.(b.id, true);
           return { server: b.id, ok: true };
         } catch (err) {
           metrics.backendUp.set({ server: b.id }, 0);
+          pool.markHealth?.(b.id, false);
           return { server: b.id, ok: false, reason: (err as Error).message };
         }
       }),

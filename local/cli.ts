@@ -116,6 +116,10 @@ async function up(values: Values): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  // SIGUSR2 = add one CLI server (scale-out), used by the sticky remap test and by operators trying it.
+  process.on("SIGUSR2", () => {
+    platform.addServer().catch((err: Error) => console.error(`[local] scale-out failed: ${err.message}`));
+  });
 }
 
 /** Starts a supervisor in the background and returns once its target file says it is ready. */
@@ -196,7 +200,14 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ topology: t.topology, gatewayUrls: t.gatewayUrls, servers: t.servers.map((s) => ({ id: s.id, pid: s.pid, alive: s.pid ? alive(s.pid) : undefined })) }, null, 2));
     return;
   }
-  throw new Error(`unknown command ${command}: use up, down, status or token`);
+  if (command === "add-server") {
+    const t = readTargetFile(resolve(values["target-file"]!));
+    if (!t.local) throw new Error("add-server works on a local platform target");
+    process.kill(t.local.supervisorPid, "SIGUSR2");
+    console.log(`asked the supervisor (pid ${t.local.supervisorPid}) to add a CLI server`);
+    return;
+  }
+  throw new Error(`unknown command ${command}: use up, down, status, token or add-server`);
 }
 
 main().catch((err) => {

@@ -353,6 +353,27 @@ export class LocalPlatform {
     renameSync(tmp, this.targetFile);
   }
 
+  /**
+   * Scale-out (sticky, shared-storage): starts one more CLI server, then restarts the gateways one
+   * by one so they route to it, as a rolling update of the gateway config would.
+   */
+  async addServer(): Promise<string> {
+    if (this.opts.topology !== "sticky" && this.opts.topology !== "shared-storage") {
+      throw new Error(`adding a server is for sticky and shared-storage, not ${this.opts.topology}`);
+    }
+    const id = `cli-${this.servers.length}`;
+    await this.startServer(id);
+    for (const g of [...this.gateways]) {
+      const pid = g.proc.pid;
+      g.proc.child.kill("SIGTERM");
+      while (this.gateways.find((x) => x.port === g.port)?.proc.pid === pid) await sleep(100);
+      await waitReady(`http://127.0.0.1:${g.port}`, 60_000);
+    }
+    this.writeTarget();
+    this.log(`scaled out: added ${id}`);
+    return id;
+  }
+
   /** Stops everything this platform started: gateways first (they drain), then CLIs, then the model. */
   async stop(): Promise<void> {
     this.stopping = true;
