@@ -154,15 +154,24 @@ export function gatewaySettings(
 }
 
 /**
+ * Lifecycle settings short enough for a conformance test to observe them within its 60 s budget
+ * (the tests wait for the real timeout). Production values (minutes, days) are not claimed.
+ */
+export const OBSERVABLE_LIFECYCLE = { idleTimeoutSeconds: 30, sessionTtlSeconds: 30, maxSessionsPerServer: 10 } as const;
+
+/**
  * Features a deployed stack claims for conformance: the topology's core profile plus the lifecycle
- * behaviour the gateway provides on its own. Nothing that needs process control (drain, restart,
- * culling) or one URL per gateway replica, which a cloud deployment does not expose.
+ * behaviour the gateway provides on its own, when its settings make it observable. Nothing that
+ * needs process control (drain, restart, culling) or one URL per gateway replica, which a cloud
+ * deployment does not expose.
  */
 export function deployedFeatures(cfg: Pick<CommonStackConfig, "topology" | "lifecycle">): Feature[] {
+  const { lifecycle } = cfg;
+  const within = (value: number, max: number) => value > 0 && value <= max;
   const features: Feature[] = [...PROFILES[cfg.topology].core];
-  if (cfg.lifecycle.idleTimeoutSeconds > 0) features.push("idle-detach");
-  if (cfg.lifecycle.sessionTtlSeconds > 0) features.push("session-ttl");
-  features.push("eviction");
+  if (within(lifecycle.idleTimeoutSeconds, OBSERVABLE_LIFECYCLE.idleTimeoutSeconds)) features.push("idle-detach");
+  if (within(lifecycle.sessionTtlSeconds, OBSERVABLE_LIFECYCLE.sessionTtlSeconds)) features.push("session-ttl");
+  if (within(lifecycle.maxSessionsPerServer, OBSERVABLE_LIFECYCLE.maxSessionsPerServer)) features.push("eviction");
   return features;
 }
 

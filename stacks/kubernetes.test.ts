@@ -5,8 +5,10 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { checkKubernetesObjects, type KubeObject } from "../components/policy/kubernetes.js";
 import { CLI_PORT, CLI_PROBE_COMMAND, isSecretEnvName } from "../images/contract.js";
+import { tenantServerId } from "../components/k8s/isolated-per-user.js";
 import { BACKEND_CLIENT_LABEL, COMPONENT_LABEL, TENANT_LABEL } from "../components/k8s/meta.js";
 import { gatewayConfigSchema, GATEWAY_CONFIG_ENV, PROFILES, parseTarget, type TargetDescriptor } from "../topology/index.js";
+import { SECRET_CONFIG_KEYS } from "./kubernetes.js";
 import type { StackOutputs } from "./outputs.js";
 import { resolveOutput } from "./testing/pulumi-mocks.js";
 import { listStackFiles } from "./testing/stack-files.js";
@@ -52,9 +54,10 @@ describe("Kubernetes stack files", () => {
   it("are exactly the ones this suite runs", () => {
     const files = listStackFiles(STACKS_DIR).filter((f) => f.config["copilot-scale-kit:platform"] === "kubernetes");
     expect(files.map((f) => f.stack).sort()).toEqual(Object.keys(STACK_SECRETS).sort());
+    // Secret keys may only appear as `secure:` ciphertext (pulumi config set --secret), never plain.
     for (const f of files) {
-      const secretKeys = Object.keys(f.config).filter((k) => /githubToken|jwtSecret|redisUrl|providerApiKey/.test(k));
-      expect(secretKeys, `${f.path} must not hold secrets`).toEqual([]);
+      const plain = Object.keys(f.config).filter((k) => SECRET_CONFIG_KEYS.some((s) => k === `copilot-scale-kit:${s}`));
+      expect(plain, `${f.path} holds a secret in plain text`).toEqual([]);
     }
   });
 });
@@ -179,11 +182,8 @@ describe.each(Object.keys(STACK_SECRETS))("stack %s", (stack) => {
 
   it("exports a conformance target for the topology, with server tokens and no extras it cannot serve", async () => {
     expect(target.platform).toBe("kubernetes");
-    // Core profile plus the gateway's own lifecycle features; never process control or drain.
-    expect(target.features.slice(0, PROFILES[target.topology].core.length)).toEqual([...PROFILES[target.topology].core]);
-    expect(target.features).toContain("eviction");
-    expect(target.features).not.toContain("process-control");
-    expect(target.features).not.toContain("drain");
+    // The stack files use production lifecycle values (minutes, days), which no test can wait out.
+    expect(target.features).toEqual([...PROFILES[target.topology].core]);
     expect(target.settings).toMatchObject({ maxSessionsPerServer: gatewayConfig(run).lifecycle.maxSessionsPerServer, bodyLimitBytes: 256 * 1024 });
     expect(target.servers.map((s) => s.id)).toEqual(cliDeployments(run).map((d) => podSpecLabels(d)["copilot-scale-kit.io/server-id"]));
     expect((await resolveOutput(run.run.exports.gatewayUrl)).value).toBe(target.gatewayUrls[0]);
@@ -265,9 +265,12 @@ describe("what each topology must and must not have", () => {
     expect(new Set(target.servers.map((s) => s.connectionToken)).size).toBe(3);
     expect(target.servers.map((s) => s.user)).toEqual(["alice", "bob", "carol"]);
     const cfg = gatewayConfig(run);
-    expect(cfg.backends.kind === "static" && cfg.backends.servers.map((s) => [s.id, s.user])).toEqual([["alice", "alice"], ["bob", "bob"], ["carol", "carol"]]);
+    const tenants = ["alice", "bob", "carol"];
+    expect(cfg.backends.kind === "static" && cfg.backends.servers.map((s) => [s.id, s.user])).toEqual(tenants.map((t) => [tenantServerId(t), t]));
+    // Server ids reach headers and metric labels: never the user id.
+    for (const s of target.servers) expect(tenants.some((t) => s.id.includes(t))).toBe(false);
     expect(target.auth).toMatchObject({ secret: TEST_SECRETS.jwtSecret });
-    expect(servers.map((d) => d.obj.metadata?.name)).toEqual(["iso-cli-alice", "iso-cli-bob", "iso-cli-carol"]);
+    expect(servers.map((d) => d.obj.metadata?.name)).toEqual(tenants.map((t) => `iso-cli-${tenantServerId(t)}`));
     for (const d of servers) expect(envOf(d).find((e) => e.name === "COPILOT_GITHUB_TOKEN")?.valueFrom?.secretKeyRef).toBeDefined();
   });
 
@@ -286,6 +289,15 @@ describe("what each topology must and must not have", () => {
     expect(envOf(gatewayDeployment(run)).find((e) => e.name === "GATEWAY_PROVIDER_API_KEY")?.valueFrom?.secretKeyRef).toBeDefined();
     // Only the gateway needs the provider key, but it comes from the shared credentials Secret.
     expect(envOf(cliDeployments(run)[0]!).some((e) => e.name === "GATEWAY_PROVIDER_API_KEY")).toBe(false);
+  });
+
+  it("claims the lifecycle features only with settings a conformance run can wait out", async () => {
+    const lifecycle = '{"idleTimeoutSeconds":20,"sessionTtlSeconds":25,"maxSessionsPerServer":5}';
+    const run = await runKubernetesStack("dev", importIndex, { config: { "copilot-scale-kit:lifecycle": lifecycle } });
+    const { target } = await targetOf(run);
+    expect(target.features).toEqual([...PROFILES.shared.core, "idle-detach", "session-ttl", "eviction"]);
+    expect(target.settings).toMatchObject({ idleTimeoutSeconds: 20, sessionTtlSeconds: 25, maxSessionsPerServer: 5 });
+    expect(gatewayConfig(run).lifecycle).toMatchObject({ idleTimeoutSeconds: 20, sessionTtlSeconds: 25, maxSessionsPerServer: 5 });
   });
 
   it("adds Redis as soon as the gateway has more than one replica", async () => {

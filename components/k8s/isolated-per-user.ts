@@ -2,11 +2,20 @@
  * isolated: one CLI server per tenant, each with its own state volume and its own connection token
  * Secret. Tenants are static (from config); the gateway routes a user only to their own server.
  */
+import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { type KitArgs, KitTopology } from "./topology.js";
 
 export interface IsolatedPerUserArgs extends KitArgs {
   tenants: { user: string; storageGi?: number }[];
+}
+
+/**
+ * A tenant's server id: stable for the user but opaque, because server ids reach response headers
+ * and metric labels, which must not carry user ids.
+ */
+export function tenantServerId(user: string): string {
+  return `t-${createHash("sha256").update(user).digest("hex").slice(0, 12)}`;
 }
 
 export class IsolatedPerUser extends KitTopology {
@@ -19,7 +28,7 @@ export class IsolatedPerUser extends KitTopology {
       () => {
         if (args.tenants.length === 0) throw new Error("IsolatedPerUser: at least one tenant is needed");
         return args.tenants.map((t) => ({
-          id: t.user,
+          id: tenantServerId(t.user),
           tenant: t.user,
           storage: { sizeGi: t.storageGi ?? args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass },
         }));

@@ -49,7 +49,7 @@ describe("stack files and readStackConfig", () => {
     join(dir, "Pulumi.demo.yaml"),
     "config:\n  copilot-scale-kit:topology: shared\n  copilot-scale-kit:servers: 3\n  copilot-scale-kit:images:\n    cli: c:1\n",
   );
-  writeFileSync(join(dir, "Pulumi.bad.yaml"), "config:\n  copilot-scale-kit:githubToken:\n    secure: v1:abc\n");
+  writeFileSync(join(dir, "Pulumi.secure.yaml"), "config:\n  copilot-scale-kit:githubToken:\n    secure: v1:abc\n");
 
   it("passes values the way the CLI does and parses them back", async () => {
     const file = loadStackFile(join(dir, "Pulumi.demo.yaml"));
@@ -71,8 +71,8 @@ describe("stack files and readStackConfig", () => {
     await expect(runWithMocks(async () => readStackConfig(schema), { config })).rejects.toThrow(/copilot-scale-kit:servers: .*pulumi config set/);
   });
 
-  it("refuses ciphertext and filters by stack name before reading", () => {
-    expect(() => loadStackFile(join(dir, "Pulumi.bad.yaml"))).toThrow(/githubToken is a secure value/);
-    expect(listStackFiles(dir, (s) => s !== "bad").map((s) => s.stack)).toEqual(["demo"]);
+  it("leaves ciphertext out, naming its key, and filters by stack name", () => {
+    expect(loadStackFile(join(dir, "Pulumi.secure.yaml"))).toMatchObject({ config: {}, secureKeys: ["copilot-scale-kit:githubToken"] });
+    expect(listStackFiles(dir, (s) => s !== "secure").map((s) => s.stack)).toEqual(["demo"]);
   });
 });
