@@ -300,6 +300,18 @@ describe("what each topology must and must not have", () => {
     expect(gatewayConfig(run).lifecycle).toMatchObject({ idleTimeoutSeconds: 20, sessionTtlSeconds: 25, maxSessionsPerServer: 5 });
   });
 
+  it("targets a named kubeconfig context, and an existing namespace when asked", async () => {
+    const k8sSection = JSON.stringify({ context: "kind-copilot", createNamespace: false, namespace: "team-a" });
+    const run = await runKubernetesStack("dev", importIndex, { config: { "copilot-scale-kit:kubernetes": k8sSection } });
+    const provider = run.run.resources.find((r) => r.type === "pulumi:providers:kubernetes");
+    expect(provider?.inputs.context).toBe("kind-copilot");
+    expect(kind(run, "Namespace")).toEqual([]);
+    expect(new Set(run.kube.map((r) => r.obj.metadata?.namespace))).toEqual(new Set(["team-a"]));
+    const kubeCustom = run.run.resources.filter((r) => r.type.startsWith("kubernetes:"));
+    expect(kubeCustom.length).toBeGreaterThan(10);
+    expect(kubeCustom.filter((r) => !r.provider?.includes("pulumi:providers:kubernetes::kubernetes"))).toEqual([]);
+  });
+
   it("adds Redis as soon as the gateway has more than one replica", async () => {
     const run = await runKubernetesStack("dev", importIndex, { config: { "copilot-scale-kit:gateway": '{"replicas":2}' } });
     expect(gatewayConfig(run)).toMatchObject({ store: "redis" });

@@ -18,6 +18,8 @@ export interface CapturedResource {
   inputs: Record<string, unknown>;
   /** Dotted paths of the inputs that were marked secret (e.g. `stringData.token`). */
   secretPaths: string[];
+  /** Reference (`urn::id`) of an explicit provider, if the resource has one. */
+  provider?: string;
 }
 
 export interface MockRunOptions {
@@ -100,7 +102,13 @@ export async function runWithMocks<T>(program: () => Promise<T>, opts: MockRunOp
     {
       newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
         const { value, secretPaths } = unwrapSecrets(args.inputs);
-        const captured: CapturedResource = { type: args.type, name: args.name, inputs: value as Record<string, unknown>, secretPaths };
+        const captured: CapturedResource = {
+          type: args.type,
+          name: args.name,
+          inputs: value as Record<string, unknown>,
+          secretPaths,
+          ...(args.provider ? { provider: args.provider } : {}),
+        };
         resources.push(captured);
         const state = { ...args.inputs, ...defaultState(args.type, args.name), ...(opts.state?.(captured) ?? {}) };
         return { id: `${args.name}-id`, state };
