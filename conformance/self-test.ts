@@ -27,6 +27,14 @@ const RUNS: Run[] = [
     filter: "core.test.ts",
     mustFail: "session-isolation",
   },
+  // Culling at 3 s keeps the cull tests short; every suite runs, as against any topology.
+  { name: "local-isolated", up: ["--topology", "isolated", "--cli-idle-timeout", "3"] },
+  {
+    name: "control-no-spawn-singleflight",
+    up: ["--topology", "isolated", "--unsafe", "no-spawn-singleflight"],
+    filter: "isolated.test.ts",
+    mustFail: "per-user-cli",
+  },
 ];
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
