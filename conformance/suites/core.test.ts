@@ -17,7 +17,8 @@ describe("sessions", () => {
     expect(reply.status).toBe(200);
     expect(reply.body.sessionId).toBe(id);
     expect(turnOf(reply.body.content)).toEqual({ turn: 1, prompt: "hello there" });
-    expect(target().servers.map((s) => s.id)).toContain(reply.headers.get("x-copilot-server"));
+    // Fresh read: isolated spawns the server on this very request.
+    expect(target(true).servers.map((s) => s.id)).toContain(reply.headers.get("x-copilot-server"));
 
     const meta = await api<{ sessionId: string; createdAt: string; lastActiveAt: string }>("GET", `/v1/sessions/${id}`, { user: alice });
     expect(meta.status).toBe(200);
