@@ -51,7 +51,15 @@ async function main(): Promise<void> {
   console.log(`gateway listening on ${address}`);
   const onSignal = (signal: string) => {
     gw.log.info({ signal }, "signal received");
-    void gw.drainAndStop().then(() => process.exit(0));
+    // Exit stays bounded by the grace period even if closing the store or a client hangs.
+    setTimeout(() => process.exit(1), (cfg.lifecycle.drainGraceSeconds + 10) * 1000).unref();
+    void gw.drainAndStop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        gw.log.error({ err: (err as Error).message }, "drain failed");
+        process.exit(1);
+      },
+    );
   };
   process.once("SIGTERM", () => onSignal("SIGTERM"));
   process.once("SIGINT", () => onSignal("SIGINT"));

@@ -24,7 +24,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -163,7 +163,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       pool,
       ttlSeconds: lc.sessionTtlSeconds,
       log,
-      isBusy: (id) => sessions.isAttached(id) && sessions.inflight > 0,
+      isBusy: (id) => sessions.isBusy(id),
       beforeDelete: (id) => sessions.detach(id, "deleted"),
     }).then((r) => {
       for (const _ of r.deleted) metrics.sessionsDeleted.inc({ reason: "ttl" });
@@ -178,8 +178,10 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       metrics.draining.set(1);
       startDrain();
       log.info({ inflight: sessions.inflight }, "draining");
-      const clean = await sessions.drain(lc.drainGraceSeconds * 1000);
+      const clean = await sessions.drain(unsafe["no-drain"] ? 0 : lc.drainGraceSeconds * 1000);
       for (const t of timers) clearInterval(t);
+      // Turns still running past the grace are cut off, so the exit stays bounded.
+      if (!clean) app.server.closeAllConnections();
       await app.close();
       await pool.close();
       await store.close();
