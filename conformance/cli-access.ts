@@ -1,5 +1,5 @@
 /** Direct access to a target's CLI servers (local platform): list sessions, look at state on disk, signal pids. */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CopilotClient, RuntimeConnection } from "@github/copilot-sdk";
 import type { TargetServer } from "../topology/index.js";
@@ -23,6 +23,18 @@ export async function cliSessionIds(server: TargetServer): Promise<Set<string>> 
 export function stateOnDisk(server: TargetServer, sessionId: string): boolean {
   if (!server.home) throw new Error(`server ${server.id} has no home in the target descriptor`);
   return existsSync(join(server.home, "session-state", sessionId));
+}
+
+/** Everything the server's CLI processes logged under its COPILOT_HOME (logs/*.log), oldest file first. */
+export function cliLog(server: TargetServer): string {
+  if (!server.home) throw new Error(`server ${server.id} has no home in the target descriptor`);
+  const dir = join(server.home, "logs");
+  if (!existsSync(dir)) return "";
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".log"))
+    .sort()
+    .map((f) => readFileSync(join(dir, f), "utf8"))
+    .join("\n");
 }
 
 export function serverById(id: string): TargetServer {

@@ -121,6 +121,21 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
 }
 
+/**
+ * A gateway metric from /metrics: the sum of the samples whose labels include `labels`
+ * (every sample when none are given); 0 when there is none.
+ */
+export async function metric(name: string, labels: Record<string, string> = {}, gateway?: number): Promise<number> {
+  const text = (await api("GET", "/metrics", { gateway })).text;
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, "gm"))) {
+    const have = (m[1] ?? "").split(",");
+    if (wanted.every((w) => have.includes(w))) sum += Number(m[2]);
+  }
+  return sum;
+}
+
 /** Reads an SSE response into events. */
 export async function sse(path: string, u: string, json: unknown): Promise<{ status: number; headers: Headers; events: { event: string; data: unknown }[] }> {
   const t = target();

@@ -1,5 +1,5 @@
 /**
- * `npm run conformance -- --target <file> [--report <dir>] [--profile <topology>] [--filter <text>]`
+ * `npm run conformance -- --target <file> [--report <dir>] [--profile <topology>] [--filter <text>] [--features a,b]`
  * Runs the conformance suites against a target descriptor and writes report.json, junit.xml and
  * summary.md. Exits 1 when a test failed (or the target does not match the profile).
  */
@@ -8,7 +8,7 @@ import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { File, Task } from "@vitest/runner";
 import { startVitest } from "vitest/node";
-import { isTopologyName, readTargetFile, type TopologyName } from "../topology/index.js";
+import { FEATURES, isTopologyName, readTargetFile, type Feature, type TopologyName } from "../topology/index.js";
 import { REPORT_DIR_ENV, TARGET_ENV } from "./env.js";
 import { buildReport, featuresOf, markdownSummary, type ConformanceReport, type Figure, type TestResult } from "./report.js";
 
@@ -34,7 +34,20 @@ function collect(tasks: Task[], file: string, out: TestResult[]): void {
   }
 }
 
-export async function runConformance(opts: { targetFile: string; reportDir: string; profile?: TopologyName; filter?: string; quiet?: boolean }): Promise<ConformanceReport> {
+/** vitest name pattern for the tests that declare at least one of these features (names end in `[f1, f2]`). */
+export function featurePattern(features: readonly Feature[]): string {
+  return `\\[(?:[^\\]]*, )?(?:${features.join("|")})(?:, [^\\]]*)?\\]$`;
+}
+
+export async function runConformance(opts: {
+  targetFile: string;
+  reportDir: string;
+  profile?: TopologyName;
+  filter?: string;
+  /** Only tests that declare one of these features (the others are reported as skipped). */
+  features?: readonly Feature[];
+  quiet?: boolean;
+}): Promise<ConformanceReport> {
   const targetFile = resolve(opts.targetFile);
   const target = readTargetFile(targetFile);
   if (opts.profile && opts.profile !== target.topology) {
@@ -54,6 +67,7 @@ export async function runConformance(opts: { targetFile: string; reportDir: stri
       config: join(ROOT, "conformance/vitest.config.ts"),
       run: true,
       watch: false,
+      ...(opts.features?.length ? { testNamePattern: featurePattern(opts.features) } : {}),
       reporters: [opts.quiet ? "dot" : "default", ["junit", { outputFile: join(reportDir, "junit.xml"), suiteName: `conformance ${target.name ?? target.topology}` }]],
     },
     {},
@@ -81,11 +95,15 @@ async function main(): Promise<void> {
       report: { type: "string" },
       profile: { type: "string" },
       filter: { type: "string" },
+      features: { type: "string" },
     },
   });
   if (values.profile && !isTopologyName(values.profile)) throw new Error(`--profile must be a topology name (got ${values.profile})`);
+  const features = values.features?.split(",").filter(Boolean);
+  const unknown = features?.filter((f) => !(FEATURES as readonly string[]).includes(f));
+  if (unknown?.length) throw new Error(`--features: unknown feature ${unknown.join(", ")} (known: ${FEATURES.join(", ")})`);
   const reportDir = values.report ?? join("reports", "conformance", readTargetFile(values.target!).name ?? "target");
-  const report = await runConformance({ targetFile: values.target!, reportDir, profile: values.profile as TopologyName | undefined, filter: values.filter });
+  const report = await runConformance({ targetFile: values.target!, reportDir, profile: values.profile as TopologyName | undefined, filter: values.filter, features: features as Feature[] | undefined });
   const s = report.summary;
   console.log(`\nconformance ${report.target.name}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped — report in ${reportDir}`);
   process.exit(s.failed > 0 || s.passed === 0 ? 1 : 0);
