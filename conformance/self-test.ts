@@ -15,6 +15,8 @@ interface Run {
   up: string[];
   /** Only tests whose name contains this text (negative controls aim at one mechanism). */
   filter?: string;
+  /** Only tests that declare one of these features (for runs whose settings would disturb other tests). */
+  features?: Feature[];
   /** A negative control passes when tests of this feature fail (the mechanism it checks is off). */
   mustFail?: Feature;
 }
@@ -26,6 +28,21 @@ const RUNS: Run[] = [
     up: ["--topology", "shared", "--unsafe", "skip-ownership-check"],
     filter: "core.test.ts",
     mustFail: "session-isolation",
+  },
+  // Lifecycle with short settings; eviction apart, because idle detach at 3 s would race its LRU order.
+  {
+    name: "local-shared-lifecycle",
+    up: ["--topology", "shared", "--idle-timeout", "3", "--session-ttl", "6"],
+    filter: "lifecycle.test.ts",
+    features: ["idle-detach", "session-ttl"],
+  },
+  { name: "local-shared-eviction", up: ["--topology", "shared", "--max-sessions", "2"], filter: "lifecycle.test.ts", features: ["eviction"] },
+  {
+    name: "control-no-drain",
+    up: ["--topology", "shared", "--unsafe", "no-drain"],
+    filter: "lifecycle.test.ts",
+    features: ["drain"],
+    mustFail: "drain",
   },
   // Culling at 3 s keeps the cull tests short; every suite runs, as against any topology.
   { name: "local-isolated", up: ["--topology", "isolated", "--cli-idle-timeout", "3"] },
@@ -57,7 +74,7 @@ async function main(): Promise<void> {
     let failedFeatures = new Set<Feature>();
     try {
       local(["up", ...run.up, "--target-file", targetFile, "--detach"]);
-      const report = await runConformance({ targetFile, reportDir: join(REPORTS, run.name), filter: run.filter, quiet: run.mustFail !== undefined });
+      const report = await runConformance({ targetFile, reportDir: join(REPORTS, run.name), filter: run.filter, features: run.features, quiet: run.mustFail !== undefined });
       summary = report.summary;
       failedFeatures = new Set(report.tests.filter((t) => t.state === "failed").flatMap((t) => t.features));
     } catch (err) {
