@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { checkTargets, renderMarkdown, type BenchResults } from "./report.js";
+import type { Summary } from "./stats.js";
+
+const s = (p50: number, p99: number): Summary => ({ n: 60, p50, p99, mean: p50, min: p50, max: p99 });
+const at = "2026-01-01T00:00:00.000Z";
+const base: BenchResults = {
+  version: 1,
+  command: "npm run bench",
+  machine: { cores: 2, cpuModel: "test cpu", memoryGiB: 8, os: "Linux", node: "v20.20.0", cliVersion: "1.0.102", sdkVersion: "1.0.14" },
+};
+
+describe("benchmark targets", () => {
+  it("are pending until measured", () => {
+    expect(checkTargets(base).map((t) => t.met)).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("judge each target at its boundary", () => {
+    const r: BenchResults = {
+      ...base,
+      overhead: { measuredAt: at, result: { turns: 60, gatewayMs: s(105, 200), directMs: s(100, 190), p50Ratio: 1.05, p99Ratio: 1.05 } },
+      lockHandoff: { measuredAt: at, result: { posters: 8, handoffs: 199, memoryMs: s(0.05, 0.2), redisMs: s(1.5, 5.01) } },
+      scaling: { measuredAt: at, result: { points: [], ratio: 1.6 } },
+    };
+    expect(checkTargets(r).map((t) => [t.name, t.met])).toEqual([
+      ["gateway p50 overhead ratio", true],
+      ["lock handoff p99, 8 posters, redis store", false],
+      ["2-server throughput over 1 server", true],
+    ]);
+  });
+
+  it("renders machine facts, the reproduce command, pending sections, and keeps the notes", () => {
+    const md = renderMarkdown(
+      { ...base, remap: { measuredAt: at, result: { users: 100, from: 4, to: 5, rendezvous: 0.21, modulo: 0.8, ideal: 0.2 } } },
+      "\nWhy the targets were missed.\n",
+    );
+    expect(md).toContain("Reproduce: `npm run bench`");
+    expect(md).toContain("Machine: 2 cores (test cpu), 8 GiB, Linux; Node v20.20.0; Copilot CLI 1.0.102, SDK 1.0.14.");
+    expect(md).toContain("| rendezvous (the kit) | 0.21 |");
+    expect(md).toContain("Not measured yet: overhead, lockHandoff, scaling, memory.");
+    expect(md.split("<!-- notes -->")[1]).toBe("\nWhy the targets were missed.\n");
+  });
+});

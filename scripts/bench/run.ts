@@ -1,0 +1,69 @@
+/**
+ * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory] [--out docs/benchmarks]`
+ * Runs the benchmarks on the local platform and writes <out>.json and <out>.md. With --only, the
+ * other sections of an existing results file are kept (each section records when it was measured).
+ * Hand-written notes below `<!-- notes -->` in <out>.md survive regeneration.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, release, totalmem, type } from "node:os";
+import { parseArgs } from "node:util";
+import { measureLockHandoff } from "./lock-handoff.js";
+import { measureMemory } from "./memory.js";
+import { measureOverhead } from "./overhead.js";
+import { measureRemap } from "./remap.js";
+import { checkTargets, renderMarkdown, SECTIONS, type BenchResults, type Machine, type Section } from "./report.js";
+import { measureScaling } from "./scaling.js";
+
+/** Installed version of a package (their `exports` hide package.json from require). */
+const versionOf = (pkg: string) =>
+  (JSON.parse(readFileSync(new URL(`../../node_modules/${pkg}/package.json`, import.meta.url), "utf8")) as { version: string }).version;
+
+export function machineFacts(): Machine {
+  return {
+    cores: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    os: `${type()} ${release()}`,
+    node: process.version,
+    cliVersion: versionOf("@github/copilot"),
+    sdkVersion: versionOf("@github/copilot-sdk"),
+  };
+}
+
+const MEASURE: Record<Section, () => Promise<unknown>> = {
+  overhead: () => measureOverhead(),
+  lockHandoff: () => measureLockHandoff(),
+  scaling: () => measureScaling(),
+  remap: async () => measureRemap(),
+  memory: () => measureMemory(),
+};
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string", default: "docs/benchmarks" } } });
+  const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...SECTIONS];
+  for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section "${s}": choose from ${SECTIONS.join(", ")}`);
+  const jsonPath = `${values.out}.json`;
+  const mdPath = `${values.out}.md`;
+  const previous = existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, "utf8")) as BenchResults) : undefined;
+  const results: BenchResults = { ...previous, version: 1, command: "npm run bench", machine: machineFacts() };
+  for (const section of only as Section[]) {
+    const started = Date.now();
+    console.log(`bench ${section}…`);
+    const result = await MEASURE[section]();
+    (results as unknown as Record<string, unknown>)[section] = { measuredAt: new Date().toISOString(), result };
+    console.log(`bench ${section} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const notes = existsSync(mdPath) ? (readFileSync(mdPath, "utf8").split("<!-- notes -->")[1] ?? "") : "";
+  writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(mdPath, renderMarkdown(results, notes));
+  for (const t of checkTargets(results)) console.log(`${t.met === undefined ? "PENDING" : t.met ? "MET" : "MISSED"} ${t.name} ${t.target}: ${t.measured}`);
+  console.log(`wrote ${jsonPath} and ${mdPath}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`bench: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);
