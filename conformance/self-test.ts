@@ -52,6 +52,29 @@ const RUNS: Run[] = [
     filter: "isolated.test.ts",
     mustFail: "per-user-cli",
   },
+  // collaborative on 2 replicas sharing Redis, short lock TTL and wait so the fault tests stay short.
+  { name: "local-collaborative", up: ["--topology", "collaborative", "--store", "redis", "--gateways", "2", "--lock-ttl", "3", "--lock-wait", "3"] },
+  {
+    name: "control-no-turn-lock",
+    up: ["--topology", "collaborative", "--store", "redis", "--gateways", "2", "--lock-ttl", "3", "--lock-wait", "3", "--unsafe", "no-turn-lock"],
+    filter: "collaborative.test.ts",
+    mustFail: "room-lock",
+  },
+  {
+    name: "control-no-fencing",
+    up: ["--topology", "collaborative", "--store", "redis", "--gateways", "2", "--lock-ttl", "3", "--lock-wait", "3", "--unsafe", "no-fencing"],
+    filter: "collaborative.test.ts",
+    mustFail: "room-lock",
+  },
+  { name: "local-sticky", up: ["--topology", "sticky", "--servers", "3"] },
+  { name: "control-modulo-hash", up: ["--topology", "sticky", "--servers", "3", "--unsafe", "modulo-hash"], filter: "sticky.test.ts", mustFail: "sticky-routing" },
+  { name: "local-shared-storage", up: ["--topology", "shared-storage", "--servers", "2", "--store", "redis", "--gateways", "2"] },
+  {
+    name: "control-no-lease",
+    up: ["--topology", "shared-storage", "--servers", "2", "--store", "redis", "--gateways", "2", "--unsafe", "no-lease"],
+    filter: "shared-storage.test.ts",
+    mustFail: "session-lease",
+  },
 ];
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
