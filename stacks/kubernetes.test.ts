@@ -300,6 +300,25 @@ describe("what each topology must and must not have", () => {
     expect(gatewayConfig(run).lifecycle).toMatchObject({ idleTimeoutSeconds: 20, sessionTtlSeconds: 25, maxSessionsPerServer: 5 });
   });
 
+  it("builds and pushes both images when asked, and runs the pushed digests", async () => {
+    const k8sSection = JSON.stringify({ namespace: "copilot-staging", build: { push: true, platforms: ["linux/amd64"] } });
+    const run = await runKubernetesStack("staging", importIndex, { secrets: STACK_SECRETS.staging, config: { "copilot-scale-kit:kubernetes": k8sSection } });
+    const images = run.run.resources.filter((r) => r.type === "docker-build:index:Image");
+    expect(images.map((r) => [r.inputs.tags, (r.inputs.dockerfile as any).location.replace(/.*\/images\//, "images/"), r.inputs.push])).toEqual([
+      [["ghcr.io/your-org/copilot-cli:1.0.102"], "images/cli/Dockerfile", true],
+      [["ghcr.io/your-org/copilot-gateway:0.1.0"], "images/gateway/Dockerfile", true],
+    ]);
+    expect((images[0]!.inputs.context as any).location).toBe(STACKS_DIR.replace(/\/stacks$/, ""));
+    for (const d of cliDeployments(run)) expect(podSpec(d).containers[0].image).toMatch(/^ghcr\.io\/your-org\/copilot-cli:1\.0\.102@sha256:[0-9a-f]{64}$/);
+    expect(podSpec(gatewayDeployment(run)).containers[0].image).toMatch(/^ghcr\.io\/your-org\/copilot-gateway:0\.1\.0@sha256:/);
+    for (const r of run.kube) validateKubeObject(r);
+
+    const local = await runKubernetesStack("dev", importIndex, { config: { "copilot-scale-kit:kubernetes": JSON.stringify({ build: { push: false } }) } });
+    const localImages = local.run.resources.filter((r) => r.type === "docker-build:index:Image");
+    expect(localImages.map((r) => r.inputs.exports)).toEqual([[{ docker: {} }], [{ docker: {} }]]);
+    expect(podSpec(gatewayDeployment(local)).containers[0].image).toBe("copilot-scale-kit/gateway:dev");
+  });
+
   it("targets a named kubeconfig context, and an existing namespace when asked", async () => {
     const k8sSection = JSON.stringify({ context: "kind-copilot", createNamespace: false, namespace: "team-a" });
     const run = await runKubernetesStack("dev", importIndex, { config: { "copilot-scale-kit:kubernetes": k8sSection } });

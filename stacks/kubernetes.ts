@@ -10,6 +10,7 @@ import {
   Collaborative,
   IsolatedPerUser,
   type KitArgs,
+  KitImages,
   type KitTopology,
   PART_OF,
   SharedCli,
@@ -64,6 +65,16 @@ export const kubernetesSectionSchema = z.strictObject({
     .prefault({}),
   /** CIDRs CLI pods may not reach: the cloud metadata endpoints by default. */
   blockedEgressCidrs: z.array(cidr).default(DEFAULT_BLOCKED_EGRESS),
+  /**
+   * Build images/cli and images/gateway during `pulumi up`, tagged with the `images` config.
+   * push: to the registry in each tag (pods then run the pushed digest); false = local daemon only.
+   */
+  build: z
+    .strictObject({
+      push: z.boolean().default(true),
+      platforms: z.array(z.enum(["linux/amd64", "linux/arm64"])).optional(),
+    })
+    .optional(),
 });
 
 export const kubernetesStackSchema = commonStackSchema
@@ -152,10 +163,12 @@ export async function deployKubernetes(): Promise<StackOutputs> {
       )
     : undefined;
 
+  // Built images are referenced by digest once pushed, so a rebuild rolls the pods.
+  const built = k.build ? new KitImages("images", { cli: cfg.images.cli, gateway: cfg.images.gateway, ...k.build }) : undefined;
   const kit: KitArgs = {
     namespace: k.namespace,
     instance: k.namePrefix,
-    images: cfg.images,
+    images: built ? { cli: built.cli, gateway: built.gateway } : cfg.images,
     imagePull: { policy: k.imagePullPolicy, secrets: k.imagePullSecrets },
     gateway: { ...cfg.gateway, serviceType: k.gatewayServiceType, resources: k.resources.gateway, jwtSecret: secrets.getSecret("jwtSecret") },
     lifecycle: cfg.lifecycle,

@@ -47,7 +47,7 @@ export interface CliServerArgs {
   namespace: string;
   /** Prefix of every Kubernetes name and the app.kubernetes.io/instance label. */
   instance: string;
-  image: string;
+  image: pulumi.Input<string>;
   imagePull?: ImagePull;
   /** The server's connection token; generated with @pulumi/random when omitted. Always secret. */
   connectionToken?: pulumi.Input<string>;

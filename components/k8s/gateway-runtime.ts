@@ -3,6 +3,7 @@
  * SessionCleanup CronJob: the validated non-secret config (GATEWAY_CONFIG) and every secret as a
  * secretKeyRef, never as a literal.
  */
+import type * as pulumi from "@pulumi/pulumi";
 import {
   backendTokenEnv,
   GATEWAY_CONFIG_ENV,
@@ -23,7 +24,7 @@ export interface GatewaySecretRefs {
 }
 
 export interface GatewayRuntime {
-  image: string;
+  image: pulumi.Input<string>;
   imagePull?: ImagePull;
   /** Parsed and defaulted: exactly what the gateway will read. */
   config: GatewayConfig;
@@ -31,7 +32,7 @@ export interface GatewayRuntime {
   env: EnvVar[];
 }
 
-export function gatewayRuntime(args: { image: string; imagePull?: ImagePull; config: GatewayConfigInput; secrets: GatewaySecretRefs }): GatewayRuntime {
+export function gatewayRuntime(args: { image: pulumi.Input<string>; imagePull?: ImagePull; config: GatewayConfigInput; secrets: GatewaySecretRefs }): GatewayRuntime {
   const config = parseGatewayConfig(args.config);
   if (config.backends.kind !== "static") {
     throw new Error(`gateway backends "${config.backends.kind}" spawn local processes; on Kubernetes the backends are static CLI servers`);

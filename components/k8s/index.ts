@@ -3,6 +3,7 @@ export * from "./collaborative.js";
 export * from "./gateway.js";
 export * from "./gateway-runtime.js";
 export * from "./isolated-per-user.js";
+export * from "./kit-images.js";
 export * from "./meta.js";
 export * from "./network-policies.js";
 export * from "./redis.js";

@@ -19,7 +19,8 @@ export interface KitArgs {
   namespace: string;
   /** Prefix of every Kubernetes name and the app.kubernetes.io/instance label; default "copilot". */
   instance?: string;
-  images: CommonStackConfig["images"];
+  /** Image references (plain config, or KitImages outputs when the stack builds them). */
+  images: { cli: pulumi.Input<string>; gateway: pulumi.Input<string> };
   imagePull?: ImagePull;
   gateway: CommonStackConfig["gateway"] & {
     serviceType?: "ClusterIP" | "LoadBalancer" | "NodePort";

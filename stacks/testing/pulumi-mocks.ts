@@ -67,10 +67,15 @@ export function unwrapSecrets(value: unknown, path = "", secretPaths: string[] =
 
 const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
 
-/** Deterministic stand-ins for provider-computed outputs of the random provider. */
-function defaultState(type: string, name: string): Record<string, unknown> {
+/** Deterministic stand-ins for provider-computed outputs (random passwords, image digests). */
+function defaultState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   const digest = createHash("sha256").update(`${type}/${name}`).digest("hex");
   switch (type) {
+    case "docker-build:index:Image": {
+      // A pushed image's ref is its first tag pinned to the digest.
+      const tag = (inputs.tags as string[] | undefined)?.[0];
+      return { digest: `sha256:${digest}`, ref: tag && inputs.push ? `${tag}@sha256:${digest}` : (tag ?? "") };
+    }
     case "random:index/randomPassword:RandomPassword":
     case "random:index/randomString:RandomString":
       return { result: `mock${digest}` };
@@ -110,7 +115,7 @@ export async function runWithMocks<T>(program: () => Promise<T>, opts: MockRunOp
           ...(args.provider ? { provider: args.provider } : {}),
         };
         resources.push(captured);
-        const state = { ...args.inputs, ...defaultState(args.type, args.name), ...(opts.state?.(captured) ?? {}) };
+        const state = { ...args.inputs, ...defaultState(args.type, args.name, captured.inputs), ...(opts.state?.(captured) ?? {}) };
         return { id: `${args.name}-id`, state };
       },
       call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
