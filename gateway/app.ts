@@ -15,7 +15,7 @@ import type { BackendPool } from "./pool.js";
 import { TOPOLOGIES } from "../topology/topologies.js";
 import type { SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
-import { withTurnLock, type TurnLockOptions } from "./turn-lock.js";
+import { roomLockKey, sessionLockKey, withTurnLock, type TurnLockOptions } from "./turn-lock.js";
 
 export interface GatewayDeps {
   cfg: GatewayConfig;
@@ -235,7 +235,9 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     const user = principal(req).user;
     // Turns on one session are serialized across replicas; the server is chosen under the lock so a
     // lease (shared-storage) is never moved while another replica's turn runs.
-    return withTurnLock(turnLock, `session:${rec.sessionId}`, `${replica}:${req.id}`, "this session", async (fence) => {
+    return withTurnLock(turnLock, sessionLockKey(rec.sessionId), `${replica}:${req.id}`, "this session", async (fence) => {
+      // TTL cleanup deletes under this lock: a session deleted while we waited is gone.
+      if (!(await store.getSession(rec.sessionId))) throw notFound();
       const backend = await pool.forSession(rec, user);
       const turnOn = async (b: Backend, onDelta?: (t: string) => void) => {
         const r = await sessions.turn(rec.sessionId, b, prompt, { model: rec.model, persistent: rec.persistent, kind: "session", onDelta, beforeSend: fence.beforeWrite });
@@ -273,7 +275,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     if (p.rooms !== "*" && !p.rooms.includes(room)) throw forbidden(`you are not a member of room ${room} (token claim "${cfg.auth.roomsClaim}")`);
     const { prompt } = parse(promptBody, req.body);
     const id = `r-${room}`;
-    return withTurnLock(turnLock, `room:${room}`, `${replica}:${req.id}`, `room ${room}`, async (fence) => {
+    return withTurnLock(turnLock, roomLockKey(room), `${replica}:${req.id}`, `room ${room}`, async (fence) => {
       let rec = await store.getSession(id);
       const backend = rec ? await pool.forSession(rec, p.user) : await pool.forNewSession(`room:${room}`);
       if (!rec) {

@@ -4,7 +4,8 @@
  */
 import type { Logger } from "pino";
 import type { BackendPool } from "./pool.js";
-import type { SessionRecord, Store } from "./store.js";
+import type { LockGrant, SessionRecord, Store } from "./store.js";
+import { roomLockKey, sessionLockKey } from "./turn-lock.js";
 
 export interface CleanupResult {
   scanned: number;
@@ -14,6 +15,15 @@ export interface CleanupResult {
 
 /** Ephemeral chats live for one request; a record older than this is an orphan of a crash. */
 const ORPHAN_CHAT_MS = 15 * 60_000;
+/** Held only while one record is deleted. */
+const DELETE_LOCK_TTL_MS = 30_000;
+
+/** The turn lock of a record: held by every turn in flight on it, on any replica (chats take none). */
+function turnLock(rec: SessionRecord): string | undefined {
+  if (rec.kind === "session") return sessionLockKey(rec.sessionId);
+  if (rec.kind === "room") return roomLockKey(rec.owner.replace(/^room:/, ""));
+  return undefined;
+}
 
 export function isExpired(rec: SessionRecord, ttlSeconds: number, now: number): boolean {
   if (rec.kind === "chat") return now - rec.lastActiveAt > ORPHAN_CHAT_MS;
@@ -36,10 +46,18 @@ export async function runCleanup(opts: {
   const result: CleanupResult = { scanned: all.length, deleted: [], failed: [] };
   for (const rec of all) {
     if (!isExpired(rec, opts.ttlSeconds, now) || opts.isBusy?.(rec.sessionId)) continue;
-    // Re-read: another replica may have used it since the scan.
-    const fresh = await opts.store.getSession(rec.sessionId);
-    if (!fresh || !isExpired(fresh, opts.ttlSeconds, Date.now())) continue;
+    // A turn in flight anywhere holds the turn lock (its last activity is only written when it
+    // ends); holding the lock also keeps a new turn from starting while the session is deleted.
+    const key = turnLock(rec);
+    let grant: LockGrant | null = null;
+    if (key) {
+      grant = await opts.store.acquireLock(key, "ttl-cleanup", DELETE_LOCK_TTL_MS, 0);
+      if (!grant) continue;
+    }
     try {
+      // Re-read: another replica may have used it since the scan.
+      const fresh = await opts.store.getSession(rec.sessionId);
+      if (!fresh || !isExpired(fresh, opts.ttlSeconds, Date.now())) continue;
       await opts.beforeDelete?.(rec.sessionId);
       const backend = rec.serverId ? opts.pool.byId(rec.serverId) : opts.pool.all()[0];
       if (backend) {
@@ -53,6 +71,8 @@ export async function runCleanup(opts: {
       result.deleted.push(rec.sessionId);
     } catch (err) {
       result.failed.push({ sessionId: rec.sessionId, reason: (err as Error).message });
+    } finally {
+      if (grant) await opts.store.releaseLock(grant).catch(() => undefined);
     }
   }
   if (result.deleted.length || result.failed.length) {

@@ -9,6 +9,10 @@ import { ApiError, locked } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import type { LockGrant, Store } from "./store.js";
 
+/** The lock key a turn takes: one per session, one per room (TTL cleanup takes the same one). */
+export const sessionLockKey = (sessionId: string) => `session:${sessionId}`;
+export const roomLockKey = (room: string) => `room:${room}`;
+
 export interface TurnLockOptions {
   store: Store;
   metrics: Metrics;
