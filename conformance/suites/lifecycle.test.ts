@@ -95,7 +95,7 @@ describe("the CLI's own idle timeout", () => {
 
   conformance(
     ["idle-detach", "process-control"],
-    "characterisation: the CLI keeps an attached idle session between its 300 s checks, closes a session once its last client detaches, and a closed session resumes from disk",
+    "characterisation: the CLI keeps an attached idle session between its 300 s checks, closes a session at once when its last client detaches or disconnects, and a closed session resumes from disk",
     async () => {
       const idle = target().settings.idleTimeoutSeconds;
       const server = target(true).servers.find((s) => s.pid && s.home);
@@ -141,7 +141,15 @@ describe("the CLI's own idle timeout", () => {
           expect(stateOnDisk(server!, b)).toBe(true);
           const rb = await c.resumeSession(b, config(b));
           expect(await reply(rb, "two")).toBe(2);
-          for (const id of [a, b]) await c.deleteSession(id);
+        });
+        // 4. The client's connection drops without detaching (a crashed gateway): closed at once too.
+        const orphan = `cli-idle-c-${user("x")}`;
+        await withCli(server!, async (client) => {
+          expect(await reply(await client.createSession(config(orphan)), "one")).toBe(1);
+        });
+        await waitFor("the CLI to close the orphaned session", async () => cliLog(server!).includes(`Cleaning up session ${orphan}: Last RPC connection closed`), 10_000, 100);
+        await withCli(server!, async (client) => {
+          for (const id of [a, b, orphan]) await client.deleteSession(id);
         });
       } finally {
         await model.app.close();
