@@ -87,6 +87,32 @@ export class Backend {
     }
   }
 
+  private writeCheck: { at: number; error?: string } | undefined;
+
+  /**
+   * Can the server still write session state? A ping answers even with a full or read-only disk, so
+   * readiness also creates and deletes a throwaway session, at most once per `everyMs`.
+   */
+  async checkWritable(probeId: string, everyMs = 5_000): Promise<void> {
+    const last = this.writeCheck;
+    if (last && Date.now() - last.at < everyMs) {
+      if (last.error) throw new Error(last.error);
+      return;
+    }
+    try {
+      await this.call(async (c) => {
+        const session = await c.createSession({ sessionId: probeId, onPermissionRequest: () => ({ kind: "denied-no-approval-rule-and-could-not-request-from-user" as const }) });
+        await session.disconnect().catch(() => undefined);
+        await c.deleteSession(probeId);
+      });
+      this.writeCheck = { at: Date.now() };
+    } catch (err) {
+      const error = `cannot write session state: ${(err as Error).message}`;
+      this.writeCheck = { at: Date.now(), error };
+      throw new Error(error);
+    }
+  }
+
   /** Forgets the client after a failure; sessions opened through it are invalid from now on. */
   drop(): void {
     const c = this.client;

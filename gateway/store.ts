@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { ApiError, unavailable } from "./errors.js";
 
 export interface SessionRecord {
   sessionId: string;
@@ -30,6 +31,8 @@ export interface LockGrant {
 
 export interface Store {
   readonly kind: "memory" | "redis";
+  /** Readiness: resolves while the store answers. */
+  ping(): Promise<void>;
   /** Adds a record; false when the id is taken. */
   createSession(rec: SessionRecord): Promise<boolean>;
   getSession(id: string): Promise<SessionRecord | undefined>;
@@ -155,6 +158,7 @@ export class MemoryLocks {
 
 export class MemoryStore implements Store {
   readonly kind = "memory" as const;
+  async ping(): Promise<void> {}
   private sessions = new Map<string, SessionRecord>();
   private readonly locks = new MemoryLocks();
   private readonly leases = new Map<string, { serverId: string; expiresAt: number }>();
@@ -261,4 +265,26 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     if (this.saveTimer || this.file) this.flush();
   }
+}
+
+/**
+ * Maps a store failure (Redis down or restarting) to a clear 503 with Retry-After instead of a 500,
+ * for every method of any store.
+ */
+export function guardStore(store: Store, onError: (err: Error) => void = () => undefined): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== "function" || prop === "close") return value;
+      return async (...args: unknown[]) => {
+        try {
+          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } catch (err) {
+          if (err instanceof ApiError) throw err;
+          onError(err as Error);
+          throw unavailable("store_unavailable", `the session store is unavailable: ${(err as Error).message}`, 2);
+        }
+      };
+    },
+  });
 }

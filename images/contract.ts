@@ -27,7 +27,8 @@ export const CLI_PROBE_COMMAND: readonly string[] = ["copilot-probe", "--address
 export const GATEWAY_PORT = 8080;
 export const GATEWAY_ENTRY = "/app/gateway.js";
 export const GATEWAY_COMMANDS = { serve: "serve", cleanup: "cleanup" } as const;
-export const GATEWAY_PATHS = { liveness: "/healthz", readiness: "/readyz", metrics: "/metrics" } as const;
+/** Readiness in orchestrators: ready while at least one CLI server answers (one restarting pod must not drain every gateway). */
+export const GATEWAY_PATHS = { liveness: "/healthz", readiness: "/readyz?backends=any", metrics: "/metrics" } as const;
 
 /** Writable scratch both images need under a read-only root filesystem. */
 export const TMP_PATH = "/tmp";

@@ -19,9 +19,9 @@ export async function startRedis(opts: { port: number; dir: string; logFile: str
     "--port", String(opts.port),
     "--dir", opts.dir,
     "--requirepass", opts.password,
-    // Durable enough to survive a restart in fault tests; no background RDB forks on a small machine.
+    // Every write reaches the AOF before it is acknowledged, so a restart loses no lock fence or record.
     "--appendonly", "yes",
-    "--appendfsync", "everysec",
+    "--appendfsync", "always",
     "--save", "",
     "--protected-mode", "yes",
   ];

@@ -75,7 +75,7 @@ describe.each(STACKS)("$file", ({ file, topology, servers }) => {
       }
     }
     const gw = gatewayContainer(run);
-    expect((gw.readinessProbe as Obj).httpGet).toMatchObject({ path: "/readyz", port: 8080 });
+    expect((gw.readinessProbe as Obj).httpGet).toMatchObject({ path: "/readyz?backends=any", port: 8080 });
     expect((gw.livenessProbe as Obj).httpGet).toMatchObject({ path: "/healthz", port: 8080 });
   });
 

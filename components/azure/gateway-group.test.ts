@@ -65,7 +65,7 @@ describe("AciGatewayGroup", () => {
     const [gateway] = group.inputs.containers as Record<string, unknown>[];
     expect(gateway).toMatchObject({
       livenessProbe: { httpGet: { path: "/healthz", port: 8080, scheme: "http" } },
-      readinessProbe: { httpGet: { path: "/readyz", port: 8080, scheme: "http" } },
+      readinessProbe: { httpGet: { path: "/readyz?backends=any", port: 8080, scheme: "http" } },
     });
     expect(url).toEqual({ value: expect.stringMatching(/^http:\/\/copilot-dev\.[0-9a-f]+\.westeurope\.azurecontainer\.io:8080$/), secret: false });
   });

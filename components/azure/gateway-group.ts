@@ -85,7 +85,7 @@ export class AciGatewayGroup extends pulumi.ComponentResource {
       environmentVariables: env,
       volumeMounts: args.volumeMounts,
       resources: { requests: { cpu: args.cpu ?? 1, memoryInGB: args.memoryGb ?? 1 } },
-      // /readyz is 503 while draining or while a CLI backend misses a protocol ping.
+      // /readyz?backends=any is 503 while draining or while no CLI backend answers a protocol ping.
       readinessProbe: { httpGet: { path: GATEWAY_PATHS.readiness, port: GATEWAY_PORT, scheme: "http" }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
       livenessProbe: { httpGet: { path: GATEWAY_PATHS.liveness, port: GATEWAY_PORT, scheme: "http" }, initialDelaySeconds: 15, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
     };
