@@ -14,6 +14,8 @@ export interface Machine {
   node: string;
   cliVersion: string;
   sdkVersion: string;
+  /** 1-minute load average when the run started: other work on the machine skews every figure. */
+  loadAverage?: number;
 }
 
 interface Measured<T> {
@@ -83,7 +85,7 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
     `Reproduce: \`${r.command}\``,
     "",
     `Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}; Copilot CLI ${m.cliVersion}, SDK ${m.sdkVersion}.`,
-    "Everything runs on this one machine: the mock model, the CLI servers, the gateway and the load driver share its cores.",
+    `Everything runs on this one machine: the mock model, the CLI servers, the gateway and the load driver share its cores${m.loadAverage !== undefined ? ` (1-minute load average ${round(m.loadAverage)} at the start of the run)` : ""}.`,
     "",
     "## Targets",
     "",
@@ -128,7 +130,7 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
       "",
       `Turns per second through one gateway, shared-storage topology (least-loaded routing), ${s.points[0]?.concurrency} concurrent persistent sessions sending back to back (measured ${r.scaling.measuredAt}).`,
       "",
-      "| CLI servers | turns/s | turn p50 | turn p99 | sessions per server | cores busy: CLIs / gateway / bench+mock model |",
+      "| CLI servers | turns/s | turn p50 | turn p99 | turns per server | cores busy: CLIs / gateway / bench+mock model |",
       "| --- | --- | --- | --- | --- | --- |",
       ...s.points.map(
         (p) =>

@@ -5,7 +5,7 @@
  * Hand-written notes below `<!-- notes -->` in <out>.md survive regeneration.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, release, totalmem, type } from "node:os";
+import { cpus, loadavg, release, totalmem, type } from "node:os";
 import { parseArgs } from "node:util";
 import { measureLockHandoff } from "./lock-handoff.js";
 import { measureMemory } from "./memory.js";
@@ -27,6 +27,7 @@ export function machineFacts(): Machine {
     node: process.version,
     cliVersion: versionOf("@github/copilot"),
     sdkVersion: versionOf("@github/copilot-sdk"),
+    loadAverage: loadavg()[0],
   };
 }
 

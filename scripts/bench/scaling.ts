@@ -1,7 +1,8 @@
 /**
  * Scaling: turns per second through the gateway with 1 and with 2 CLI servers at a fixed
- * concurrency. shared-storage routes each new session to the least-loaded server, so the
- * sessions split evenly; every worker holds one persistent session and sends turns back to back.
+ * concurrency. shared-storage leases each session to the least-loaded server on its first turn, so
+ * the sessions split evenly; every worker holds one persistent session and sends turns back to
+ * back. The warm-up covers the first turns (lease claims and the resumes they cause).
  */
 import { parseMarker } from "../load/checks.js";
 import { cpuSecondsOf, GatewayClient, sleep, withPlatform } from "./harness.js";
@@ -14,7 +15,7 @@ export interface ThroughputPoint {
   turns: number;
   turnsPerSecond: number;
   turnMs: Summary;
-  /** Sessions per server id, from x-copilot-server. */
+  /** Turns answered per server id in the measured window, from x-copilot-server. */
   spread: Record<string, number>;
   /** Cores busy during the window, per process: where the CPU went (the machine has `cores`). */
   coresUsed?: { gateway: number; cliServers: number; benchAndMockModel: number };
@@ -36,24 +37,25 @@ async function throughput(servers: number, concurrency: number, seconds: number)
       benchAndMockModel: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     });
     const spread: Record<string, number> = {};
-    const workers = await Promise.all(
-      Array.from({ length: concurrency }, async (_, i) => {
-        const gw = await GatewayClient.forUser(target, `bench-scale-${i}`);
-        const created = await gw.request<{ sessionId: string }>("POST", "/v1/sessions", { persistent: true }, 201);
-        const server = created.server ?? "?";
-        spread[server] = (spread[server] ?? 0) + 1;
-        return { gw, id: created.body.sessionId, turn: 0 };
-      }),
-    );
+    // One at a time: least-loaded routing counts attached sessions, so concurrent creates would all
+    // see the same loads and pile onto one server.
+    const workers: { gw: GatewayClient; id: string; turn: number }[] = [];
+    for (let i = 0; i < concurrency; i++) {
+      const gw = await GatewayClient.forUser(target, `bench-scale-${i}`);
+      workers.push({ gw, id: await gw.createSession(), turn: 0 });
+    }
     const run = async (untilMs: number, into?: number[]) => {
       await Promise.all(
         workers.map(async (w) => {
           while (performance.now() < untilMs) {
             w.turn++;
             const t0 = performance.now();
-            const content = await w.gw.send(w.id, `w-${w.turn}`);
-            if (parseMarker(content)?.turn !== w.turn) throw new Error(`scaling bench: lost history: ${content}`);
-            if (into && performance.now() <= untilMs) into.push(performance.now() - t0);
+            const r = await w.gw.request<{ content: string }>("POST", `/v1/sessions/${w.id}/messages`, { prompt: `w-${w.turn}` });
+            if (parseMarker(r.body.content)?.turn !== w.turn) throw new Error(`scaling bench: lost history: ${r.body.content}`);
+            if (into && performance.now() <= untilMs) {
+              into.push(performance.now() - t0);
+              spread[r.server ?? "?"] = (spread[r.server ?? "?"] ?? 0) + 1;
+            }
           }
         }),
       );
