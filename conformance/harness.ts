@@ -26,8 +26,15 @@ export function claims(...features: Feature[]): boolean {
 }
 
 /** A conformance test: the name carries its features in brackets, which the report reads back. */
-export function conformance(features: Feature[], name: string, fn: () => Promise<void>, timeoutMs = 60_000): void {
-  test.skipIf(!claims(...features))(`${name} [${features.join(", ")}]`, fn, timeoutMs);
+export function conformance(
+  features: Feature[],
+  name: string,
+  fn: () => Promise<void>,
+  timeoutMs = 60_000,
+  /** An extra condition on the target (e.g. its topology or store); false = skipped like a missing feature. */
+  when: (t: TargetDescriptor) => boolean = () => true,
+): void {
+  test.skipIf(!claims(...features) || !when(target()))(`${name} [${features.join(", ")}]`, fn, timeoutMs);
 }
 
 /** Records a measured figure for the report (tests run in worker processes, so via a file). */

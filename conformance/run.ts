@@ -61,7 +61,7 @@ export async function runConformance(opts: {
 
   const vitest = await startVitest(
     "test",
-    opts.filter ? [opts.filter] : [],
+    opts.filter ? opts.filter.split(",") : [],
     {
       root: ROOT,
       config: join(ROOT, "conformance/vitest.config.ts"),

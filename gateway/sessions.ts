@@ -321,6 +321,25 @@ export class SessionManager {
     }
   }
 
+  /**
+   * After a connection was lost mid-turn: is `prompt` the last user message of the session's
+   * history, still unanswered? Then it was written, and resending it would write it twice.
+   */
+  async promptPending(id: string, backend: Backend, prompt: string, model: string | undefined, persistent: boolean): Promise<boolean> {
+    return this.serialize(id, async () => {
+      const a = await this.open(id, backend, model, persistent);
+      const events = await a.session.getEvents();
+      let lastUser = -1;
+      events.forEach((e, i) => {
+        if (e.type === "user.message") lastUser = i;
+      });
+      if (lastUser < 0) return false;
+      const event = events[lastUser]!;
+      const answered = events.slice(lastUser + 1).some((e) => e.type === "assistant.message");
+      return !answered && event.type === "user.message" && event.data.content === prompt;
+    });
+  }
+
   /** Classifies a failed call: a dead server is 503 naming it; a live server's error is 502. */
   async backendFailure(backend: Backend, message: string): Promise<ApiError> {
     try {
