@@ -7,7 +7,8 @@ import { GatewayClient, memoryOf, pool, sleep, withPlatform } from "./harness.js
 import type { TargetDescriptor } from "../../topology/index.js";
 
 export interface MemoryResult {
-  gateway: { sessions: number; baseRssMiB: number; rssMiB: number; perSessionKiB: number };
+  /** RSS at `baseSessions` tracked sessions and at `sessions`. */
+  gateway: { sessions: number; baseSessions: number; baseRssMiB: number; rssMiB: number };
   cliPerIdleSession: { sessions: number; baseRssMiB: number; rssMiB: number; perSessionMiB: number };
   cliPerIdleUser: { users: number; rssMiB: number; pssMiB: number };
 }
@@ -41,7 +42,7 @@ export async function measureMemory(trackedSessions = 1_000, idleSessions = 40, 
     const listed = (await Promise.all(users.map((u) => u.call<{ sessions: unknown[] }>("GET", "/v1/sessions")))).reduce((n, r) => n + r.sessions.length, 0);
     if (listed !== trackedSessions) throw new Error(`memory bench: the gateway tracks ${listed} sessions, expected ${trackedSessions}`);
     return {
-      gateway: { sessions: listed, baseRssMiB: gwBase, rssMiB: gwAfter, perSessionKiB: ((gwAfter - gwBase) * 1024) / (trackedSessions - tracked) },
+      gateway: { sessions: listed, baseSessions: tracked, baseRssMiB: gwBase, rssMiB: gwAfter },
       cliPerIdleSession: { sessions: idleSessions, baseRssMiB: cliBase, rssMiB: cliAfter, perSessionMiB: (cliAfter - cliBase) / idleSessions },
     };
   });

@@ -14,12 +14,12 @@ export interface Machine {
   node: string;
   cliVersion: string;
   sdkVersion: string;
-  /** 1-minute load average when the run started: other work on the machine skews every figure. */
-  loadAverage?: number;
 }
 
 interface Measured<T> {
   measuredAt: string;
+  /** 1-minute load average when the section started. */
+  loadAverage?: number;
   result: T;
 }
 
@@ -71,6 +71,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   ];
 }
 
+const when = (m: Measured<unknown>) => `measured ${m.measuredAt}${m.loadAverage !== undefined ? `, load average ${round(m.loadAverage)}` : ""}`;
 const verdict = (met?: boolean) => (met === undefined ? "pending" : met ? "met" : "**missed**");
 const ms = (v: number) => `${round(v)} ms`;
 
@@ -85,7 +86,7 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
     `Reproduce: \`${r.command}\``,
     "",
     `Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}; Copilot CLI ${m.cliVersion}, SDK ${m.sdkVersion}.`,
-    `Everything runs on this one machine: the mock model, the CLI servers, the gateway and the load driver share its cores${m.loadAverage !== undefined ? ` (1-minute load average ${round(m.loadAverage)} at the start of the run)` : ""}.`,
+    "Everything runs on this one machine: the mock model, the CLI servers, the gateway and the load driver share its cores; each section gives the 1-minute load average when it started (other work on the machine skews the figures).",
     "",
     "## Targets",
     "",
@@ -99,7 +100,7 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
     lines.push(
       "## Gateway overhead (per turn, interleaved)",
       "",
-      `${o.turns} turns each way, alternating which path goes first, same CLI server, one persistent session each (measured ${r.overhead.measuredAt}).`,
+      `${o.turns} turns each way, alternating which path goes first, same CLI server, one persistent session each (${when(r.overhead)}).`,
       "",
       "| path | p50 | p99 | mean | min | max |",
       "| --- | --- | --- | --- | --- | --- |",
@@ -114,7 +115,7 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
     lines.push(
       "## Lock handoff",
       "",
-      `Gap from one holder's turn end to the next waiter's turn start, ${l.posters} posters on one room lock (gateway/turn-lock.ts), ${l.handoffs} handoffs (measured ${r.lockHandoff.measuredAt}).`,
+      `Gap from one holder's turn end to the next waiter's turn start, ${l.posters} posters on one room lock (gateway/turn-lock.ts), ${l.handoffs} handoffs (${when(r.lockHandoff)}).`,
       "",
       "| store | p50 | p99 | max |",
       "| --- | --- | --- | --- |",
@@ -128,7 +129,7 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
     lines.push(
       "## Scaling",
       "",
-      `Turns per second through one gateway, shared-storage topology (least-loaded routing), ${s.points[0]?.concurrency} concurrent persistent sessions sending back to back (measured ${r.scaling.measuredAt}).`,
+      `Turns per second through one gateway, shared-storage topology (least-loaded routing), ${s.points[0]?.concurrency} concurrent persistent sessions sending back to back (${when(r.scaling)}).`,
       "",
       "| CLI servers | turns/s | turn p50 | turn p99 | turns per server | cores busy: CLIs / gateway / bench+mock model |",
       "| --- | --- | --- | --- | --- | --- |",
@@ -145,7 +146,7 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
     lines.push(
       "## Remap fraction",
       "",
-      `Share of ${x.users} users whose server changes going from ${x.from} to ${x.to} servers (ideal: ${x.ideal}).`,
+      `Share of ${x.users} users whose server changes going from ${x.from} to ${x.to} servers (ideal: ${x.ideal}; pure computation).`,
       "",
       "| hashing | moved |",
       "| --- | --- |",
@@ -159,11 +160,11 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
     lines.push(
       "## Memory",
       "",
-      `Measured ${r.memory.measuredAt}. RSS from /proc; PSS splits pages shared between processes (every CLI maps the same binary).`,
+      `${when(r.memory)}. RSS from /proc; PSS splits pages shared between processes (every CLI maps the same binary).`,
       "",
       "| what | figure |",
       "| --- | --- |",
-      `| gateway RSS tracking ${x.gateway.sessions} sessions | ${round(x.gateway.rssMiB)} MiB (from ${round(x.gateway.baseRssMiB)} MiB; ${round(x.gateway.perSessionKiB)} KiB per session) |`,
+      `| gateway RSS tracking ${x.gateway.sessions} sessions | ${round(x.gateway.rssMiB)} MiB (${round(x.gateway.baseRssMiB)} MiB at ${x.gateway.baseSessions ?? "a few"} sessions) |`,
       `| CLI RSS per idle session (${x.cliPerIdleSession.sessions} sessions, one turn each) | ${round(x.cliPerIdleSession.perSessionMiB)} MiB (${round(x.cliPerIdleSession.baseRssMiB)} → ${round(x.cliPerIdleSession.rssMiB)} MiB) |`,
       `| CLI per idle user (isolated: own CLI, one idle session; mean of ${x.cliPerIdleUser.users}) | RSS ${round(x.cliPerIdleUser.rssMiB)} MiB, PSS ${round(x.cliPerIdleUser.pssMiB)} MiB |`,
       "",

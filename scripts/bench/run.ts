@@ -27,7 +27,6 @@ export function machineFacts(): Machine {
     node: process.version,
     cliVersion: versionOf("@github/copilot"),
     sdkVersion: versionOf("@github/copilot-sdk"),
-    loadAverage: loadavg()[0],
   };
 }
 
@@ -49,9 +48,10 @@ async function main(): Promise<void> {
   const results: BenchResults = { ...previous, version: 1, command: "npm run bench", machine: machineFacts() };
   for (const section of only as Section[]) {
     const started = Date.now();
+    const loadAverage = loadavg()[0];
     console.log(`bench ${section}…`);
     const result = await MEASURE[section]();
-    (results as unknown as Record<string, unknown>)[section] = { measuredAt: new Date().toISOString(), result };
+    (results as unknown as Record<string, unknown>)[section] = { measuredAt: new Date(started).toISOString(), loadAverage, result };
     console.log(`bench ${section} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
   const notes = existsSync(mdPath) ? (readFileSync(mdPath, "utf8").split("<!-- notes -->")[1] ?? "") : "";
