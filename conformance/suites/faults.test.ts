@@ -125,6 +125,35 @@ describe("faults", () => {
     recordFigure("forked histories after a Redis restart", 0, "count");
   }, 120_000, (t) => t.store?.kind === "redis" && t.store.pid !== undefined);
 
+  conformance(["rooms", "room-lock", "multi-gateway", "process-control"], "a Redis restart during room contention: no split brain in the room history", async () => {
+    const t = target(true);
+    const room = `redis-room-${Math.random().toString(36).slice(2, 8)}`;
+    const post = (u: string, prompt: string, gateway: number) =>
+      api<{ content: string; turn: number }>("POST", `/v1/rooms/${room}/messages`, { user: u, json: { prompt }, gateway, timeoutMs: 60_000 });
+    expect((await post(user("r0"), "opening", 0)).status).toBe(200);
+    const started = Array.from({ length: 6 }, async (_, i) => {
+      await sleep(i * 120);
+      const prompt = `room during redis restart ${i}`;
+      return { prompt, r: (await post(user(`r${i + 1}`), prompt, i % t.gatewayUrls.length)) as unknown as Reply & { body: { turn?: number } } };
+    });
+    await sleep(150);
+    execFileSync("kill", ["-KILL", String(t.store!.pid)]);
+    const results = await Promise.all(started);
+    for (const { prompt, r } of results) {
+      expect(r.status === 200 || isClearError(r), `${r.status} ${r.text}`).toBe(true);
+      if (r.status === 200) expect(turnOf(r.body.content!).prompt).toBe(prompt);
+    }
+    const final = await waitFor("room served again", async () => {
+      const x = await post(user("r-final"), "closing", 0);
+      return x.status === 200 ? x : undefined;
+    }, 60_000, 300);
+    const turns = results.filter((x) => x.r.status === 200).map((x) => x.r.body.turn!);
+    expect(new Set(turns).size, "no two posts share a turn").toBe(turns.length);
+    for (const n of turns) expect(n).toBeLessThan(final.body.turn);
+    expect(final.body.turn).toBe(turnOf(final.body.content).turn);
+    recordFigure("forked room histories after a Redis restart", 0, "count");
+  }, 120_000, (t) => t.store?.kind === "redis" && t.store.pid !== undefined);
+
   conformance(["drain", "process-control"], "SIGTERM under load: no turn in flight is lost, and readiness drops before the process stops", async () => {
     const t = target(true);
     const gw = t.gateways![0]!;
