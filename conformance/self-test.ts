@@ -40,7 +40,7 @@ const RUNS: Run[] = [
   {
     name: "control-no-drain",
     up: ["--topology", "shared", "--unsafe", "no-drain"],
-    filter: "lifecycle.test.ts",
+    filter: "lifecycle.test.ts,faults.test.ts",
     features: ["drain"],
     mustFail: "drain",
   },
