@@ -186,8 +186,21 @@ export class RedisStore implements Store {
     const deadline = Date.now() + waitMs;
     let lastBeat = Date.now();
     let wake: (() => void) | undefined;
-    const wakers = this.wakers.get(key) ?? new Set();
-    this.wakers.set(key, wakers);
+    // Looked up on every use: another waiter's cleanup may have replaced the set in the map.
+    const wakersOf = () => {
+      let set = this.wakers.get(key);
+      if (!set) {
+        set = new Set();
+        this.wakers.set(key, set);
+      }
+      return set;
+    };
+    const unregister = () => {
+      const set = this.wakers.get(key);
+      if (!set || !wake) return;
+      set.delete(wake);
+      if (set.size === 0) this.wakers.delete(key);
+    };
     try {
       for (;;) {
         const fence = Number(await this.redis.tryAcquire(k.lock(key), k.queue(key), k.fence(key), waiterId, holder, ttlMs, k.heartbeat));
@@ -205,13 +218,12 @@ export class RedisStore implements Store {
             resolve();
           }
           wake = done;
-          wakers.add(done);
+          wakersOf().add(done);
         });
-        if (wake) wakers.delete(wake);
+        unregister();
       }
     } finally {
-      if (wake) wakers.delete(wake);
-      if (wakers.size === 0) this.wakers.delete(key);
+      unregister();
       await this.redis.multi().zrem(k.queue(key), waiterId).del(`${k.heartbeat}${waiterId}`).exec().catch(() => undefined);
     }
   }

@@ -41,6 +41,42 @@ class StaleConnectionError extends Error {}
 /** The connection died while a turn was running: the prompt may have been written. */
 class TurnConnectionLost extends Error {}
 
+/**
+ * Like the SDK's sendAndWait, but only events after this prompt's own `user.message` count. When
+ * several gateway replicas have one session open on a CLI (rooms), the events of the previous
+ * holder's turn can still be in flight to this connection; sendAndWait would take that turn's
+ * `session.idle` for its own and return without a reply.
+ */
+export async function sendAndAwaitOwnTurn(session: CopilotSession, prompt: string, timeoutMs: number): Promise<string | undefined> {
+  let own = false;
+  let last: string | undefined;
+  let settle!: (r: { ok: true } | { ok: false; error: Error }) => void;
+  const outcome = new Promise<{ ok: true } | { ok: false; error: Error }>((resolve) => (settle = resolve));
+  const unsubscribe = session.on((event) => {
+    if (event.type === "user.message") {
+      if (event.data.content === prompt) own = true;
+      return;
+    }
+    if (!own) return;
+    if (event.type === "assistant.message" && !event.agentId) last = event.data.content;
+    else if (event.type === "session.idle" && event.data.mode !== "autopilot") settle({ ok: true });
+    else if (event.type === "session.error") settle({ ok: false, error: new Error(event.data.message) });
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await session.send({ prompt });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Timeout after ${timeoutMs}ms waiting for session.idle`)), timeoutMs);
+    });
+    const r = await Promise.race([outcome, timeout]);
+    if (!r.ok) throw r.error;
+    return last;
+  } finally {
+    clearTimeout(timer);
+    unsubscribe();
+  }
+}
+
 export class SessionManager {
   private readonly attached = new Map<string, Attached>();
   /** Per-session promise chain: turns on one session never overlap on this replica. */
@@ -73,6 +109,11 @@ export class SessionManager {
 
   attachedSessions(): { id: string; backendId: string }[] {
     return [...this.attached.values()].map((a) => ({ id: a.id, backendId: a.backend.id }));
+  }
+
+  /** Load for least-loaded routing: sessions attached plus sessions being opened on the backend. */
+  loadOn(backendId: string): number {
+    return this.attachedOn(backendId) + (this.opening.get(backendId) ?? 0);
   }
 
   attachedOn(backendId: string): number {
@@ -278,8 +319,7 @@ export class SessionManager {
     lost.catch(() => undefined);
     try {
       await opts.beforeSend?.();
-      const reply = await Promise.race([a.session.sendAndWait({ prompt }, timeoutMs), lost]);
-      const content = reply?.data.content;
+      const content = await Promise.race([sendAndAwaitOwnTurn(a.session, prompt, timeoutMs), lost]);
       if (typeof content !== "string") throw new ApiError(502, "no_reply", "the CLI finished the turn without an assistant message");
       return content;
     } catch (err) {
