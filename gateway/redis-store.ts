@@ -4,8 +4,9 @@
  *
  * Locks: waiters take a ticket (INCR) and wait in a sorted set ordered by ticket; only the head
  * may take the lock, so waiters are served in arrival order across replicas. A waiter keeps a
- * heartbeat key alive; a dead replica's waiters are pruned from the queue head. Releases publish
- * on a channel so the next waiter wakes at once (a short poll covers lost messages and expiries).
+ * heartbeat key alive; a dead replica's waiters are pruned from the queue head. A release publishes
+ * the id of the next waiter, so exactly that waiter wakes at once (no thundering herd); a short poll
+ * covers lost messages, pruned heads and expiries.
  * Each acquisition INCRs a fence counter; the lock value is `holder|fence`.
  */
 import { randomUUID } from "node:crypto";
@@ -35,9 +36,11 @@ redis.call('DEL', ARGV[4] .. ARGV[1])
 return fence`;
 
 const RELEASE = `
+-- KEYS: lock, queue ; ARGV: value, channel
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if head then redis.call('PUBLISH', ARGV[2], head) end
   return 1
 end
 return 0`;
@@ -77,7 +80,7 @@ const k = {
 
 type Scripts = {
   tryAcquire(lock: string, queue: string, fence: string, waiterId: string, holder: string, ttlMs: number, hb: string): Promise<number>;
-  releaseLock(lock: string, value: string, channel: string, key: string): Promise<number>;
+  releaseLock(lock: string, queue: string, value: string, channel: string): Promise<number>;
   renewLock(lock: string, value: string, ttlMs: number): Promise<number>;
   validateLock(lock: string, value: string, minMs: number): Promise<number>;
   claimLease(lease: string, serverId: string, ttlMs: number, replace: string): Promise<string>;
@@ -88,22 +91,22 @@ export class RedisStore implements Store {
   readonly kind = "redis" as const;
   private readonly redis: Redis & Scripts;
   private readonly sub: Redis;
-  /** Local waiters per lock key, woken when a release is published. */
-  private readonly wakers = new Map<string, Set<() => void>>();
+  /** Local waiters by waiter id, woken when a release names them as the next in line. */
+  private readonly wakers = new Map<string, () => void>();
 
   constructor(url: string, opts: RedisOptions = {}) {
     const base: RedisOptions = { maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5_000, ...opts };
     this.redis = new Redis(url, base) as Redis & Scripts;
     this.sub = new Redis(url, base);
     this.redis.defineCommand("tryAcquire", { numberOfKeys: 3, lua: TRY_ACQUIRE });
-    this.redis.defineCommand("releaseLock", { numberOfKeys: 1, lua: RELEASE });
+    this.redis.defineCommand("releaseLock", { numberOfKeys: 2, lua: RELEASE });
     this.redis.defineCommand("renewLock", { numberOfKeys: 1, lua: RENEW });
     this.redis.defineCommand("validateLock", { numberOfKeys: 1, lua: VALIDATE });
     this.redis.defineCommand("claimLease", { numberOfKeys: 1, lua: CLAIM_LEASE });
     this.redis.defineCommand("releaseLeaseIf", { numberOfKeys: 1, lua: RELEASE_LEASE });
     void this.sub.subscribe(RELEASE_CHANNEL).catch(() => undefined);
-    this.sub.on("message", (_channel: string, key: string) => {
-      for (const wake of this.wakers.get(key) ?? []) wake();
+    this.sub.on("message", (_channel: string, waiterId: string) => {
+      this.wakers.get(waiterId)?.();
     });
     // Errors surface on the calls; the connection objects must not crash the process.
     this.redis.on("error", () => undefined);
@@ -185,22 +188,6 @@ export class RedisStore implements Store {
     await this.redis.multi().zadd(k.queue(key), ticket, waiterId).set(`${k.heartbeat}${waiterId}`, "1", "PX", HEARTBEAT_MS).exec();
     const deadline = Date.now() + waitMs;
     let lastBeat = Date.now();
-    let wake: (() => void) | undefined;
-    // Looked up on every use: another waiter's cleanup may have replaced the set in the map.
-    const wakersOf = () => {
-      let set = this.wakers.get(key);
-      if (!set) {
-        set = new Set();
-        this.wakers.set(key, set);
-      }
-      return set;
-    };
-    const unregister = () => {
-      const set = this.wakers.get(key);
-      if (!set || !wake) return;
-      set.delete(wake);
-      if (set.size === 0) this.wakers.delete(key);
-    };
     try {
       for (;;) {
         const fence = Number(await this.redis.tryAcquire(k.lock(key), k.queue(key), k.fence(key), waiterId, holder, ttlMs, k.heartbeat));
@@ -213,17 +200,17 @@ export class RedisStore implements Store {
         }
         await new Promise<void>((resolve) => {
           const t = setTimeout(done, Math.min(POLL_MS, left));
+          const wakers = this.wakers;
           function done() {
             clearTimeout(t);
+            wakers.delete(waiterId);
             resolve();
           }
-          wake = done;
-          wakersOf().add(done);
+          wakers.set(waiterId, done);
         });
-        unregister();
       }
     } finally {
-      unregister();
+      this.wakers.delete(waiterId);
       await this.redis.multi().zrem(k.queue(key), waiterId).del(`${k.heartbeat}${waiterId}`).exec().catch(() => undefined);
     }
   }
@@ -233,7 +220,7 @@ export class RedisStore implements Store {
   }
 
   async releaseLock(g: LockGrant): Promise<boolean> {
-    return (await this.redis.releaseLock(k.lock(g.key), `${g.holder}|${g.fence}`, RELEASE_CHANNEL, g.key)) === 1;
+    return (await this.redis.releaseLock(k.lock(g.key), k.queue(g.key), `${g.holder}|${g.fence}`, RELEASE_CHANNEL)) === 1;
   }
 
   async validateLock(g: LockGrant, minRemainingMs: number): Promise<boolean> {
