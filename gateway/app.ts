@@ -3,13 +3,14 @@
  * streaming, health, metrics and drain. Errors are always `{"error":{"code","message"}}`.
  */
 import { randomUUID } from "node:crypto";
+import type { Socket } from "node:net";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { GatewayConfig } from "../topology/gateway-config.js";
 import type { Authenticator, Principal } from "./auth.js";
 import type { Backend } from "./backends.js";
-import { ApiError, badRequest, forbidden, notFound, unavailable, validateId } from "./errors.js";
+import { ApiError, badRequest, clientErrorHandler, forbidden, frameworkError, notFound, rawErrorResponse, unauthorized, unavailable, validateId } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import { TOPOLOGIES } from "../topology/topologies.js";
@@ -36,11 +37,22 @@ declare module "fastify" {
   }
 }
 
+// A lone UTF-16 surrogate cannot cross the CLI's JSON-RPC (the CLI never answers): refuse it here.
+const LONE_SURROGATE = /\p{Cs}/u;
 const createBody = z
-  .object({ model: z.string().min(1).max(200).optional(), persistent: z.boolean().optional() })
+  .object({
+    model: z.string().regex(/^[\x21-\x7e]{1,200}$/, "model must be 1-200 printable ASCII characters without spaces").optional(),
+    persistent: z.boolean().optional(),
+  })
   .strict()
   .nullish();
-const promptBody = z.object({ prompt: z.string().min(1, "prompt must not be empty").max(100_000) });
+const promptBody = z.object({
+  prompt: z
+    .string()
+    .min(1, "prompt must not be empty")
+    .max(100_000)
+    .refine((p) => !LONE_SURROGATE.test(p), "prompt must be well-formed Unicode (it holds a lone surrogate)"),
+});
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
@@ -79,10 +91,20 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     disableRequestLogging: true,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    // Long ids reach validateId (400) instead of failing the route match (404).
+    routerOptions: { maxParamLength: 4_096 },
+    clientErrorHandler,
+    frameworkErrors: (err, _req, reply) => {
+      const e = frameworkError(err);
+      void (reply as FastifyReply).code(e.status).send({ error: { code: e.code, message: e.message } });
+    },
   });
+  // CONNECT never reaches Fastify, and without a listener Node drops the socket without a word.
+  app.server.on("connect", (_req, socket: Socket) => rawErrorResponse(socket, new ApiError(405, "method_not_allowed", "CONNECT is not supported")));
 
   app.addHook("onRequest", async (req) => {
-    if (!req.url.startsWith("/v1/")) return;
+    // The matched route decides, not req.url: an absolute-form target (`GET http://host/v1/…`) routes too.
+    if (!req.routeOptions.url?.startsWith("/v1/")) return;
     if (draining) throw unavailable("draining", "this gateway replica is shutting down; retry on another", 1);
     req.principal = await auth.authenticate(req.headers.authorization);
   });
@@ -112,7 +134,11 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     void reply.code(500).send({ error: { code: "internal", message: "internal error" } });
   });
 
-  const principal = (req: FastifyRequest): Principal => req.principal!;
+  // Defence in depth: a handler reached without authentication answers 401, never a TypeError (500).
+  const principal = (req: FastifyRequest): Principal => {
+    if (!req.principal) throw unauthorized();
+    return req.principal;
+  };
 
   /** The caller's own session, or 404 exactly as for a session that does not exist. */
   async function ownSession(req: FastifyRequest, id: string): Promise<SessionRecord> {
