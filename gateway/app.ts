@@ -13,6 +13,7 @@ import type { Backend } from "./backends.js";
 import { ApiError, badRequest, clientErrorHandler, forbidden, frameworkError, notFound, rawErrorResponse, unauthorized, unavailable, validateId } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
+import { installRateLimit } from "./rate-limit.js";
 import { TOPOLOGIES } from "../topology/topologies.js";
 import type { SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
@@ -29,6 +30,10 @@ export interface GatewayDeps {
   turnLock: TurnLockOptions;
   /** Test switch: skip the ownership check (shows that the isolation tests catch its absence). */
   unsafeSkipOwnershipCheck?: boolean;
+  /** Redis URL for rate-limit counters shared by the replicas; absent = each replica counts alone. */
+  rateLimitRedisUrl?: string;
+  /** Test switch: no rate limit even when configured (shows that the noisy-neighbour test catches it). */
+  unsafeNoRateLimit?: boolean;
 }
 
 declare module "fastify" {
@@ -108,6 +113,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     if (draining) throw unavailable("draining", "this gateway replica is shutting down; retry on another", 1);
     req.principal = await auth.authenticate(req.headers.authorization);
   });
+  installRateLimit(app, { perMinute: deps.unsafeNoRateLimit ? 0 : cfg.http.rateLimitPerMinute, redisUrl: deps.rateLimitRedisUrl, log });
 
   app.addHook("onResponse", async (req, reply) => {
     metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? "unmatched", status: String(reply.statusCode) });

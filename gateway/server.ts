@@ -24,7 +24,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -110,6 +110,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     auth,
     log,
     unsafeSkipOwnershipCheck: unsafe["skip-ownership-check"],
+    rateLimitRedisUrl: cfg.store === "redis" ? env[GATEWAY_SECRET_ENV.redisUrl] : undefined,
+    unsafeNoRateLimit: unsafe["no-rate-limit"],
     turnLock: {
       store,
       metrics,

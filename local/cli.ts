@@ -2,6 +2,7 @@
  * `npm run local -- up|down|status|token …` and `npm start` (= up, in the foreground).
  *   up --topology T [--servers N] [--gateways N] [--store memory|redis] [--idle-timeout S]
  *      [--session-ttl S] [--cli-idle-timeout S] [--max-sessions N] [--lock-ttl S] [--port P]
+ *      [--rate-limit N (requests per user per minute)]
  *      [--target-file PATH] [--detach]
  *   down [--target-file PATH]
  *   token [--user U] [--target-file PATH]
@@ -34,6 +35,7 @@ const OPTIONS = {
   "drain-grace": { type: "string" },
   "model-latency-ms": { type: "string" },
   "restart-delay-ms": { type: "string" },
+  "rate-limit": { type: "string" },
   unsafe: { type: "string" },
   port: { type: "string" },
   "target-file": { type: "string", default: DEFAULT_TARGET },
@@ -73,6 +75,7 @@ function toOptions(values: Values): LocalOptions {
     drainGraceSeconds: int(values, "drain-grace", 1),
     modelLatencyMs: int(values, "model-latency-ms"),
     restartDelayMs: int(values, "restart-delay-ms"),
+    rateLimitPerMinute: int(values, "rate-limit"),
     unsafe: values.unsafe,
     port: int(values, "port"),
     targetFile: values["target-file"]!,

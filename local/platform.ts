@@ -41,6 +41,8 @@ export interface LocalOptions {
   maxSessionsPerServer?: number;
   cliIdleTimeoutSeconds?: number;
   drainGraceSeconds?: number;
+  /** Requests per user per minute before 429; 0 or absent = off. */
+  rateLimitPerMinute?: number;
   /** Gateway port of the first replica; 0 = any free port. */
   port?: number;
   targetFile: string;
@@ -123,6 +125,7 @@ export class LocalPlatform {
       maxSessionsPerServer: o.maxSessionsPerServer ?? 200,
       cliIdleTimeoutSeconds: o.cliIdleTimeoutSeconds ?? 0,
       bodyLimitBytes: BODY_LIMIT_BYTES,
+      rateLimitPerMinute: o.rateLimitPerMinute ?? 0,
     };
   }
 
@@ -268,7 +271,7 @@ export class LocalPlatform {
         cliIdleTimeoutSeconds: s.cliIdleTimeoutSeconds,
         drainGraceSeconds: this.opts.drainGraceSeconds ?? 30,
       },
-      http: { bodyLimitBytes: BODY_LIMIT_BYTES },
+      http: { bodyLimitBytes: BODY_LIMIT_BYTES, rateLimitPerMinute: s.rateLimitPerMinute },
       logLevel: "info",
     };
     const env: Record<string, string> = { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
@@ -320,6 +323,7 @@ export class LocalPlatform {
     if (s.idleTimeoutSeconds > 0) f.push("idle-detach");
     if (s.sessionTtlSeconds > 0) f.push("session-ttl");
     if (this.opts.maxSessionsPerServer !== undefined && this.opts.maxSessionsPerServer <= 10) f.push("eviction");
+    if ((s.rateLimitPerMinute ?? 0) > 0) f.push("rate-limit");
     if (this.opts.gateways > 1) f.push("multi-gateway");
     f.push("drain", "restart-gateway", "process-control");
     return f;

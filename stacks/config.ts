@@ -165,13 +165,14 @@ export const OBSERVABLE_LIFECYCLE = { idleTimeoutSeconds: 30, sessionTtlSeconds:
  * needs process control (drain, restart, culling) or one URL per gateway replica, which a cloud
  * deployment does not expose.
  */
-export function deployedFeatures(cfg: Pick<CommonStackConfig, "topology" | "lifecycle">): Feature[] {
+export function deployedFeatures(cfg: Pick<CommonStackConfig, "topology" | "lifecycle" | "gateway">): Feature[] {
   const { lifecycle } = cfg;
   const within = (value: number, max: number) => value > 0 && value <= max;
   const features: Feature[] = [...PROFILES[cfg.topology].core];
   if (within(lifecycle.idleTimeoutSeconds, OBSERVABLE_LIFECYCLE.idleTimeoutSeconds)) features.push("idle-detach");
   if (within(lifecycle.sessionTtlSeconds, OBSERVABLE_LIFECYCLE.sessionTtlSeconds)) features.push("session-ttl");
   if (within(lifecycle.maxSessionsPerServer, OBSERVABLE_LIFECYCLE.maxSessionsPerServer)) features.push("eviction");
+  if (cfg.gateway.rateLimitPerMinute > 0) features.push("rate-limit");
   return features;
 }
 
@@ -186,5 +187,6 @@ export function targetSettings(config: GatewayConfig): TargetSettings {
     maxSessionsPerServer: lifecycle.maxSessionsPerServer,
     cliIdleTimeoutSeconds: lifecycle.cliIdleTimeoutSeconds,
     bodyLimitBytes: config.http.bodyLimitBytes,
+    rateLimitPerMinute: config.http.rateLimitPerMinute,
   };
 }

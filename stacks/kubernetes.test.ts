@@ -182,9 +182,11 @@ describe.each(Object.keys(STACK_SECRETS))("stack %s", (stack) => {
 
   it("exports a conformance target for the topology, with server tokens and no extras it cannot serve", async () => {
     expect(target.platform).toBe("kubernetes");
-    // The stack files use production lifecycle values (minutes, days), which no test can wait out.
-    expect(target.features).toEqual([...PROFILES[target.topology].core]);
-    expect(target.settings).toMatchObject({ maxSessionsPerServer: gatewayConfig(run).lifecycle.maxSessionsPerServer, bodyLimitBytes: 256 * 1024 });
+    // The stack files use production lifecycle values (minutes, days), which no test can wait out;
+    // a per-user rate limit is observable at any setting.
+    const { rateLimitPerMinute } = gatewayConfig(run).http;
+    expect(target.features).toEqual([...PROFILES[target.topology].core, ...(rateLimitPerMinute > 0 ? ["rate-limit"] : [])]);
+    expect(target.settings).toMatchObject({ maxSessionsPerServer: gatewayConfig(run).lifecycle.maxSessionsPerServer, bodyLimitBytes: 256 * 1024, rateLimitPerMinute });
     expect(target.servers.map((s) => s.id)).toEqual(cliDeployments(run).map((d) => podSpecLabels(d)["copilot-scale-kit.io/server-id"]));
     expect((await resolveOutput(run.run.exports.gatewayUrl)).value).toBe(target.gatewayUrls[0]);
   });

@@ -26,6 +26,8 @@ export const FEATURES = [
   "session-ttl",
   "eviction",
   "drain",
+  // abuse protection
+  "rate-limit",
   // platform capabilities
   "multi-gateway",
   "restart-gateway",
@@ -50,28 +52,30 @@ const CORE_API: readonly Feature[] = [
   "metrics",
 ];
 const LIFECYCLE: readonly Feature[] = ["idle-detach", "session-ttl", "eviction", "drain"];
+// Claimed only when a per-user limit is configured (http.rateLimitPerMinute > 0).
+const PROTECTION: readonly Feature[] = ["rate-limit"];
 const PLATFORM: readonly Feature[] = ["multi-gateway", "restart-gateway", "process-control"];
 
 export const PROFILES: Readonly<Record<TopologyName, Profile>> = {
-  shared: { topology: "shared", core: CORE_API, extended: [...LIFECYCLE, ...PLATFORM] },
+  shared: { topology: "shared", core: CORE_API, extended: [...LIFECYCLE, ...PROTECTION, ...PLATFORM] },
   isolated: {
     topology: "isolated",
     core: [...CORE_API, "per-user-cli"],
-    extended: ["cli-culling", ...LIFECYCLE, ...PLATFORM],
+    extended: ["cli-culling", ...LIFECYCLE, ...PROTECTION, ...PLATFORM],
   },
   collaborative: {
     topology: "collaborative",
     core: [...CORE_API, "rooms", "room-lock"],
-    extended: [...LIFECYCLE, ...PLATFORM],
+    extended: [...LIFECYCLE, ...PROTECTION, ...PLATFORM],
   },
   sticky: {
     topology: "sticky",
     core: [...CORE_API, "sticky-routing"],
-    extended: [...LIFECYCLE, ...PLATFORM],
+    extended: [...LIFECYCLE, ...PROTECTION, ...PLATFORM],
   },
   "shared-storage": {
     topology: "shared-storage",
     core: [...CORE_API, "session-lease"],
-    extended: [...LIFECYCLE, ...PLATFORM],
+    extended: [...LIFECYCLE, ...PROTECTION, ...PLATFORM],
   },
 };
