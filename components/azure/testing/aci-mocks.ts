@@ -10,6 +10,7 @@ import { vi } from "vitest";
 import { type CapturedResource, resolveOutput, runWithMocks } from "../../../stacks/testing/pulumi-mocks.js";
 import { loadStackFile } from "../../../stacks/testing/stack-files.js";
 import { CONFIG_NAMESPACE } from "../../../stacks/config.js";
+import { secretNeedles } from "../../../topology/secret-scan.js";
 import { recordLeafSecrets } from "./leaf-secrets.js";
 
 export const STACKS_DIR = join(import.meta.dirname, "../../../stacks");
@@ -114,11 +115,13 @@ export async function runAciStack(stackFile: string, opts: AciRunOptions = {}): 
       servers: (await resolveOutput(out.servers!)) as AciRun["outputs"]["servers"],
       target: (await resolveOutput(out.target!)) as AciRun["outputs"]["target"],
     };
-    const secretValues = new Set<string>([...recorder.values, MOCK_STORAGE_KEY]);
+    const given: string[] = [...recorder.values, MOCK_STORAGE_KEY];
     for (const v of Object.values(secrets)) {
-      if (typeof v === "string") secretValues.add(v);
-      else if (v && typeof v === "object") for (const inner of Object.values(v)) if (typeof inner === "string") secretValues.add(inner);
+      if (typeof v === "string") given.push(v);
+      else if (v && typeof v === "object") for (const inner of Object.values(v)) if (typeof inner === "string") given.push(inner);
     }
+    // Also the parts that are secrets alone (a Redis URL's password), so a password copied out of its URL is caught.
+    const secretValues = new Set<string>([...given, ...secretNeedles(given, 8)]);
     return { stack, resources: run.resources, leafSecretPaths: recorder.paths, secretValues, outputs };
   } finally {
     recorder.restore();
