@@ -29,6 +29,22 @@ const RUNS: Run[] = [
     filter: "core.test.ts",
     mustFail: "session-isolation",
   },
+  // The cross-tenant matrix and the hostile-input suite must catch the missing ownership check on their own.
+  {
+    name: "control-no-ownership-check-tenancy",
+    up: ["--topology", "shared", "--unsafe", "skip-ownership-check"],
+    filter: "tenancy.test.ts,hostile.test.ts",
+    features: ["session-isolation"],
+    mustFail: "session-isolation",
+  },
+  // A per-user limit: the noisy-neighbour test, and the hostile suite keeping under the limit.
+  { name: "local-shared-rate-limit", up: ["--topology", "shared", "--rate-limit", "60"], filter: "rate-limit.test.ts,hostile.test.ts" },
+  {
+    name: "control-no-rate-limit",
+    up: ["--topology", "shared", "--rate-limit", "60", "--unsafe", "no-rate-limit"],
+    filter: "rate-limit.test.ts",
+    mustFail: "rate-limit",
+  },
   // Lifecycle with short settings; eviction apart, because idle detach at 3 s would race its LRU order.
   {
     name: "local-shared-lifecycle",
