@@ -91,6 +91,16 @@ const RUNS: Run[] = [
     filter: "shared-storage.test.ts",
     mustFail: "session-lease",
   },
+  // Fault-test controls: without the write probe a read-only COPILOT_HOME looks ready; without the
+  // turn watch a CLI killed mid-turn leaves its client waiting for the turn timeout.
+  { name: "control-no-write-probe", up: ["--topology", "shared", "--unsafe", "no-write-probe"], filter: "faults.test.ts", features: ["readiness"], mustFail: "readiness" },
+  {
+    name: "control-no-turn-watch",
+    up: ["--topology", "shared-storage", "--servers", "2", "--store", "redis", "--gateways", "2", "--unsafe", "no-turn-watch"],
+    filter: "faults.test.ts",
+    features: ["session-lease"],
+    mustFail: "session-lease",
+  },
 ];
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);

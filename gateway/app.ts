@@ -34,6 +34,8 @@ export interface GatewayDeps {
   rateLimitRedisUrl?: string;
   /** Test switch: no rate limit even when configured (shows that the noisy-neighbour test catches it). */
   unsafeNoRateLimit?: boolean;
+  /** Test switch: readiness pings only, without the write probe. */
+  unsafeNoWriteProbe?: boolean;
 }
 
 declare module "fastify" {
@@ -193,7 +195,9 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
 
   app.get("/healthz", async () => ({ status: "ok" }));
 
-  app.get("/readyz", async (_req, reply) => {
+  // /readyz: every CLI server must answer (the default). /readyz?backends=any: at least one must, so
+  // an orchestrator does not take every gateway out of service when one of N CLI pods restarts.
+  app.get<{ Querystring: { backends?: string } }>("/readyz", async (req, reply) => {
     if (draining) return reply.code(503).send({ status: "draining" });
     const checks = await Promise.all(
       pool.all().map(async (b) => {
@@ -201,16 +205,26 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
           await b.ping(1_500);
           metrics.backendUp.set({ server: b.id }, 1);
           pool.markHealth?.(b.id, true);
-          return { server: b.id, ok: true };
         } catch (err) {
           metrics.backendUp.set({ server: b.id }, 0);
           pool.markHealth?.(b.id, false);
           return { server: b.id, ok: false, reason: (err as Error).message };
         }
+        try {
+          if (!deps.unsafeNoWriteProbe) await b.checkWritable(`probe-${replica}-${b.id}-${randomUUID().slice(0, 8)}`);
+          return { server: b.id, ok: true };
+        } catch (err) {
+          return { server: b.id, ok: false, reason: (err as Error).message };
+        }
       }),
     );
-    const ok = checks.every((c) => c.ok);
-    return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "unready", servers: checks });
+    const storeCheck = await store.ping().then(
+      () => ({ kind: store.kind, ok: true }),
+      (err: Error) => ({ kind: store.kind, ok: false, reason: err.message }),
+    );
+    const backendsOk = req.query.backends === "any" ? checks.length === 0 || checks.some((c) => c.ok) : checks.every((c) => c.ok);
+    const ok = backendsOk && storeCheck.ok;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "unready", servers: checks, store: storeCheck });
   });
 
   app.get("/metrics", async (_req, reply) => {
@@ -286,9 +300,12 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
             return { content: (await turnOn(backend, onDelta)).content };
           } catch (err) {
             // shared-storage: the serving CLI died; the lease moves and a survivor resumes from the shared state.
-            if (!(err instanceof ApiError && err.code === "server_unavailable" && pool.mode === "least-loaded")) throw err;
+            const failover = err instanceof ApiError && (err.code === "server_unavailable" || err.code === "turn_interrupted");
+            if (!failover || pool.mode !== "least-loaded") throw err;
             const survivor = await pool.forSession(rec, user);
             if (survivor === backend) throw err;
+            // Resend only if the prompt never reached the history: a turn is never written twice.
+            if (err.code === "turn_interrupted" && (await sessions.promptPending(rec.sessionId, survivor, prompt, rec.model, rec.persistent))) throw err;
             const r = await turnOn(survivor, onDelta);
             return { content: r.content, servedBy: survivor };
           }

@@ -13,7 +13,7 @@ import { RedisStore } from "./redis-store.js";
 import { moduloHash, rendezvous } from "./routing.js";
 import { SessionManager } from "./sessions.js";
 import { SpawnPool } from "./spawn-pool.js";
-import { MemoryStore, type Store } from "./store.js";
+import { guardStore, MemoryStore, type Store } from "./store.js";
 
 export type Env = Record<string, string | undefined>;
 
@@ -24,7 +24,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -95,10 +95,11 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const log = opts.log ?? pino({ level: cfg.logLevel, base: { replica: cfg.replicaId } });
   const metrics = createMetrics();
   const auth = createAuthenticator(cfg, env);
-  const store = await createStore(cfg, env);
+  const store = guardStore(await createStore(cfg, env), (err) => log.warn({ err: err.message }, "store call failed"));
   const unsafe = opts.unsafe ?? {};
   const sessions = new SessionManager(cfg, metrics, log, env[GATEWAY_SECRET_ENV.providerApiKey]);
-  const pool = createPool(cfg, env, (id) => sessions.attachedOn(id), { store, metrics, unsafe, log, sessions });
+  sessions.turnWatch = !unsafe["no-turn-watch"];
+  const pool = createPool(cfg, env, (id) => sessions.loadOn(id), { store, metrics, unsafe, log, sessions });
   if (pool instanceof SpawnPool) await pool.startBackground();
   sessions.onBackendHealth = (id, ok) => pool.markHealth?.(id, ok);
   const { app, startDrain, isDraining } = buildApp({
@@ -112,6 +113,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     unsafeSkipOwnershipCheck: unsafe["skip-ownership-check"],
     rateLimitRedisUrl: cfg.store === "redis" ? env[GATEWAY_SECRET_ENV.redisUrl] : undefined,
     unsafeNoRateLimit: unsafe["no-rate-limit"],
+    unsafeNoWriteProbe: unsafe["no-write-probe"],
     turnLock: {
       store,
       metrics,

@@ -84,6 +84,8 @@ export class SessionManager {
   /** Sessions being opened per backend, so capacity checks count them. */
   private readonly opening = new Map<string, number>();
   private inflightTotal = 0;
+  /** Pings the connection while a turn runs, to report a CLI that died mid-turn (off only as a test switch). */
+  turnWatch = true;
   /** Told about every ping result from failure classification, so routing can avoid dead servers. */
   onBackendHealth?: (backendId: string, ok: boolean) => void;
 
@@ -308,6 +310,7 @@ export class SessionManager {
     // wait for its timeout; a ping watch turns that into a prompt, clear error.
     let watch: NodeJS.Timeout | undefined;
     const lost = new Promise<never>((_, reject) => {
+      if (!this.turnWatch) return;
       watch = setInterval(() => {
         a.client
           .ping("turn-watch")
