@@ -59,7 +59,10 @@ export async function runCleanup(opts: {
       const fresh = await opts.store.getSession(rec.sessionId);
       if (!fresh || !isExpired(fresh, opts.ttlSeconds, Date.now())) continue;
       await opts.beforeDelete?.(rec.sessionId);
-      const backend = rec.serverId ? opts.pool.byId(rec.serverId) : opts.pool.all()[0];
+      // A culled per-user CLI is not running: start it again (same home) so the state really goes.
+      const backend =
+        (rec.serverId ? opts.pool.byId(rec.serverId) : opts.pool.all()[0]) ??
+        (opts.pool.mode === "per-user" && rec.kind !== "room" ? await opts.pool.forSession(rec, rec.owner) : undefined);
       if (backend) {
         const client = await backend.getClient();
         await client.deleteSession(rec.sessionId).catch((err: Error) => {
