@@ -175,20 +175,25 @@ export class LocalPlatform {
     void handle.exited.then((code) => this.onServerExit(server, code));
   }
 
-  private async onServerExit(server: Server, code: number | string): Promise<void> {
+  /** Restart policy "always", like an orchestrator: wait, restart, back off while it keeps failing. */
+  private async restart(name: string, code: number | string, start: () => Promise<void>): Promise<void> {
     if (this.stopping) return;
-    this.log(`${server.id} exited (${code}); restarting in ${this.opts.restartDelayMs} ms`);
+    this.log(`${name} exited (${code}); restarting in ${this.opts.restartDelayMs} ms`);
     await sleep(this.opts.restartDelayMs);
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        await this.startServer(server.id, server);
+        await start();
         this.writeTarget();
         return;
       } catch (err) {
-        this.log(`${server.id} restart ${attempt} failed: ${(err as Error).message}`);
+        this.log(`${name} restart ${attempt} failed: ${(err as Error).message}`);
         await sleep(Math.min(10_000, this.opts.restartDelayMs * attempt));
       }
     }
+  }
+
+  private onServerExit(server: Server, code: number | string): Promise<void> {
+    return this.restart(server.id, code, () => this.startServer(server.id, server));
   }
 
   private get spawnRegistryFile(): string {
@@ -200,21 +205,7 @@ export class LocalPlatform {
     const redis = await startRedis({ port, dir: redisDir(this.runDir), logFile: join(this.runDir, "logs", "redis.log"), password: this.redisPassword });
     this.redis = redis;
     this.log(`redis on 127.0.0.1:${port} pid ${redis.pid}`);
-    void redis.exited.then(async (code) => {
-      if (this.stopping) return;
-      this.log(`redis exited (${code}); restarting in ${this.opts.restartDelayMs} ms`);
-      await sleep(this.opts.restartDelayMs);
-      for (let attempt = 1; !this.stopping; attempt++) {
-        try {
-          await this.startRedisServer(port);
-          this.writeTarget();
-          return;
-        } catch (err) {
-          this.log(`redis restart ${attempt} failed: ${(err as Error).message}`);
-          await sleep(Math.min(10_000, this.opts.restartDelayMs * attempt));
-        }
-      }
-    });
+    void redis.exited.then((code) => this.restart("redis", code, () => this.startRedisServer(port)));
   }
 
   /** isolated: the gateway spawns CLIs per user and lists them in a registry file; mirror it into the target. */
@@ -292,20 +283,8 @@ export class LocalPlatform {
     void proc.exited.then((code) => this.onGatewayExit(port, code));
   }
 
-  private async onGatewayExit(port: number, code: number | string): Promise<void> {
-    if (this.stopping) return;
-    this.log(`gateway on port ${port} exited (${code}); restarting in ${this.opts.restartDelayMs} ms`);
-    await sleep(this.opts.restartDelayMs);
-    for (let attempt = 1; !this.stopping; attempt++) {
-      try {
-        await this.startGateway(port);
-        this.writeTarget();
-        return;
-      } catch (err) {
-        this.log(`gateway restart ${attempt} failed: ${(err as Error).message}`);
-        await sleep(Math.min(10_000, this.opts.restartDelayMs * attempt));
-      }
-    }
+  private onGatewayExit(port: number, code: number | string): Promise<void> {
+    return this.restart(`gateway on port ${port}`, code, () => this.startGateway(port));
   }
 
   /** What this local target claims: the topology's mechanisms and the lifecycle settings in force. */
