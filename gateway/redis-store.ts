@@ -188,8 +188,16 @@ export class RedisStore implements Store {
     await this.redis.multi().zadd(k.queue(key), ticket, waiterId).set(`${k.heartbeat}${waiterId}`, "1", "PX", HEARTBEAT_MS).exec();
     const deadline = Date.now() + waitMs;
     let lastBeat = Date.now();
+    // Registered for the whole wait: a wake-up that lands while a try is in flight is not lost.
+    let woken = false;
+    let resume: (() => void) | undefined;
+    this.wakers.set(waiterId, () => {
+      woken = true;
+      resume?.();
+    });
     try {
       for (;;) {
+        woken = false;
         const fence = Number(await this.redis.tryAcquire(k.lock(key), k.queue(key), k.fence(key), waiterId, holder, ttlMs, k.heartbeat));
         if (fence > 0) return { key, holder, fence };
         const left = deadline - Date.now();
@@ -198,16 +206,16 @@ export class RedisStore implements Store {
           await this.redis.set(`${k.heartbeat}${waiterId}`, "1", "PX", HEARTBEAT_MS);
           lastBeat = Date.now();
         }
+        if (woken) continue;
         await new Promise<void>((resolve) => {
           const t = setTimeout(done, Math.min(POLL_MS, left));
-          const wakers = this.wakers;
           function done() {
             clearTimeout(t);
-            wakers.delete(waiterId);
             resolve();
           }
-          wakers.set(waiterId, done);
+          resume = done;
         });
+        resume = undefined;
       }
     } finally {
       this.wakers.delete(waiterId);
