@@ -15,9 +15,15 @@ export interface OverheadResult {
   /** gateway p50 / direct p50. */
   p50Ratio: number;
   p99Ratio: number;
+  /**
+   * Median of (gateway − direct) over the turn pairs. Turn latency here is bimodal (≈ 75 and
+   * ≈ 110–130 ms clusters), so a ratio of medians can jump between clusters; the paired delta is
+   * the steadier estimate of what the gateway adds.
+   */
+  pairedDeltaP50Ms?: number;
 }
 
-export async function measureOverhead(turns = 60, warmup = 5): Promise<OverheadResult> {
+export async function measureOverhead(turns = 150, warmup = 5): Promise<OverheadResult> {
   return withPlatform({ topology: "shared" }, async (platform, target) => {
     const server = target.servers[0]!;
     const { model } = platform.gatewayConfig(0, 0).config;
@@ -60,7 +66,8 @@ export async function measureOverhead(turns = 60, warmup = 5): Promise<OverheadR
       }
       const g = summarize(gatewayMs);
       const d = summarize(directMs);
-      return { turns, gatewayMs: g, directMs: d, p50Ratio: g.p50 / d.p50, p99Ratio: g.p99 / d.p99 };
+      const deltas = gatewayMs.map((v, i) => v - directMs[i]!);
+      return { turns, gatewayMs: g, directMs: d, p50Ratio: g.p50 / d.p50, p99Ratio: g.p99 / d.p99, pairedDeltaP50Ms: summarize(deltas).p50 };
     } finally {
       await direct.disconnect().catch(() => undefined);
       await client.forceStop().catch(() => undefined);

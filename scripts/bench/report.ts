@@ -106,8 +106,9 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
       "| --- | --- | --- | --- | --- | --- |",
       `| gateway (HTTP) | ${ms(o.gatewayMs.p50)} | ${ms(o.gatewayMs.p99)} | ${ms(o.gatewayMs.mean)} | ${ms(o.gatewayMs.min)} | ${ms(o.gatewayMs.max)} |`,
       `| direct SDK | ${ms(o.directMs.p50)} | ${ms(o.directMs.p99)} | ${ms(o.directMs.mean)} | ${ms(o.directMs.min)} | ${ms(o.directMs.max)} |`,
-      `| ratio | ${round(o.p50Ratio)} | ${round(o.p99Ratio)} | | | |`,
+      `| ratio | ${round(o.p50Ratio)} | ${round(o.p99Ratio)} | ${round(o.gatewayMs.mean / o.directMs.mean)} | | |`,
       "",
+      ...(o.pairedDeltaP50Ms !== undefined ? [`Median of the per-pair difference (gateway − direct, same turn): ${ms(o.pairedDeltaP50Ms)}.`, ""] : []),
     );
   }
   if (r.lockHandoff) {
