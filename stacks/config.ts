@@ -34,6 +34,8 @@ export const lifecycleSchema = z
     drainGraceSeconds: z.number().int().positive().default(60),
     /** Cron schedule of the TTL cleanup job. */
     cleanupSchedule: z.string().default("*/15 * * * *"),
+    /** The gateway's own TTL cleanup timer; default: a quarter of the TTL, between 1 and 60 s. */
+    cleanupIntervalSeconds: z.number().positive().optional(),
   })
   .prefault({});
 
@@ -142,6 +144,7 @@ export function gatewaySettings(
     lifecycle: {
       idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
       sessionTtlSeconds: lifecycle.sessionTtlSeconds,
+      cleanupIntervalSeconds: lifecycle.cleanupIntervalSeconds ?? Math.min(60, Math.max(1, lifecycle.sessionTtlSeconds / 4)),
       lockTtlSeconds: lifecycle.lockTtlSeconds,
       lockWaitSeconds: lifecycle.lockWaitSeconds,
       maxSessionsPerServer: lifecycle.maxSessionsPerServer,
