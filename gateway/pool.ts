@@ -39,7 +39,7 @@ export class StaticPool implements BackendPool {
   readonly mode: RoutingMode;
   private readonly backends: Backend[];
   private readonly ids: string[];
-  /** Servers that failed their last ping; least-loaded routing avoids them. */
+  /** Servers that failed their last ping; least-loaded routing avoids them while others answer. */
   private readonly down = new Set<string>();
 
   constructor(
@@ -77,8 +77,11 @@ export class StaticPool implements BackendPool {
   }
 
   private leastLoaded(exclude?: string): Backend {
-    const candidates = this.backends.filter((b) => !this.down.has(b.id) && b.id !== exclude);
-    if (candidates.length === 0) throw unavailable("no_healthy_server", "no CLI server is healthy", 2);
+    const others = this.backends.filter((b) => b.id !== exclude);
+    const healthy = others.filter((b) => !this.down.has(b.id));
+    // Health is advice: when every other server looks down, try one anyway rather than refuse.
+    const candidates = healthy.length > 0 ? healthy : others;
+    if (candidates.length === 0) throw unavailable("no_healthy_server", "no other CLI server is available", 2);
     // Ties go to a different server per replica, so replicas spread out.
     const offset = this.leases?.replicaIndex ?? 0;
     let best = candidates[offset % candidates.length]!;
