@@ -14,6 +14,8 @@ export interface TestResult {
   state: TestState;
   durationMs: number;
   error?: string;
+  /** Failed attempts before the final result (only with --retry); a passed test with retries is flaky. */
+  retries?: number;
 }
 export interface Figure {
   name: string;
@@ -147,6 +149,8 @@ export function markdownSummary(r: ConformanceReport): string {
   }
   const failed = r.tests.filter((t) => t.state === "failed");
   if (failed.length) lines.push("", "## Failed", ...failed.map((t) => `- ${t.name}: ${(t.error ?? "").split("\n")[0]}`));
+  const flaky = r.tests.filter((t) => t.state === "passed" && (t.retries ?? 0) > 0);
+  if (flaky.length) lines.push("", "## Passed only on a retry (flaky)", ...flaky.map((t) => `- ${t.name} (${t.retries} retr${t.retries === 1 ? "y" : "ies"})`));
   const skipped = r.tests.filter((t) => t.state === "skipped");
   if (skipped.length) lines.push("", "## Skipped (features not claimed by the target)", ...skipped.map((t) => `- ${t.name}`));
   return `${lines.join("\n")}\n`;

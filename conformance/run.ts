@@ -30,6 +30,7 @@ function collect(tasks: Task[], file: string, out: TestResult[]): void {
       state,
       durationMs: Math.round(t.result?.duration ?? 0),
       error: t.result?.errors?.map((e) => e.message).join("\n"),
+      ...(t.result?.retryCount ? { retries: t.result.retryCount } : {}),
     });
   }
 }
@@ -47,6 +48,8 @@ export async function runConformance(opts: {
   /** Only tests that declare one of these features (the others are reported as skipped). */
   features?: readonly Feature[];
   quiet?: boolean;
+  /** Retries of a failed test (fault tests race real processes); tests that needed one are reported as flaky. */
+  retry?: number;
 }): Promise<ConformanceReport> {
   const targetFile = resolve(opts.targetFile);
   const target = readTargetFile(targetFile);
@@ -67,6 +70,7 @@ export async function runConformance(opts: {
       config: join(ROOT, "conformance/vitest.config.ts"),
       run: true,
       watch: false,
+      retry: opts.retry ?? 0,
       ...(opts.features?.length ? { testNamePattern: featurePattern(opts.features) } : {}),
       reporters: [opts.quiet ? "dot" : "default", ["junit", { outputFile: join(reportDir, "junit.xml"), suiteName: `conformance ${target.name ?? target.topology}` }]],
     },
@@ -96,14 +100,17 @@ async function main(): Promise<void> {
       profile: { type: "string" },
       filter: { type: "string" },
       features: { type: "string" },
+      retry: { type: "string", default: "0" },
     },
   });
+  const retry = Number(values.retry);
+  if (!Number.isInteger(retry) || retry < 0) throw new Error(`--retry must be a whole number >= 0 (got ${values.retry})`);
   if (values.profile && !isTopologyName(values.profile)) throw new Error(`--profile must be a topology name (got ${values.profile})`);
   const features = values.features?.split(",").filter(Boolean);
   const unknown = features?.filter((f) => !(FEATURES as readonly string[]).includes(f));
   if (unknown?.length) throw new Error(`--features: unknown feature ${unknown.join(", ")} (known: ${FEATURES.join(", ")})`);
   const reportDir = values.report ?? join("reports", "conformance", readTargetFile(values.target!).name ?? "target");
-  const report = await runConformance({ targetFile: values.target!, reportDir, profile: values.profile as TopologyName | undefined, filter: values.filter, features: features as Feature[] | undefined });
+  const report = await runConformance({ targetFile: values.target!, reportDir, profile: values.profile as TopologyName | undefined, filter: values.filter, features: features as Feature[] | undefined, retry });
   const s = report.summary;
   console.log(`\nconformance ${report.target.name}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped — report in ${reportDir}`);
   process.exit(s.failed > 0 || s.passed === 0 ? 1 : 0);
