@@ -248,12 +248,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       serverId: backend.id,
       ...(body.model ? { model: body.model } : {}),
     };
-    try {
-      await sessions.create(backend, id, { model: body.model, persistent: rec.persistent });
-    } catch (err) {
-      if (err instanceof ApiError) throw err;
-      throw await sessions.backendFailure(backend, (err as Error).message);
-    }
+    await sessions.create(backend, id, { model: body.model, persistent: rec.persistent });
     await pool.claimNew?.(id, backend);
     await store.createSession(rec);
     served(reply, backend);
@@ -330,12 +325,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       if (!rec) {
         const now = Date.now();
         rec = { sessionId: id, owner: `room:${room}`, kind: "room", persistent: true, createdAt: now, lastActiveAt: now, serverId: backend.id };
-        try {
-          await sessions.create(backend, id, { persistent: true });
-        } catch (err) {
-          if (err instanceof ApiError) throw err;
-          throw await sessions.backendFailure(backend, (err as Error).message);
-        }
+        await sessions.create(backend, id, { persistent: true });
         await store.createSession(rec);
       }
       return answerTurn(
@@ -387,12 +377,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       backend,
       async (onDelta) => {
         try {
-          try {
-            await sessions.create(backend, id, { persistent: false });
-          } catch (err) {
-            if (err instanceof ApiError) throw err;
-            throw await sessions.backendFailure(backend, (err as Error).message);
-          }
+          await sessions.create(backend, id, { persistent: false });
           const r = await sessions.turn(id, backend, prompt, { persistent: false, kind: "chat", onDelta });
           return { content: r.content };
         } finally {

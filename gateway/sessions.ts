@@ -202,12 +202,16 @@ export class SessionManager {
     return a;
   }
 
+  /** Creates a session on the backend; a failed call is classified like a failed turn (503 dead, 502 alive). */
   async create(backend: Backend, id: string, opts: { model?: string; persistent: boolean }): Promise<void> {
     await this.serialize(id, async () => {
       await this.reserve(backend);
       try {
         const opened = await backend.call(async (client) => ({ client, session: await client.createSession(this.sessionConfig(id, opts.model)) }));
         this.track(id, backend, opened, opts.persistent);
+      } catch (err) {
+        if (err instanceof ApiError) throw err;
+        throw await this.backendFailure(backend, (err as Error).message ?? String(err));
       } finally {
         this.release(backend);
       }
@@ -341,10 +345,10 @@ export class SessionManager {
         // Written on a connection that was already closed: the prompt never left this process.
         a.backend.drop();
         await this.detach(a.id, "backend-lost");
-        const alive = await a.backend.ping(1_500).then(() => true, () => false);
-        this.onBackendHealth?.(a.backend.id, alive);
-        if (alive) throw new StaleConnectionError(message);
-        throw unavailable("server_unavailable", `CLI server ${a.backend.id} is unavailable: ${message}`, 2);
+        // A server that answers again restarted under us: reopen and resend; a dead one is 503.
+        const failure = await this.backendFailure(a.backend, message);
+        if (failure.status === 503) throw failure;
+        throw new StaleConnectionError(message);
       }
       if (/session not found/i.test(message)) {
         await this.detach(a.id, "cli-closed");
