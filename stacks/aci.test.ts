@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { gatewayConfigSchema, parseTarget, TOPOLOGIES, type TopologyName } from "../topology/index.js";
 import { CLI_PORT, CLI_PROBE_COMMAND, COPILOT_HOME_PATH, GATEWAY_STORE_FILE } from "../components/azure/contract.js";
-import { type AciRun, MOCK_STORAGE_KEY, runAciStack, secretPlacementProblems } from "../components/azure/testing/aci-mocks.js";
+import { type AciRun, MOCK_STORAGE_KEY, runAciStack, secretPlacementProblems, TEST_SECRETS } from "../components/azure/testing/aci-mocks.js";
 import { checkAzureResource, CONTAINER_GROUP } from "../components/policy/azure.js";
 import type { CapturedResource } from "./testing/pulumi-mocks.js";
 import { aciStackSchema, planServers } from "./aci.js";
@@ -173,7 +173,7 @@ describe("ACI network placement", () => {
 
   it("isolated routes each tenant to its own server, with its own GitHub token when given", async () => {
     const run = await runAciStack("Pulumi.aci-isolated.yaml", {
-      secrets: { githubToken: "ghp_sharedFallbackToken0123456789", registryPassword: "mock-registry-password-0123456789", tenantGithubTokens: { alice: "ghp_aliceOwnToken0123456789abcd" } },
+      secrets: { secretSeed: TEST_SECRETS.secretSeed!, githubToken: "ghp_sharedFallbackToken0123456789", registryPassword: "mock-registry-password-0123456789", tenantGithubTokens: { alice: "ghp_aliceOwnToken0123456789abcd" } },
     });
     const target = parseTarget(JSON.parse(run.outputs.target.value));
     expect(target.servers.map((s) => [s.id, s.user])).toEqual([["user-alice", "alice"], ["user-bob", "bob"]]);
@@ -195,7 +195,7 @@ describe("ACI network placement", () => {
     const external = "rediss://:mockAzureCacheKey0123456789@copilot.redis.cache.windows.net:6380";
     const ext = await runAciStack("Pulumi.aci-shared-storage.yaml", {
       patch: (c) => void (c.redis = { external: true }),
-      secrets: { githubToken: "ghp_mockGithubToken0123456789abcdef", registryPassword: "mock-registry-password-0123456789", redisUrl: external },
+      secrets: { secretSeed: TEST_SECRETS.secretSeed!, githubToken: "ghp_mockGithubToken0123456789abcdef", registryPassword: "mock-registry-password-0123456789", redisUrl: external },
     });
     expect(containers(gatewayGroup(ext)).map((c) => c.name)).toEqual(["gateway"]);
     expect(envNamed(gatewayContainer(ext), "GATEWAY_REDIS_URL")!.secureValue).toBe(external);

@@ -8,7 +8,7 @@
  */
 import { dirname } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
+import { deriveSecret } from "../components/secrets.js";
 import * as resources from "@pulumi/azure-native/resources/index.js";
 import type { input } from "@pulumi/azure-native/types/index.js";
 import { z } from "zod";
@@ -35,7 +35,17 @@ import {
   type TopologyName,
   parseTarget,
 } from "../topology/index.js";
-import { CONFIG_NAMESPACE, commonStackSchema, deployedFeatures, gatewaySettings, readStackConfig, serverCount, targetSettings } from "./config.js";
+import {
+  CONFIG_NAMESPACE,
+  commonStackSchema,
+  deployedFeatures,
+  gatewaySettings,
+  readStackConfig,
+  requireSecretSeed,
+  SECRET_SEED_KEY,
+  serverCount,
+  targetSettings,
+} from "./config.js";
 import type { StackOutputs } from "./outputs.js";
 
 const DNS_LABEL = /^[a-z][a-z0-9-]{1,50}[a-z0-9]$/;
@@ -97,7 +107,7 @@ export const aciSectionSchema = z.object({
 export type AciSection = z.infer<typeof aciSectionSchema>;
 
 /** Secret config keys the ACI stack reads with getSecret (never in stack files). */
-export const ACI_SECRET_KEYS = ["githubToken", "tenantGithubTokens", "providerApiKey", "jwtSecret", "redisUrl", "registryPassword"] as const;
+export const ACI_SECRET_KEYS = [SECRET_SEED_KEY, "githubToken", "tenantGithubTokens", "providerApiKey", "jwtSecret", "redisUrl", "registryPassword"] as const;
 
 /** Why a topology the kit knows is not offered on ACI, and what to use instead. */
 const NOT_ON_ACI: Partial<Record<TopologyName, string>> = {
@@ -236,6 +246,7 @@ function tenantToken(secrets: AciSecrets, user: string): pulumi.Output<string> |
 export async function deployAci(): Promise<StackOutputs> {
   const cfg = readStackConfig(aciStackSchema, ACI_SECRET_KEYS);
   const secrets = readSecrets(cfg);
+  const secretSeed = requireSecretSeed();
   const { aci } = cfg;
   const stack = pulumi.getStack();
   const topology = TOPOLOGIES[cfg.topology];
@@ -284,8 +295,7 @@ export async function deployAci(): Promise<StackOutputs> {
     gatewayMounts.push({ name: "gateway-state", mountPath: dirname(GATEWAY_STORE_FILE) });
   }
   for (const server of plan.servers) {
-    // `result` is secret through additionalSecretOutputs, which the engine applies; wrapping makes it explicit.
-    const connectionToken = pulumi.secret(new random.RandomPassword(`token-${server.id}`, { length: 48, special: false }).result);
+    const connectionToken = deriveSecret(secretSeed, `aci/cli/${server.id}/connection-token`);
     const githubToken = server.user ? tenantToken(secrets, server.user) : secrets.githubToken;
     if (separateCliGroups(cfg.topology)) {
       const group = new AciCliGroup(`cli-${server.id}`, {
@@ -320,7 +330,7 @@ export async function deployAci(): Promise<StackOutputs> {
     }
   }
 
-  const jwtSecret = secrets.jwtSecret ?? pulumi.secret(new random.RandomPassword("jwt-secret", { length: 64, special: false }).result);
+  const jwtSecret = secrets.jwtSecret ?? deriveSecret(secretSeed, "aci/gateway/jwt-secret");
   const gateway = new AciGatewayGroup("gateway", {
     ...base,
     ...groupOptions,

@@ -193,3 +193,19 @@ export function targetSettings(config: GatewayConfig): TargetSettings {
     rateLimitPerMinute: config.http.rateLimitPerMinute,
   };
 }
+
+/** The secret every generated secret is derived from (components/secrets.ts). */
+export const SECRET_SEED_KEY = "secretSeed";
+
+export const MIN_SEED_LENGTH = 32;
+
+export function requireSecretSeed(): pulumi.Output<string> {
+  // Read raw (synchronously) so its length can be checked before any resource is declared.
+  const seed = pulumi.runtime.allConfig()[`${CONFIG_NAMESPACE}:${SECRET_SEED_KEY}`];
+  const fix = `(fix: pulumi config set --secret ${CONFIG_NAMESPACE}:${SECRET_SEED_KEY} "$(openssl rand -hex 32)")`;
+  if (seed === undefined) {
+    throw new Error(`${CONFIG_NAMESPACE}:${SECRET_SEED_KEY} is not set: connection tokens, the JWT secret and the Redis password are derived from it ${fix}`);
+  }
+  if (seed.length < MIN_SEED_LENGTH) throw new Error(`${CONFIG_NAMESPACE}:${SECRET_SEED_KEY} is shorter than ${MIN_SEED_LENGTH} characters ${fix}`);
+  return pulumi.secret(seed);
+}

@@ -376,6 +376,13 @@ describe("config errors name the key and the fix", () => {
     expect(msg).toMatch(/copilot-scale-kit:redisUrl is not set \(fix: pulumi config set --secret copilot-scale-kit:redisUrl/);
   });
 
+  it("no secret seed", async () => {
+    const msg = await runKubernetesStack("dev", importIndex, { noSeed: true }).then(() => "", (e: Error) => e.message);
+    expect(msg).toMatch(/copilot-scale-kit:secretSeed is not set: .* \(fix: pulumi config set --secret copilot-scale-kit:secretSeed "\$\(openssl rand -hex 32\)"\)/);
+    const short = await runKubernetesStack("dev", importIndex, { noSeed: true, config: { "copilot-scale-kit:secretSeed": "short" } }).then(() => "", (e: Error) => e.message);
+    expect(short).toMatch(/copilot-scale-kit:secretSeed is shorter than 32 characters/);
+  });
+
   it("more than one server for shared", async () => {
     expect(await fails("dev", { "copilot-scale-kit:servers": "3" })).toMatch(/copilot-scale-kit:servers: shared runs exactly one CLI server/);
   });

@@ -18,7 +18,7 @@ import {
   StickyCluster,
 } from "../components/k8s/index.js";
 import { TARGET_VERSION, TOPOLOGIES, type TargetDescriptor, parseTarget } from "../topology/index.js";
-import { CONFIG_NAMESPACE, commonStackSchema, deployedFeatures, readStackConfig, serverCount, targetSettings } from "./config.js";
+import { CONFIG_NAMESPACE, commonStackSchema, deployedFeatures, readStackConfig, requireSecretSeed, SECRET_SEED_KEY, serverCount, targetSettings } from "./config.js";
 import type { StackOutputs } from "./outputs.js";
 
 const quantity = z.string().regex(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, "a Kubernetes quantity such as 250m, 512Mi or 2");
@@ -106,7 +106,7 @@ export const kubernetesStackSchema = commonStackSchema
 export type KubernetesStackConfig = z.infer<typeof kubernetesStackSchema>;
 
 /** Secret config keys, read with getSecret; never in stack files. */
-export const SECRET_CONFIG_KEYS = ["githubToken", "jwtSecret", "redisUrl", "providerApiKey"] as const;
+export const SECRET_CONFIG_KEYS = [SECRET_SEED_KEY, "githubToken", "jwtSecret", "redisUrl", "providerApiKey"] as const;
 
 export function readKubernetesConfig(): KubernetesStackConfig {
   return readStackConfig(kubernetesStackSchema, SECRET_CONFIG_KEYS);
@@ -134,6 +134,7 @@ function createTopology(cfg: KubernetesStackConfig, kit: KitArgs, opts: pulumi.C
 
 export async function deployKubernetes(): Promise<StackOutputs> {
   const cfg = readKubernetesConfig();
+  const secretSeed = requireSecretSeed();
   const k = cfg.kubernetes;
   const secrets = new pulumi.Config(CONFIG_NAMESPACE);
   const redisUrl = secrets.getSecret("redisUrl");
@@ -172,6 +173,7 @@ export async function deployKubernetes(): Promise<StackOutputs> {
     imagePull: { policy: k.imagePullPolicy, secrets: k.imagePullSecrets },
     gateway: { ...cfg.gateway, serviceType: k.gatewayServiceType, resources: k.resources.gateway, jwtSecret: secrets.getSecret("jwtSecret") },
     lifecycle: cfg.lifecycle,
+    secretSeed,
     cli: {
       resources: k.resources.cli,
       storageGi: k.storageGi,

@@ -5,7 +5,7 @@
  * key is read here and handed out only as a secret.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
+import { createHash } from "node:crypto";
 import * as storage from "@pulumi/azure-native/storage/index.js";
 import type { input } from "@pulumi/azure-native/types/index.js";
 
@@ -56,13 +56,16 @@ export class SessionStorage extends pulumi.ComponentResource {
     }
     super("copilot-scale-kit:azure:SessionStorage", name, {}, opts);
 
-    // Account names are global, 3-24 lowercase letters and digits: a readable prefix and a random suffix.
-    const suffix = new random.RandomString(`${name}-suffix`, { length: 8, upper: false, special: false }, { parent: this });
+    // Account names are global, 3-24 lowercase letters and digits: a readable prefix and a suffix
+    // hashed from project, stack, resource group and name (stable across runs, no random provider).
     const prefix = name.toLowerCase().replace(/[^a-z0-9]/g, "").slice(0, 16) || "copilot";
+    const suffix = pulumi
+      .output(args.resourceGroupName)
+      .apply((rg) => createHash("sha256").update(`${pulumi.getProject()}/${pulumi.getStack()}/${rg}/${name}`).digest("hex").slice(0, 8));
     this.account = new storage.StorageAccount(
       name,
       {
-        accountName: pulumi.interpolate`${prefix}${suffix.result}`,
+        accountName: pulumi.interpolate`${prefix}${suffix}`,
         resourceGroupName: args.resourceGroupName,
         location: args.location,
         kind: premium ? "FileStorage" : "StorageV2",

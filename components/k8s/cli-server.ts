@@ -4,7 +4,6 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import {
   CLI_DATA_PATH,
   CLI_HOME_PATH,
@@ -49,8 +48,8 @@ export interface CliServerArgs {
   instance: string;
   image: pulumi.Input<string>;
   imagePull?: ImagePull;
-  /** The server's connection token; generated with @pulumi/random when omitted. Always secret. */
-  connectionToken?: pulumi.Input<string>;
+  /** The server's connection token (KitTopology derives it from the secret seed). Always secret. */
+  connectionToken: pulumi.Input<string>;
   /** Secret key holding the GitHub token (COPILOT_GITHUB_TOKEN); omitted = none. */
   githubToken?: SecretKeyRef;
   storage: CliStorage;
@@ -109,10 +108,8 @@ export class CliServer extends pulumi.ComponentResource {
     const meta = (suffix = "") => ({ name: `${k8sName}${suffix}`, namespace: args.namespace, labels });
     const child = { parent: this };
 
-    const token =
-      args.connectionToken ?? new random.RandomPassword(`${k8sName}-token`, { length: 48, special: false }, child).result;
     // Mocks and stack outputs must see it as secret even before the engine says so.
-    this.connectionToken = pulumi.secret(token);
+    this.connectionToken = pulumi.secret(args.connectionToken);
     const secret = new k8s.core.v1.Secret(
       `${k8sName}-token`,
       { metadata: meta("-token"), type: "Opaque", stringData: { [CONNECTION_TOKEN_KEY]: this.connectionToken } },

@@ -29,10 +29,11 @@ const kit = (over: Partial<KitArgs> = {}): KitArgs => ({
   images: { cli: "cli:1", gateway: "gw:1" },
   gateway: gatewaySchema.parse({}),
   lifecycle: lifecycleSchema.parse({}),
+  secretSeed: "test-seed-0123456789abcdef0123456789abcdef",
   ...over,
 });
 const server = (args: Partial<ConstructorParameters<typeof CliServer>[1]> = {}, opts?: pulumi.ComponentResourceOptions) =>
-  new CliServer("s", { serverId: "0", namespace: "ns", instance: "copilot", image: "cli:1", storage: { sizeGi: 1 }, ...args }, opts);
+  new CliServer("s", { serverId: "0", namespace: "ns", instance: "copilot", image: "cli:1", connectionToken: "token-0123456789", storage: { sizeGi: 1 }, ...args }, opts);
 const runtime = (store: "memory" | "redis", ttl = 3600) =>
   gatewayRuntime({
     image: "gw:1",
@@ -57,9 +58,8 @@ describe("CliServer", () => {
     expect((dep!.inputs.spec as any).template.spec.volumes[0]).toEqual({ name: "state", persistentVolumeClaim: { claimName: "team-state" } });
   });
 
-  it("uses a given connection token instead of generating one, and keeps it secret", async () => {
+  it("puts the given connection token in its Secret and keeps it secret", async () => {
     const rs = await capture(() => server({ connectionToken: "given-token-0123456789" }));
-    expect(rs.filter((r) => r.type.startsWith("random:"))).toEqual([]);
     const [secret] = ofKind(rs, "Secret");
     expect(secret!.inputs.stringData).toEqual({ "connection-token": "given-token-0123456789" });
     expect(secret!.secretPaths).toEqual(["stringData"]);
@@ -72,8 +72,8 @@ describe("gateway runtime, Gateway and SessionCleanup", () => {
     expect(() => gatewayRuntime({ ...base, secrets: { backendTokens: {} } })).toThrow(/backend 0 has no connection-token Secret/);
     expect(() => gatewayRuntime({ ...base, config: { ...base.config, store: "redis" }, secrets: { backendTokens: { "0": { name: "t", key: "k" } } } })).toThrow(/needs the Redis URL Secret/);
     expect(() => gatewayRuntime({ ...base, config: { ...base.config, backends: { kind: "spawn", cliPath: "c", homeRoot: "h" } }, secrets: { backendTokens: {} } })).toThrow(/spawn local processes/);
-    expect(await failure(() => new Gateway("g", { namespace: "ns", instance: "c", runtime: runtime("memory"), replicas: 2 }))).toMatch(/2 replicas need the redis store/);
-    expect(await failure(() => new Gateway("g", { namespace: "ns", instance: "c", runtime: runtime("redis"), autoscale: { min: 3, max: 2, cpuPercent: 50 } }))).toMatch(/autoscale\.min 3 is above autoscale\.max 2/);
+    expect(await failure(() => new Gateway("g", { namespace: "ns", instance: "c", runtime: runtime("memory"), replicas: 2, jwtSecret: "j" }))).toMatch(/2 replicas need the redis store/);
+    expect(await failure(() => new Gateway("g", { namespace: "ns", instance: "c", runtime: runtime("redis"), autoscale: { min: 3, max: 2, cpuPercent: 50 }, jwtSecret: "j" }))).toMatch(/autoscale\.min 3 is above autoscale\.max 2/);
     expect(await failure(() => new SessionCleanup("c", { namespace: "ns", instance: "c", runtime: runtime("memory"), schedule: "* * * * *" }))).toMatch(/needs the redis store/);
     expect(await failure(() => new SessionCleanup("c", { namespace: "ns", instance: "c", runtime: runtime("redis", 0), schedule: "* * * * *" }))).toMatch(/sessionTtlSeconds is 0/);
   });
@@ -97,8 +97,9 @@ describe("Redis", () => {
   });
 
   it("in-cluster: the password lives in a mounted config file, never on the command line", async () => {
-    const rs = await capture(() => new Redis("r", { namespace: "ns", instance: "c" }));
+    const rs = await capture(() => new Redis("r", { namespace: "ns", instance: "c", password: "redis-password-0123456789" }));
     const secret = ofKind(rs, "Secret")[0]!.inputs.stringData as Record<string, string>;
+    expect(secret.password).toBe("redis-password-0123456789");
     expect(secret["redis.conf"]).toContain(`requirepass ${secret.password}`);
     expect(secret["redis.conf"]).toContain("maxmemory-policy noeviction");
     const dep = JSON.stringify(ofKind(rs, "Deployment")[0]!.inputs);
@@ -133,5 +134,22 @@ describe("topologies", () => {
     expect(rs.filter((r) => r.type.startsWith("copilot-scale-kit:k8s:")).map((r) => r.type.split(":").at(-1)).sort()).toEqual(
       ["CliServer", "CliServer", "Gateway", "NetworkPolicies", "Redis", "SessionCleanup", "SharedStorageCluster"],
     );
+  });
+});
+
+describe("derived secrets", () => {
+  const secretsOf = async (seed: string) => {
+    const rs = await capture(() => new StickyCluster("s", { ...kit({ secretSeed: seed }), servers: 2 }));
+    return Object.fromEntries(ofKind(rs, "Secret").map((r) => [(r.inputs.metadata as any).name, r.inputs.stringData]));
+  };
+
+  it("derive every token and the JWT secret from the seed: distinct per purpose, stable per seed, all secret", async () => {
+    const a = await secretsOf("seed-A-0123456789abcdef0123456789abcdef");
+    const tokens = [a["copilot-cli-0-token"]["connection-token"], a["copilot-cli-1-token"]["connection-token"], a["copilot-gateway-auth"]["jwt-secret"]];
+    expect(tokens.every((t: string) => /^[0-9a-f]{64}$/.test(t))).toBe(true);
+    expect(new Set(tokens).size).toBe(3);
+    expect(await secretsOf("seed-A-0123456789abcdef0123456789abcdef")).toEqual(a);
+    const b = await secretsOf("seed-B-0123456789abcdef0123456789abcdef");
+    expect(b["copilot-cli-0-token"]["connection-token"]).not.toBe(tokens[0]);
   });
 });

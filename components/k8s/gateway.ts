@@ -6,7 +6,6 @@
 import { dirname } from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import { GATEWAY_COMMANDS, GATEWAY_PATHS, GATEWAY_PORT } from "../../images/contract.js";
 import { GATEWAY_SECRET_ENV } from "../../topology/gateway-config.js";
 import type { GatewayRuntime } from "./gateway-runtime.js";
@@ -35,8 +34,8 @@ export interface GatewayArgs {
   namespace: string;
   instance: string;
   runtime: GatewayRuntime;
-  /** HS256 secret that signs user JWTs; generated with @pulumi/random when omitted. Always secret. */
-  jwtSecret?: pulumi.Input<string>;
+  /** HS256 secret that signs user JWTs. Always secret. */
+  jwtSecret: pulumi.Input<string>;
   /** Fixed replica count; ignored when `autoscale` is set. */
   replicas?: number;
   autoscale?: GatewayAutoscale;
@@ -84,8 +83,7 @@ export class Gateway extends pulumi.ComponentResource {
     const meta = (suffix = "") => ({ name: `${k8sName}${suffix}`, namespace: args.namespace, labels });
     const child = { parent: this };
 
-    const secretValue = args.jwtSecret ?? new random.RandomPassword(`${k8sName}-jwt`, { length: 64, special: false }, child).result;
-    this.jwtSecret = pulumi.secret(secretValue);
+    this.jwtSecret = pulumi.secret(args.jwtSecret);
     const authSecret = new k8s.core.v1.Secret(
       `${k8sName}-auth`,
       { metadata: meta("-auth"), type: "Opaque", stringData: { [JWT_SECRET_KEY]: this.jwtSecret } },

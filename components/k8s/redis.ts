@@ -5,7 +5,6 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import {
   type ImagePull,
   type ResourceRequirements,
@@ -35,6 +34,8 @@ export type RedisArgs = {
       externalUrl: pulumi.Input<string>;
     }
   | {
+      /** The password clients authenticate with. Kept secret. */
+      password: pulumi.Input<string>;
       /** Pin by digest in production. */
       image?: string;
       imagePull?: ImagePull;
@@ -79,7 +80,7 @@ export class Redis extends pulumi.ComponentResource {
     }
 
     const host = serviceHost(k8sName, args.namespace);
-    const password = pulumi.secret(new random.RandomPassword(`${k8sName}-password`, { length: 40, special: false }, child).result);
+    const password = pulumi.secret(args.password);
     const secret = new k8s.core.v1.Secret(
       k8sName,
       {

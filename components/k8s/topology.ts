@@ -7,6 +7,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { type CommonStackConfig, gatewaySettings } from "../../stacks/config.js";
 import { type GatewayConfigInput, TOPOLOGIES, type TopologyName } from "../../topology/index.js";
+import { deriveSecret } from "../secrets.js";
 import { CliServer, type CliStorage } from "./cli-server.js";
 import { Gateway } from "./gateway.js";
 import { type GatewayRuntime, gatewayRuntime, staticBackend } from "./gateway-runtime.js";
@@ -25,9 +26,11 @@ export interface KitArgs {
   gateway: CommonStackConfig["gateway"] & {
     serviceType?: "ClusterIP" | "LoadBalancer" | "NodePort";
     resources?: ResourceRequirements;
-    /** Generated when omitted. */
+    /** Derived from `secretSeed` when omitted. */
     jwtSecret?: pulumi.Input<string>;
   };
+  /** Seed of every generated secret (connection tokens, JWT secret, Redis password); see components/secrets.ts. */
+  secretSeed: pulumi.Input<string>;
   lifecycle: CommonStackConfig["lifecycle"];
   cli?: {
     resources?: ResourceRequirements;
@@ -99,6 +102,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
           `${instance}-cli-${p.id}`,
           {
             serverId: p.id,
+            connectionToken: deriveSecret(args.secretSeed, `${instance}/cli/${p.id}/connection-token`),
             namespace: args.namespace,
             instance,
             image: args.images.cli,
@@ -123,7 +127,14 @@ export abstract class KitTopology extends pulumi.ComponentResource {
         `${instance}-redis`,
         externalUrl !== undefined
           ? { namespace: args.namespace, instance, externalUrl }
-          : { namespace: args.namespace, instance, imagePull: args.imagePull, storageClass: args.cli?.storageClass, ...inCluster },
+          : {
+              namespace: args.namespace,
+              instance,
+              password: deriveSecret(args.secretSeed, `${instance}/redis/password`),
+              imagePull: args.imagePull,
+              storageClass: args.cli?.storageClass,
+              ...inCluster,
+            },
         child,
       );
     }
@@ -154,7 +165,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
         namespace: args.namespace,
         instance,
         runtime: this.runtime,
-        jwtSecret: args.gateway.jwtSecret,
+        jwtSecret: args.gateway.jwtSecret ?? deriveSecret(args.secretSeed, `${instance}/gateway/jwt-secret`),
         replicas: args.gateway.replicas,
         autoscale: args.gateway.autoscale,
         serviceType: args.gateway.serviceType,

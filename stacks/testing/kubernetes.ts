@@ -20,6 +20,7 @@ export const STACKS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Values for the secret config keys; stack files never hold them. */
 export const TEST_SECRETS = {
+  secretSeed: "TEST-secret-seed-0123456789abcdef0123456789abcdef",
   githubToken: "ghp_TESTgithubToken0123456789abcdefABCDEF",
   redisUrl: "rediss://:TESTredisPassword42@redis.example.net:6380/0",
   jwtSecret: "TEST-jwt-secret-from-config-0123456789abcdef",
@@ -48,10 +49,12 @@ export interface KubernetesRun {
 export async function runKubernetesStack(
   stack: string,
   importProgram: () => Promise<StackOutputs>,
-  opts: { secrets?: (keyof typeof TEST_SECRETS)[]; config?: Record<string, string> } = {},
+  opts: { secrets?: (keyof typeof TEST_SECRETS)[]; config?: Record<string, string>; noSeed?: boolean } = {},
 ): Promise<KubernetesRun> {
   const file = loadStackFile(join(STACKS_DIR, `Pulumi.${stack}.yaml`));
-  const secrets = Object.fromEntries((opts.secrets ?? []).map((k) => [`${CONFIG_NAMESPACE}:${k}`, TEST_SECRETS[k]]));
+  // Every stack needs the seed (as `pulumi config set --secret` gives it); `noSeed` shows the error without it.
+  const keys = opts.noSeed ? (opts.secrets ?? []) : ["secretSeed" as const, ...(opts.secrets ?? [])];
+  const secrets = Object.fromEntries(keys.map((k) => [`${CONFIG_NAMESPACE}:${k}`, TEST_SECRETS[k]]));
   const run = await runWithMocks(importProgram, {
     config: { ...file.config, ...secrets, ...opts.config },
     secretKeys: Object.keys(secrets),

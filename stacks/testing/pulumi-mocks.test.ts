@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { readStackConfig } from "../config.js";
@@ -14,11 +13,10 @@ describe("runWithMocks", () => {
   it("captures inputs, records secret paths and waits for late registrations", async () => {
     const run = await runWithMocks(
       async () => {
-        const token = new random.RandomPassword("token", { length: 40, special: false });
-        // Registered only after the password resolves: disconnect() must wait for it.
-        const secret = new k8s.core.v1.Secret("s", { metadata: { name: "s" }, stringData: { token: token.result } });
-        // Mocks do not apply the provider's additionalSecretOutputs, so code wraps secrets explicitly.
-        return { name: secret.metadata.name, token: pulumi.secret(token.result) };
+        const late = pulumi.output(new Promise<string>((resolve) => setTimeout(() => resolve("late-token-0123456789"), 50)));
+        // Registered only after the value resolves: disconnect() must wait for it.
+        const secret = new k8s.core.v1.Secret("s", { metadata: { name: "s" }, stringData: { token: pulumi.secret(late) } });
+        return { name: secret.metadata.name, token: pulumi.secret(late) };
       },
       { config: {} },
     );
@@ -27,7 +25,8 @@ describe("runWithMocks", () => {
     expect(secret?.secretPaths).toEqual(["stringData"]);
     const token = await resolveOutput(run.exports.token);
     expect(token.secret).toBe(true);
-    expect((secret?.inputs.stringData as Record<string, string>).token).toBe(token.value);
+    expect((secret?.inputs.stringData as Record<string, string>).token).toBe("late-token-0123456789");
+    expect(token.value).toBe("late-token-0123456789");
     expect(await resolveOutput(run.exports.name)).toEqual({ value: "s", secret: false });
   });
 

@@ -67,7 +67,7 @@ export function unwrapSecrets(value: unknown, path = "", secretPaths: string[] =
 
 const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
 
-/** Deterministic stand-ins for provider-computed outputs (random passwords, image digests). */
+/** Deterministic stand-ins for provider-computed outputs (image digests). */
 function defaultState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   const digest = createHash("sha256").update(`${type}/${name}`).digest("hex");
   switch (type) {
@@ -76,13 +76,6 @@ function defaultState(type: string, name: string, inputs: Record<string, unknown
       const tag = (inputs.tags as string[] | undefined)?.[0];
       return { digest: `sha256:${digest}`, ref: tag && inputs.push ? `${tag}@sha256:${digest}` : (tag ?? "") };
     }
-    case "random:index/randomPassword:RandomPassword":
-    case "random:index/randomString:RandomString":
-      return { result: `mock${digest}` };
-    case "random:index/randomId:RandomId":
-      return { hex: digest.slice(0, 16), b64Url: Buffer.from(digest.slice(0, 16), "hex").toString("base64url") };
-    case "random:index/randomUuid:RandomUuid":
-      return { result: `${digest.slice(0, 8)}-${digest.slice(8, 12)}-${digest.slice(12, 16)}-${digest.slice(16, 20)}-${digest.slice(20, 32)}` };
     default:
       return {};
   }

@@ -17,6 +17,7 @@ export const STACKS_DIR = join(import.meta.dirname, "../../../stacks");
 export const MOCK_STORAGE_KEY = "bW9jay1zdG9yYWdlLWFjY291bnQta2V5LTAxMjM0NTY3ODk=";
 /** Secret config every ACI test stack gets unless a test says otherwise. */
 export const TEST_SECRETS: Record<string, string> = {
+  secretSeed: "mock-secret-seed-0123456789abcdef0123456789abcdef",
   githubToken: "ghp_mockGithubToken0123456789abcdef",
   registryPassword: "mock-registry-password-0123456789",
 };
