@@ -1,0 +1,277 @@
+/**
+ * The one-node Kubernetes cluster on this machine: `up` starts etcd, the control plane, containerd
+ * and the kubelet, kube-proxy, cluster DNS, the NetworkPolicy controller, the volume provisioner and
+ * the offline model the local stacks use; `down` stops them and undoes every change to the host.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { addonManifests, HELPER_IMAGE, helperPodYaml, LOCAL_PATH_NAMESPACE, LOCAL_PATH_PROVISIONER } from "./addons.js";
+import { type Daemon, daemonPid, logFile, startDaemon, startedDaemons, stopDaemon, waitFor } from "./daemons.js";
+import { createBridge, leftovers, removeBridge, removeFirewallState, removeKubeletHostState, restoreHostState, saveHostState, unmountAll } from "./host-network.js";
+import { CONTAINERD_ROOT, NODE_NAME, STORAGE_CLASSES, net, paths } from "./layout.js";
+import { configFiles, writeNodeConfig } from "./node-config.js";
+import { ensurePki, kubeconfigPath, writeKubeconfigs } from "./pki.js";
+import { toolBinary } from "./toolchain.js";
+
+const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+const pki = (f: string) => join(paths.pki, f);
+
+/** Host processes of the cluster, in start order (`down` stops them in reverse). */
+export const DAEMON_COMMS = ["etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "coredns", "kube-router", "local-path-prov"];
+
+export interface ClusterState {
+  startedAt: string;
+  kubeconfig: string;
+  node: string;
+  timingsMs: Record<string, number>;
+  modelUrl: string;
+}
+
+export function kubectl(args: string[], input?: string): string {
+  return execFileSync(toolBinary("kubernetes", "kubectl"), ["--kubeconfig", paths.kubeconfig, ...args], {
+    encoding: "utf8",
+    input,
+    stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+function requireHost(): void {
+  if (process.getuid?.() !== 0) throw new Error("cluster: needs root (it runs containerd, the kubelet and changes the host's firewall)");
+  const missing = ["etcd", "containerd", "runc", "iptables", "nft", "ipset", "openssl", "ctr"].filter((c) => {
+    try {
+      execFileSync("sh", ["-c", `command -v ${c}`], { stdio: "ignore" });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (!existsSync("/usr/lib/cni/bridge")) missing.push("containernetworking-plugins");
+  if (missing.length) {
+    throw new Error(`cluster: missing host packages: ${missing.join(", ")} (fix: bash scripts/setup-cluster.sh, or apt-get install etcd-server containerd runc iptables nftables ipset openssl containernetworking-plugins)`);
+  }
+}
+
+function daemons(): Record<string, Daemon> {
+  const k = (b: string) => toolBinary("kubernetes", b);
+  const common = ["--bind-address=127.0.0.1"];
+  return {
+    etcd: {
+      name: "etcd",
+      argv: ["etcd", "--name", "kit", "--data-dir", paths.etcd, "--listen-client-urls", `http://127.0.0.1:${net.etcdPort}`, "--advertise-client-urls", `http://127.0.0.1:${net.etcdPort}`,
+        "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380", "--initial-cluster", "kit=http://127.0.0.1:2380", "--listen-metrics-urls", "http://127.0.0.1:2381"],
+    },
+    "kube-apiserver": {
+      name: "kube-apiserver",
+      argv: [k("kube-apiserver"), `--etcd-servers=http://127.0.0.1:${net.etcdPort}`, ...common, `--secure-port=${net.apiPort}`, "--advertise-address=127.0.0.1",
+        // On loopback the default endpoint reconciler refuses the advertise address.
+        "--endpoint-reconciler-type=none",
+        `--tls-cert-file=${pki("apiserver.crt")}`, `--tls-private-key-file=${pki("apiserver.key")}`, `--client-ca-file=${pki("ca.crt")}`,
+        `--service-account-key-file=${pki("sa.pub")}`, `--service-account-signing-key-file=${pki("sa.key")}`, "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction", `--service-cluster-ip-range=${net.serviceCidr}`, "--allow-privileged=true",
+        `--kubelet-client-certificate=${pki("apiserver-kubelet-client.crt")}`, `--kubelet-client-key=${pki("apiserver-kubelet-client.key")}`, `--kubelet-certificate-authority=${pki("ca.crt")}`,
+        "--kubelet-preferred-address-types=Hostname,InternalIP"],
+    },
+    "kube-controller-manager": {
+      name: "kube-controller-manager",
+      argv: [k("kube-controller-manager"), `--kubeconfig=${kubeconfigPath("kube-controller-manager")}`, `--authentication-kubeconfig=${kubeconfigPath("kube-controller-manager")}`,
+        `--authorization-kubeconfig=${kubeconfigPath("kube-controller-manager")}`, ...common, "--secure-port=10257", "--leader-elect=false",
+        `--service-account-private-key-file=${pki("sa.key")}`, `--root-ca-file=${pki("ca.crt")}`, "--use-service-account-credentials=true",
+        `--cluster-signing-cert-file=${pki("ca.crt")}`, `--cluster-signing-key-file=${pki("ca.key")}`,
+        "--allocate-node-cidrs=true", `--cluster-cidr=${net.podCidr}`, "--node-cidr-mask-size=24", `--service-cluster-ip-range=${net.serviceCidr}`, "--controllers=*"],
+    },
+    "kube-scheduler": {
+      name: "kube-scheduler",
+      argv: [k("kube-scheduler"), `--kubeconfig=${kubeconfigPath("kube-scheduler")}`, `--authentication-kubeconfig=${kubeconfigPath("kube-scheduler")}`,
+        `--authorization-kubeconfig=${kubeconfigPath("kube-scheduler")}`, ...common, "--secure-port=10259", "--leader-elect=false"],
+    },
+    containerd: { name: "containerd", argv: ["containerd", "--config", configFiles.containerd] },
+    kubelet: {
+      name: "kubelet",
+      argv: [k("kubelet"), `--config=${configFiles.kubelet}`, `--kubeconfig=${kubeconfigPath("kubelet")}`, `--root-dir=${paths.kubeletRoot}`, `--hostname-override=${NODE_NAME}`,
+        // The bridge's address: the kubelet refuses loopback, and the host's own interfaces are not the cluster's.
+        `--node-ip=${net.bridgeIp}`, "--v=1"],
+    },
+    "kube-proxy": {
+      name: "kube-proxy",
+      argv: [k("kube-proxy"), `--kubeconfig=${kubeconfigPath("kube-proxy")}`, `--hostname-override=${NODE_NAME}`, "--proxy-mode=nftables", `--cluster-cidr=${net.podCidr}`,
+        ...common, "--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256",
+        // No CAP_SYS_RESOURCE-free conntrack tuning here: leave the host's conntrack sysctls alone.
+        "--conntrack-max-per-core=0", "--conntrack-min=0", "--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0"],
+    },
+    coredns: { name: "coredns", argv: [toolBinary("coredns"), "-conf", configFiles.corefile] },
+    "kube-router": {
+      name: "kube-router",
+      argv: [toolBinary("kube-router"), `--kubeconfig=${paths.kubeconfig}`, `--hostname-override=${NODE_NAME}`, "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+        "--health-port=20244", "--metrics-port=0", "--enable-ipv6=false"],
+    },
+    "offline-model": {
+      name: "offline-model",
+      argv: [process.execPath, "--import", "tsx", join(ROOT, "local/cluster/offline-model.ts")],
+      cwd: ROOT,
+    },
+    "local-path-provisioner": {
+      name: "local-path-provisioner",
+      argv: [toolBinary("local-path-provisioner"), "start", `--kubeconfig=${paths.kubeconfig}`, `--namespace=${LOCAL_PATH_NAMESPACE}`, `--provisioner-name=${LOCAL_PATH_PROVISIONER}`,
+        `--config=${configFiles.localPath}`, `--helper-pod-file=${configFiles.localPathHelper}`, `--helper-image=${HELPER_IMAGE}`],
+    },
+  };
+}
+
+
+async function apiReady(): Promise<boolean> {
+  return kubectl(["get", "--raw", "/readyz"]).trim() === "ok";
+}
+
+function nodeReady(): boolean {
+  const s = kubectl(["get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+  return s.trim() === "True";
+}
+
+export interface UpOptions {
+  /** Imports the images every node needs (pause, the provisioner's helper) into containerd. */
+  importNodeImages: (containerdSocket: string) => Promise<void>;
+  log?: (line: string) => void;
+}
+
+export async function up(opts: UpOptions): Promise<ClusterState> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  requireHost();
+  const timings: Record<string, number> = {};
+  const t0 = Date.now();
+  const timed = async (what: string, fn: () => Promise<unknown> | unknown) => {
+    const t = Date.now();
+    log(`[cluster] ${what} …`);
+    await fn();
+    timings[what] = Date.now() - t;
+  };
+  const d = daemons();
+  mkdirSync(paths.dir, { recursive: true, mode: 0o755 });
+  saveHostState();
+  ensurePki();
+  writeKubeconfigs();
+  writeNodeConfig();
+  writeFileSync(configFiles.localPathHelper, helperPodYaml());
+  createBridge();
+
+  await timed("etcd", async () => {
+    startDaemon(d.etcd!);
+    await waitFor("etcd health", "etcd", 30_000, async () => (await fetch(`http://127.0.0.1:${net.etcdPort}/health`)).ok);
+  });
+  await timed("kube-apiserver", async () => {
+    startDaemon(d["kube-apiserver"]!);
+    await waitFor("the API server's /readyz", "kube-apiserver", 120_000, apiReady);
+  });
+  await timed("controller-manager, scheduler", async () => {
+    startDaemon(d["kube-controller-manager"]!);
+    startDaemon(d["kube-scheduler"]!);
+    await waitFor("the default ServiceAccount", "kube-controller-manager", 60_000, () => kubectl(["-n", "default", "get", "serviceaccount", "default", "-o", "name"]).includes("default"));
+  });
+  await timed("containerd + node images", async () => {
+    startDaemon(d.containerd!);
+    await waitFor("containerd's socket", "containerd", 30_000, () => existsSync(paths.containerdSocket));
+    await opts.importNodeImages(paths.containerdSocket);
+  });
+  await timed("kubelet (node Ready)", async () => {
+    startDaemon(d.kubelet!);
+    await waitFor(`node ${NODE_NAME} Ready`, "kubelet", 120_000, nodeReady);
+  });
+  await timed("kube-proxy, DNS, NetworkPolicy, storage", async () => {
+    startDaemon(d["kube-proxy"]!);
+    startDaemon(d.coredns!);
+    startDaemon(d["kube-router"]!);
+    kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: addonManifests() }));
+    startDaemon(d["local-path-provisioner"]!);
+    await waitFor("cluster DNS", "coredns", 30_000, async () => (await fetch("http://127.0.0.1:18054/ready")).ok);
+    await waitFor("kube-router", "kube-router", 60_000, async () => (await fetch("http://127.0.0.1:20244/healthz")).ok);
+  });
+  await timed("offline model", async () => {
+    startDaemon(d["offline-model"]!);
+    await waitFor("the offline model", "offline-model", 30_000, async () => (await fetch(`http://${net.bridgeIp}:${net.modelPort}/v1/models`)).status < 500);
+  });
+  const state: ClusterState = {
+    startedAt: new Date().toISOString(),
+    kubeconfig: paths.kubeconfig,
+    node: NODE_NAME,
+    timingsMs: { ...timings, total: Date.now() - t0 },
+    modelUrl: `http://${net.bridgeIp}:${net.modelPort}/v1`,
+  };
+  writeFileSync(paths.state, JSON.stringify(state, null, 2));
+  log(`[cluster] up in ${((Date.now() - t0) / 1000).toFixed(1)} s; export KUBECONFIG=${paths.kubeconfig}`);
+  return state;
+}
+
+/** Namespaces the cluster itself owns; `down` deletes every other one first, so pods end gracefully. */
+const SYSTEM_NAMESPACES = new Set(["default", "kube-system", "kube-public", "kube-node-lease", LOCAL_PATH_NAMESPACE]);
+
+export async function down(log: (l: string) => void = (l) => console.log(l)): Promise<string[]> {
+  const t0 = Date.now();
+  if (daemonPid("kube-apiserver") && daemonPid("kubelet")) {
+    try {
+      const namespaces = kubectl(["get", "ns", "-o", "jsonpath={.items[*].metadata.name}"]).split(/\s+/).filter((n) => n && !SYSTEM_NAMESPACES.has(n));
+      if (namespaces.length) {
+        log(`[cluster] deleting namespaces ${namespaces.join(", ")} …`);
+        kubectl(["delete", "ns", ...namespaces, "--wait=true", "--timeout=120s"]);
+      }
+      kubectl(["delete", "pods", "--all", "--all-namespaces", "--grace-period=5", "--wait=true", "--timeout=60s"]);
+    } catch (err) {
+      log(`[cluster] graceful deletion incomplete (${(err as Error).message.split("\n")[0]}); forcing`);
+    }
+  }
+  // The kubelet first, so it does not restart what containerd is told to stop.
+  for (const name of ["kubelet", ...startedDaemons().filter((n) => n !== "kubelet" && n !== "containerd"), "containerd"]) {
+    if (name === "containerd") killContainers();
+    await stopDaemon(name);
+  }
+  unmountAll();
+  removeFirewallState();
+  removeBridge();
+  removeKubeletHostState();
+  restoreHostState();
+  rmSync(paths.dir, { recursive: true, force: true });
+  const left = leftovers(DAEMON_COMMS);
+  log(`[cluster] down in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${left.length ? `left behind: ${left.join("; ")}` : "nothing left behind"}`);
+  return left;
+}
+
+/** Containers the kubelet did not get to stop: killed through containerd before it stops. */
+function killContainers(): void {
+  if (!daemonPid("containerd")) return;
+  const ctr = (args: string[]) => {
+    try {
+      return execFileSync("ctr", ["--address", paths.containerdSocket, "-n", "k8s.io", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    } catch {
+      return "";
+    }
+  };
+  const tasks = ctr(["tasks", "ls", "-q"]).split("\n").filter(Boolean);
+  for (const t of tasks) ctr(["tasks", "kill", "-s", "SIGKILL", t]);
+  for (const t of tasks) ctr(["tasks", "delete", "-f", t]);
+  for (const c of ctr(["containers", "ls", "-q"]).split("\n").filter(Boolean)) ctr(["containers", "delete", c]);
+}
+
+export function status(): { up: boolean; state?: ClusterState; daemons: Record<string, number | null>; nodeReady: boolean; leftovers: string[]; storageClasses: typeof STORAGE_CLASSES; containerdRoot: string; root: string } {
+  const names = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "coredns", "kube-router", "local-path-provisioner", "offline-model"];
+  const ds = Object.fromEntries(names.map((n) => [n, daemonPid(n) ?? null]));
+  let ready = false;
+  try {
+    ready = nodeReady();
+  } catch {
+    ready = false;
+  }
+  const state = existsSync(paths.state) ? (JSON.parse(readFileSync(paths.state, "utf8")) as ClusterState) : undefined;
+  return {
+    up: Object.values(ds).every((p) => p !== null) && ready,
+    state,
+    daemons: ds,
+    nodeReady: ready,
+    leftovers: state ? [] : leftovers(DAEMON_COMMS),
+    storageClasses: STORAGE_CLASSES,
+    containerdRoot: CONTAINERD_ROOT,
+    root: ROOT,
+  };
+}
+
+export { logFile };
