@@ -85,6 +85,14 @@ const RUNS: Run[] = [
   { name: "local-sticky", up: ["--topology", "sticky", "--servers", "3"] },
   { name: "control-modulo-hash", up: ["--topology", "sticky", "--servers", "3", "--unsafe", "modulo-hash"], filter: "sticky.test.ts", mustFail: "sticky-routing" },
   { name: "local-shared-storage", up: ["--topology", "shared-storage", "--servers", "2", "--store", "redis", "--gateways", "2"] },
+  // Today's layout before issue 13: every server on one COPILOT_HOME, so they share session-store.db.
+  {
+    name: "control-shared-home",
+    up: ["--topology", "shared-storage", "--servers", "2", "--store", "redis", "--gateways", "2", "--unsafe", "shared-home"],
+    filter: "state-layout.test.ts",
+    features: ["private-homes"],
+    mustFail: "private-homes",
+  },
   {
     name: "control-no-lease",
     up: ["--topology", "shared-storage", "--servers", "2", "--store", "redis", "--gateways", "2", "--unsafe", "no-lease"],

@@ -20,6 +20,7 @@ import {
 import { resolveCliPath, startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
 import type { SpawnRegistryEntry } from "../gateway/spawn-pool.js";
 import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
+import { prepareHome, SHARED_HOME, type HomeLayout } from "./homes.js";
 import { startMockModel } from "./mock-model.js";
 import { freePort } from "./ports.js";
 import { redisDir, startRedis, type RedisProcess } from "./redis-process.js";
@@ -150,13 +151,20 @@ export class LocalPlatform {
     this.log(`ready: ${this.gateways.map((g) => g.proc.url).join(" ")}`);
   }
 
+  private homeLayout(): HomeLayout {
+    return { runDir: this.runDir, sharedState: TOPOLOGIES[this.opts.topology].sharedState, sharedHome: this.unsafeSwitches().includes(SHARED_HOME) };
+  }
+
+  private unsafeSwitches(): string[] {
+    return (this.opts.unsafe ?? "").split(",").filter(Boolean);
+  }
+
   private cliEnv(): Record<string, string> {
     return { COPILOT_OFFLINE: "true", COPILOT_PROVIDER_BASE_URL: this.model!.url, COPILOT_MODEL: MODEL };
   }
 
   private async startServer(id: string, previous?: Server): Promise<void> {
-    // shared-storage: every server on one state directory, as on an RWX volume.
-    const home = previous?.home ?? (TOPOLOGIES[this.opts.topology].sharedState ? join(this.runDir, "shared-home") : join(this.runDir, id, "home"));
+    const home = previous?.home ?? prepareHome(this.homeLayout(), id);
     const token = previous?.token ?? secret();
     const logFile = join(this.runDir, "logs", `${id}.log`);
     const handle = await startCliServer({
@@ -268,7 +276,9 @@ export class LocalPlatform {
     const env: Record<string, string> = { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
     if (this.redis) env[GATEWAY_SECRET_ENV.redisUrl] = this.redis.url;
     for (const srv of this.servers) env[backendTokenEnv(srv.id)] = srv.token;
-    if (this.opts.unsafe) env.GATEWAY_UNSAFE_TEST_SWITCHES = this.opts.unsafe;
+    // shared-home is the platform's own switch (how it lays out homes); the others are the gateway's.
+    const gatewaySwitches = this.unsafeSwitches().filter((u) => u !== SHARED_HOME);
+    if (gatewaySwitches.length) env.GATEWAY_UNSAFE_TEST_SWITCHES = gatewaySwitches.join(",");
     return { config, env };
   }
 
@@ -295,7 +305,8 @@ export class LocalPlatform {
       isolated: ["per-user-cli", ...((this.opts.cliIdleTimeoutSeconds ?? 0) > 0 ? (["cli-culling"] as Feature[]) : [])],
       collaborative: ["rooms", "room-lock"],
       sticky: ["sticky-routing"],
-      "shared-storage": ["session-lease"],
+      // Claimed under `--unsafe shared-home` too: the negative control must show the claim fails.
+      "shared-storage": ["session-lease", "private-homes"],
     };
     f.push(...byTopology[this.opts.topology]);
     const s = this.settings;

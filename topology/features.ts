@@ -21,6 +21,8 @@ export const FEATURES = [
   "room-lock",
   "sticky-routing",
   "session-lease",
+  /** Every CLI server has a home of its own: no database or lock file is open in two CLI processes. */
+  "private-homes",
   // lifecycle
   "idle-detach",
   "session-ttl",
@@ -76,6 +78,7 @@ export const PROFILES: Readonly<Record<TopologyName, Profile>> = {
   "shared-storage": {
     topology: "shared-storage",
     core: [...CORE_API, "session-lease"],
-    extended: [...LIFECYCLE, ...PROTECTION, ...PLATFORM],
+    // Extended until the Kubernetes and ACI components lay homes out the same way (issue 13).
+    extended: ["private-homes", ...LIFECYCLE, ...PROTECTION, ...PLATFORM],
   },
 };
