@@ -2,21 +2,9 @@
  * The Pulumi program: `pulumi up --stack <env>` builds the topology its stack file names,
  * on the platform it names. Config lives in stacks/Pulumi.<env>.yaml (stackConfigDir).
  */
-import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE } from "./config.js";
+import { program } from "./program.js";
 
-const platform = new pulumi.Config(CONFIG_NAMESPACE).get("platform");
-if (platform !== "kubernetes" && platform !== "aci") {
-  throw new Error(
-    `stack config ${CONFIG_NAMESPACE}:platform is ${JSON.stringify(platform)}; it must be "kubernetes" or "aci" ` +
-      `(fix: pulumi config set ${CONFIG_NAMESPACE}:platform kubernetes)`,
-  );
-}
-
-const deployed =
-  platform === "kubernetes"
-    ? await (await import("./kubernetes.js")).deployKubernetes()
-    : await (await import("./aci.js")).deployAci();
+const deployed = await program();
 
 /** Base URL of the gateway (one per replica set; the Service or DNS name in front of it). */
 export const gatewayUrl = deployed.gatewayUrl;

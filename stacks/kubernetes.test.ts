@@ -28,6 +28,12 @@ const STACK_SECRETS: Record<string, (keyof typeof TEST_SECRETS)[]> = {
   prod: ["githubToken", "redisUrl"],
   isolated: ["githubToken", "jwtSecret"],
   collaborative: ["providerApiKey"],
+  // The one-node cluster of `npm run cluster` (npm run test:cluster deploys these for real).
+  "local-shared": [],
+  "local-sticky": [],
+  "local-shared-storage": [],
+  "local-collaborative": [],
+  "local-isolated": [],
 };
 
 const kind = (run: KubernetesRun, k: string) => run.kube.filter((r) => r.obj.kind === k);

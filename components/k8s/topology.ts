@@ -96,8 +96,12 @@ export abstract class KitTopology extends pulumi.ComponentResource {
     if (new Set(ids).size !== ids.length) throw new Error(`${topology}: duplicate server ids ${ids.join(", ")}`);
 
     const credentials = this.credentials(args, instance);
-    this.servers = plans.map(
-      (p) =>
+    // Each server waits for the one before it, so an image change rolls them one at a time (the
+    // provider awaits each Deployment's rollout) and the others keep serving meanwhile.
+    this.servers = [];
+    for (const p of plans) {
+      const previous = this.servers.at(-1);
+      this.servers.push(
         new CliServer(
           `${instance}-cli-${p.id}`,
           {
@@ -115,9 +119,10 @@ export abstract class KitTopology extends pulumi.ComponentResource {
             env: args.cli?.env,
             tenant: p.tenant,
           },
-          child,
+          { parent: this, dependsOn: previous ? [previous.deployment] : [] },
         ),
-    );
+      );
+    }
 
     const maxReplicas = args.gateway.autoscale?.max ?? args.gateway.replicas;
     const useRedis = TOPOLOGIES[topology].requiresSharedStore || maxReplicas > 1;

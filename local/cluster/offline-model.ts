@@ -5,7 +5,7 @@
 import { startMockModel } from "../mock-model.js";
 import { net } from "./layout.js";
 
-const model = await startMockModel({ host: net.bridgeIp, port: net.modelPort });
+const model = await startMockModel({ host: net.bridgeIp, port: net.modelPort, modelName: "mock-model" });
 console.log(`offline model on ${model.url}`);
 const stop = () => void model.app.close().then(() => process.exit(0));
 process.on("SIGTERM", stop);

@@ -1,0 +1,153 @@
+/**
+ * The kit's images, built here with podman from the same Dockerfiles a user builds with Docker, and
+ * imported into the cluster's containerd (there is no registry to pull from).
+ *   npm run images -- build [--json]                 build what changed (tags are content hashes)
+ *   npm run images -- import [--containerd-socket S]  copy them into the node (namespace k8s.io)
+ * Each image is tagged with a hash of its inputs, so a changed Dockerfile, lock file or source is a
+ * new tag (and a new pod template), and also `:local`, the tag the local stack files name.
+ */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { HELPER_IMAGE } from "./addons.js";
+import { DEBIAN_IMAGE, ensureBaseImages, NODE_IMAGE } from "./base-images.js";
+import { paths } from "./layout.js";
+import { PAUSE_IMAGE } from "./node-config.js";
+import { PODMAN_DIR, podman, podmanEnv } from "./podman.js";
+
+const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+
+/** Each kit image: its Dockerfile's folder, the base it starts from, and the sources it copies. */
+export const KIT_IMAGES = {
+  cli: { repo: "localhost/copilot-cli", base: NODE_IMAGE, buildArg: "NODE_IMAGE", inputs: ["package.json", "package-lock.json", "tsconfig.json", "gateway/probe.ts", "images"] },
+  gateway: { repo: "localhost/copilot-gateway", base: NODE_IMAGE, buildArg: "NODE_IMAGE", inputs: ["package.json", "package-lock.json", "tsconfig.json", "topology", "gateway", "images"] },
+  redis: { repo: "localhost/kit-redis", base: DEBIAN_IMAGE, buildArg: "BASE_IMAGE", inputs: ["images/redis"] },
+} as const;
+export type KitImage = keyof typeof KIT_IMAGES;
+export type KitImageRefs = Record<KitImage, string>;
+
+function files(path: string): string[] {
+  const full = join(ROOT, path);
+  if (!statSync(full).isDirectory()) return [path];
+  return readdirSync(full).sort().flatMap((f) => files(join(path, f)));
+}
+
+/** A hash of everything the image is built from: its inputs (tests aside) and its base image. */
+export function contentTag(image: KitImage, baseId: string): string {
+  const h = createHash("sha256").update(baseId);
+  for (const f of KIT_IMAGES[image].inputs.flatMap(files).filter((f) => !f.endsWith(".test.ts"))) {
+    h.update(`\0${f}\0`).update(readFileSync(join(ROOT, f)));
+  }
+  return h.digest("hex").slice(0, 12);
+}
+
+async function podmanBuild(image: KitImage, refs: string[], log: string): Promise<void> {
+  const npmrc = join(PODMAN_DIR, "build-npmrc");
+  // TLS to the registries may be re-signed: npm in the build trusts the host's CA bundle, mounted
+  // for RUN steps only (never part of an image layer).
+  writeFileSync(npmrc, "cafile=/run/host-ca/ca-certificates.crt\n");
+  const spec = KIT_IMAGES[image];
+  const args = ["build", "--pull=never", "--layers", "--format", "docker", "--build-arg", `${spec.buildArg}=${spec.base}`,
+    "-v", "/etc/ssl/certs:/run/host-ca:ro", "-v", `${npmrc}:/root/.npmrc:ro`,
+    "-f", `images/${image}/Dockerfile`, ...(image === "redis" ? [] : ["--ignorefile", `images/${image}/Dockerfile.dockerignore`]),
+    ...refs.flatMap((r) => ["-t", r]), "."];
+  const out = createWriteStream(log);
+  const code = await new Promise<number>((res) => {
+    const child = spawn("nice", ["-n", "5", "podman", ...args], { cwd: ROOT, env: podmanEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
+    child.on("close", (c) => res(c ?? 1));
+  });
+  out.end();
+  if (code !== 0) throw new Error(`images: building ${image} failed (podman exit ${code}); log: ${log}`);
+}
+
+/** Builds the kit images whose content tag does not exist yet; returns their refs. */
+export async function buildImages(opts: { log?: (l: string) => void } = {}): Promise<KitImageRefs> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  ensureBaseImages(log);
+  const logs = join(PODMAN_DIR, "logs");
+  mkdirSync(logs, { recursive: true });
+  const refs = {} as KitImageRefs;
+  for (const image of Object.keys(KIT_IMAGES) as KitImage[]) {
+    const spec = KIT_IMAGES[image];
+    const ref = `${spec.repo}:${contentTag(image, podman(["image", "inspect", "--format", "{{.Id}}", spec.base]).trim())}`;
+    refs[image] = ref;
+    if (podmanImageId(ref)) {
+      podman(["tag", ref, `${spec.repo}:local`]);
+      continue;
+    }
+    const t = Date.now();
+    log(`[images] building ${ref} …`);
+    await podmanBuild(image, [ref, `${spec.repo}:local`], join(logs, `${image}.log`));
+    log(`[images] ${ref} built in ${Math.round((Date.now() - t) / 1000)} s`);
+  }
+  return refs;
+}
+
+function podmanImageId(ref: string): string | undefined {
+  try {
+    return podman(["image", "inspect", "--format", "{{.Id}}", ref]).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The images every node needs before any pod runs. */
+export function nodeImages(): string[] {
+  return [PAUSE_IMAGE, HELPER_IMAGE];
+}
+
+/** A second name for an image (a new pod template for Kubernetes, the same content). */
+export function retagImage(ref: string, suffix: string): string {
+  const next = `${ref.slice(0, ref.lastIndexOf(":"))}:${ref.slice(ref.lastIndexOf(":") + 1)}-${suffix}`;
+  podman(["tag", ref, next]);
+  return next;
+}
+
+const IMAGE_ID_LABEL = "copilot-scale-kit.image-id";
+
+/** Copies images into a containerd (namespace k8s.io), skipping those it already has with the same content. */
+export async function importImages(socket: string, refs: string[]): Promise<void> {
+  const ctr = (args: string[]) => execFileSync("ctr", ["--address", socket, "-n", "k8s.io", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+  const archive = join(PODMAN_DIR, "tmp", "import.tar");
+  for (const ref of refs) {
+    const id = podmanImageId(ref);
+    if (!id) throw new Error(`images: ${ref} is not built (fix: npm run images -- build)`);
+    const have = ctr(["images", "ls", `name==${ref}`]).includes(`${IMAGE_ID_LABEL}=${id}`);
+    if (have) continue;
+    podman(["save", "--format", "oci-archive", "-o", archive, ref]);
+    ctr(["images", "import", "--base-name", ref.slice(0, ref.lastIndexOf(":")), archive]);
+    ctr(["images", "label", ref, `${IMAGE_ID_LABEL}=${id}`]);
+  }
+  execFileSync("rm", ["-f", archive]);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd] = argv;
+  if (cmd === "build") {
+    const refs = await buildImages({ log: argv.includes("--json") ? () => undefined : undefined });
+    console.log(argv.includes("--json") ? JSON.stringify(refs, null, 2) : Object.values(refs).join("\n"));
+    return;
+  }
+  if (cmd === "import") {
+    const i = argv.indexOf("--containerd-socket");
+    const refs = await buildImages();
+    await importImages(i >= 0 ? argv[i + 1]! : paths.containerdSocket, [...nodeImages(), ...Object.values(refs), ...Object.values(refs).map((r) => `${r.slice(0, r.lastIndexOf(":"))}:local`)]);
+    console.log(`imported into ${i >= 0 ? argv[i + 1] : paths.containerdSocket}`);
+    return;
+  }
+  throw new Error("usage: npm run images -- build [--json] | import [--containerd-socket S]");
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    console.error((err as Error).message);
+    process.exit(1);
+  });
+}
+
+

@@ -1,0 +1,114 @@
+/**
+ * One topology on the real cluster: `pulumi up` with the real engine, every pod Ready, the
+ * conformance suite with the topology's profile and the k6 smoke scenario against the exported
+ * target (through the Services' addresses on this machine's pod bridge), then `pulumi destroy` and
+ * what it left behind.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parse } from "yaml";
+import { parseTarget, type TargetDescriptor, type TopologyName } from "../../topology/index.js";
+import { engineStack } from "./engine.js";
+import { namespaceLeftovers, podsReady, serviceAddress } from "./kube.js";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+/** The k6 scenario each topology's smoke run uses. */
+export const SMOKE_SCENARIO: Record<TopologyName, string> = {
+  shared: "chat-ramp",
+  sticky: "sticky-spread",
+  "shared-storage": "chat-ramp",
+  collaborative: "room-contention",
+  isolated: "chat-ramp",
+};
+
+export interface TopologyResult {
+  name: TopologyName;
+  stack: string;
+  up: boolean;
+  conformance: { passed: number; failed: number; skipped: number; failedTests: string[]; report: string };
+  load: { scenario: string; ok: boolean; detail: string };
+  leftovers: string[];
+  timings: { upSeconds?: number; podsReadySeconds?: number; conformanceSeconds?: number; loadSeconds?: number; destroySeconds?: number };
+  error?: string;
+}
+
+export function stackNamespace(stack: string): string {
+  const doc = parse(readFileSync(join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, { namespace?: string }> };
+  return doc.config["copilot-scale-kit:kubernetes"]?.namespace ?? "copilot";
+}
+
+const seconds = (t0: number) => Math.round((Date.now() - t0) / 100) / 10;
+
+/** The target as the host reaches it: in-cluster DNS names replaced by the Services' addresses. */
+export function hostTarget(target: TargetDescriptor, namespace: string): TargetDescriptor {
+  const servers = (target.servers ?? []).map((s) => {
+    const [host, port] = s.address.split(":");
+    return { ...s, address: serviceAddress(namespace, host!.split(".")[0]!, Number(port)) };
+  });
+  return { ...target, gatewayUrls: [`http://${serviceAddress(namespace, "copilot-gateway", 8080)}`], servers };
+}
+
+export async function deployAndCheck(topology: TopologyName, kubeconfig: string, overrides: Record<string, string>, reportDir: string, log: (l: string) => void): Promise<TopologyResult> {
+  const stack = `local-${topology}`;
+  const namespace = stackNamespace(stack);
+  const dir = join(reportDir, topology);
+  mkdirSync(dir, { recursive: true });
+  const engineLog: string[] = [];
+  const result: TopologyResult = {
+    name: topology,
+    stack,
+    up: false,
+    conformance: { passed: 0, failed: 0, skipped: 0, failedTests: [], report: join(dir, "conformance", "report.json") },
+    load: { scenario: SMOKE_SCENARIO[topology], ok: false, detail: "not run" },
+    leftovers: [],
+    timings: {},
+  };
+  const engine = await engineStack(stack, kubeconfig, overrides);
+  try {
+    let t = Date.now();
+    log(`[${topology}] pulumi up --stack ${stack}`);
+    const outputs = await engine.up((l) => engineLog.push(l));
+    result.timings.upSeconds = seconds(t);
+    t = Date.now();
+    podsReady(namespace, 240);
+    result.timings.podsReadySeconds = seconds(t);
+    result.up = true;
+
+    const target = hostTarget(parseTarget(JSON.parse(String(outputs.target))), namespace);
+    const targetFile = join(dir, "target.json");
+    writeFileSync(targetFile, JSON.stringify(target, null, 2), { mode: 0o600 });
+
+    t = Date.now();
+    log(`[${topology}] conformance (profile ${topology})`);
+    spawnSync("npx", ["tsx", "conformance/run.ts", "--target", targetFile, "--report", join(dir, "conformance"), "--profile", topology], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+    result.timings.conformanceSeconds = seconds(t);
+    const report = JSON.parse(readFileSync(result.conformance.report, "utf8")) as {
+      profiles: { core: { passed: number; failed: number; skipped: number } }[];
+      tests: { name: string; state: string }[];
+    };
+    const core = report.profiles[0]!.core;
+    result.conformance = { ...result.conformance, passed: core.passed, failed: core.failed, skipped: core.skipped, failedTests: report.tests.filter((x) => x.state === "failed").map((x) => x.name) };
+
+    t = Date.now();
+    log(`[${topology}] k6 ${SMOKE_SCENARIO[topology]} (smoke)`);
+    const load = spawnSync("npx", ["tsx", "scripts/load/run.ts", "--target", targetFile, "--scenario", SMOKE_SCENARIO[topology], "--profile", "smoke", "--report", join(dir, "load")], { cwd: ROOT, encoding: "utf8" });
+    result.timings.loadSeconds = seconds(t);
+    result.load = { scenario: SMOKE_SCENARIO[topology], ok: load.status === 0, detail: `exit ${load.status}: ${(load.stdout + load.stderr).trim().split("\n").slice(-3).join(" | ")}` };
+  } catch (err) {
+    result.error = (err as Error).message.split("\n").slice(0, 6).join("\n");
+    log(`[${topology}] FAILED: ${result.error}`);
+  } finally {
+    const t = Date.now();
+    try {
+      await engine.destroy((l) => engineLog.push(l));
+    } catch (err) {
+      result.error = `${result.error ?? ""}\ndestroy: ${(err as Error).message.split("\n")[0]}`.trim();
+    }
+    result.timings.destroySeconds = seconds(t);
+    result.leftovers = namespaceLeftovers(namespace);
+    writeFileSync(join(dir, "engine.log"), engineLog.join("\n"));
+  }
+  return result;
+}

@@ -1,0 +1,30 @@
+/** The Markdown form of reports/cluster/report.json. */
+import type { ClusterReport } from "./run.js";
+
+export function clusterReportMarkdown(r: ClusterReport): string {
+  const rows = r.topologies.map((t) => {
+    const c = t.conformance;
+    const tm = t.timings;
+    return `| ${t.name} | ${t.up ? "yes" : "**no**"} | ${c.passed} / ${c.failed} / ${c.skipped} | ${t.load.scenario}: ${t.load.ok ? "ok" : "**failed**"} | ${t.leftovers.length ? `**${t.leftovers.length}**` : "0"} | ${tm.upSeconds ?? "-"} s | ${tm.podsReadySeconds ?? "-"} s | ${tm.destroySeconds ?? "-"} s |`;
+  });
+  const failures = r.topologies.filter((t) => t.error || t.conformance.failed || t.leftovers.length || !t.load.ok);
+  const ru = r.rollingUpdate;
+  return [
+    `# Cluster test report (${r.date})`,
+    "",
+    `One-node Kubernetes 1.34 on ${r.machine.cores} cores (\`npm run test:cluster\`): the real Pulumi engine, real pods, conformance through port-forwards to loopback.`,
+    "",
+    "| topology | up (pods Ready) | conformance core passed / failed / skipped | k6 smoke | leftovers after destroy | pulumi up | pods Ready after up | destroy |",
+    "|---|---|---|---|---|---|---|---|",
+    ...rows,
+    "",
+    ru
+      ? `Rolling CLI image change under load (${ru.topology}, ${ru.sessions} sessions): ${ru.turnsAcknowledged} turns acknowledged, ${ru.lostTurns} lost, ${ru.requestsFailed} requests refused or interrupted (not acknowledged), longest time with no Ready CLI pod ${ru.maxGapSeconds.toFixed(1)} s, update took ${ru.updateSeconds} s${ru.error ? `; error: ${ru.error}` : ""}.`
+      : "Rolling update: not run.",
+    "",
+    `Timings (s): ${Object.entries(r.timings).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
+    `Cluster leftovers after down: ${r.clusterLeftovers.length ? r.clusterLeftovers.join("; ") : "none"}.`,
+    "",
+    ...failures.flatMap((t) => [`## ${t.name}`, "", ...(t.error ? ["```", t.error, "```"] : []), ...t.conformance.failedTests.map((n) => `- failed: ${n}`), ...t.leftovers.map((l) => `- left: ${l}`), ...(t.load.ok ? [] : [`- k6: ${t.load.detail}`]), ""]),
+  ].join("\n");
+}
