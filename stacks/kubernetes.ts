@@ -41,6 +41,12 @@ export const kubernetesSectionSchema = z.strictObject({
   /** ReadWriteOnce volumes: CLI state, Redis, gateway registry. Omitted = the cluster default class. */
   storageClass: z.string().min(1).optional(),
   storageGi: z.number().int().positive().default(10),
+  /**
+   * Keep a CLI server's state claim when `pulumi up` removes the server (fewer servers), so its
+   * sessions are not deleted with it; a changed storageClass applies to new claims only.
+   * `pulumi destroy` of a namespace the stack created still removes everything in it.
+   */
+  retainSessionState: z.boolean().default(true),
   /** shared-storage: a class that provisions ReadWriteMany volumes (required there). */
   sharedStorageClass: z.string().min(1).optional(),
   sharedStorageGi: z.number().int().positive().default(50),
@@ -178,6 +184,7 @@ export async function deployKubernetes(): Promise<StackOutputs> {
       resources: k.resources.cli,
       storageGi: k.storageGi,
       storageClass: k.storageClass,
+      retainState: k.retainSessionState,
       sessionIdleTimeoutSeconds: k.cliSessionIdleTimeoutSeconds,
       env: k.cliEnv,
     },

@@ -15,6 +15,7 @@ import {
   isSecretEnvName,
 } from "../../images/contract.js";
 import { GATEWAY_SECRET_ENV } from "../../topology/gateway-config.js";
+import { SECRET_CHECKSUM_ANNOTATION, secretChecksum } from "../secrets.js";
 import {
   type ImagePull,
   type ResourceRequirements,
@@ -35,8 +36,12 @@ import {
 
 /** Session state of one server. */
 export type CliStorage =
-  /** A ReadWriteOnce claim of its own (isolated, shared, collaborative, sticky). */
-  | { sizeGi: number; storageClass?: string }
+  /**
+   * A ReadWriteOnce claim of its own (isolated, shared, collaborative, sticky). `retain` (default
+   * true) keeps the claim when the server leaves the stack (fewer servers); a changed storage class
+   * applies to new claims only, never replacing one that holds sessions.
+   */
+  | { sizeGi: number; storageClass?: string; retain?: boolean }
   /** An existing ReadWriteMany claim that every server mounts (shared-storage). */
   | { sharedClaimName: pulumi.Input<string> };
 
@@ -62,6 +67,8 @@ export interface CliServerArgs {
   env?: Record<string, string>;
   /** isolated: the user this server belongs to (label only; the gateway enforces routing). */
   tenant?: string;
+  /** Other secret values the pod reads (e.g. the GitHub token): a change restarts it, as its own token's does. */
+  rolloutSecrets?: pulumi.Input<string | undefined>[];
 }
 
 export const DEFAULT_CLI_RESOURCES: ResourceRequirements = {
@@ -130,7 +137,7 @@ export class CliServer extends pulumi.ComponentResource {
             resources: { requests: { storage: `${args.storage.sizeGi}Gi` } },
           },
         },
-        child,
+        { ...child, retainOnDelete: args.storage.retain ?? true, ignoreChanges: ["spec.storageClassName"] },
       );
       this.claimName = pvc.metadata.name;
     }
@@ -172,7 +179,7 @@ export class CliServer extends pulumi.ComponentResource {
               },
             ],
             volumes: [{ name: "state", persistentVolumeClaim: { claimName: this.claimName } }, scratchVolume("tmp"), scratchVolume("home")],
-          }),
+          }, { [SECRET_CHECKSUM_ANNOTATION]: secretChecksum([this.connectionToken, ...(args.rolloutSecrets ?? [])]) }),
         ),
       },
       child,

@@ -129,7 +129,7 @@ describe("topologies", () => {
 
   it("an external Redis URL replaces the in-cluster Redis and its NetworkPolicy", async () => {
     const rs = await capture(() => new SharedStorageCluster("s", { ...kit(), servers: 2, sharedStorage: { storageClass: "nfs" }, redis: { externalUrl: "redis://x:6379" } }));
-    expect(ofKind(rs, "Deployment").map((r) => (r.inputs.metadata as any).name)).toEqual(["copilot-cli-0", "copilot-cli-1", "copilot-gateway"]);
+    expect(ofKind(rs, "Deployment").map((r) => (r.inputs.metadata as any).name).sort()).toEqual(["copilot-cli-0", "copilot-cli-1", "copilot-gateway"]);
     expect(ofKind(rs, "NetworkPolicy").map((r) => (r.inputs.metadata as any).name)).toEqual(["copilot-cli-servers"]);
     expect(rs.filter((r) => r.type.startsWith("copilot-scale-kit:k8s:")).map((r) => r.type.split(":").at(-1)).sort()).toEqual(
       ["CliServer", "CliServer", "Gateway", "NetworkPolicies", "Redis", "SessionCleanup", "SharedStorageCluster"],
@@ -151,5 +151,27 @@ describe("derived secrets", () => {
     expect(await secretsOf("seed-A-0123456789abcdef0123456789abcdef")).toEqual(a);
     const b = await secretsOf("seed-B-0123456789abcdef0123456789abcdef");
     expect(b["copilot-cli-0-token"]["connection-token"]).not.toBe(tokens[0]);
+  });
+});
+
+describe("secret rotation", () => {
+  const checksums = async (over: Partial<KitArgs>) => {
+    const rs = await capture(() => new SharedStorageCluster("s", { ...kit(over), servers: 2, sharedStorage: { storageClass: "nfs" } }));
+    return Object.fromEntries(
+      ofKind(rs, "Deployment").map((r) => [(r.inputs.metadata as any).name, (r.inputs.spec as any).template.metadata.annotations?.["copilot-scale-kit.io/secret-checksum"]]),
+    );
+  };
+
+  it("a new seed or GitHub token changes the pod templates that read them, so the pods roll", async () => {
+    const a = await checksums({ secretSeed: "seed-A-0123456789abcdef0123456789abcdef" });
+    expect(Object.keys(a).sort()).toEqual(["copilot-cli-0", "copilot-cli-1", "copilot-gateway", "copilot-redis"]);
+    expect(Object.values(a).every((v) => typeof v === "string" && /^[0-9a-f]{16}$/.test(v))).toBe(true);
+    expect(await checksums({ secretSeed: "seed-A-0123456789abcdef0123456789abcdef" })).toEqual(a);
+    const b = await checksums({ secretSeed: "seed-B-0123456789abcdef0123456789abcdef" });
+    for (const name of Object.keys(a)) expect(b[name], name).not.toBe(a[name]);
+    const token = await checksums({ secretSeed: "seed-A-0123456789abcdef0123456789abcdef", githubToken: "ghp_rotated0123456789" });
+    expect(token["copilot-cli-0"]).not.toBe(a["copilot-cli-0"]);
+    expect(token["copilot-gateway"]).not.toBe(a["copilot-gateway"]);
+    expect(token["copilot-redis"]).toBe(a["copilot-redis"]);
   });
 });

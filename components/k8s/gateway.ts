@@ -8,6 +8,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GATEWAY_COMMANDS, GATEWAY_PATHS, GATEWAY_PORT } from "../../images/contract.js";
 import { GATEWAY_SECRET_ENV } from "../../topology/gateway-config.js";
+import { SECRET_CHECKSUM_ANNOTATION, secretChecksum } from "../secrets.js";
 import type { GatewayRuntime } from "./gateway-runtime.js";
 import {
   BACKEND_CLIENT_LABEL,
@@ -41,6 +42,8 @@ export interface GatewayArgs {
   autoscale?: GatewayAutoscale;
   serviceType?: "ClusterIP" | "LoadBalancer" | "NodePort";
   resources?: ResourceRequirements;
+  /** Secret values the pods read besides the JWT secret (tokens, Redis URL, credentials): a change restarts them. */
+  rolloutSecrets?: pulumi.Input<string | undefined>[];
   /** memory store only: the claim that holds `storeFile`. */
   stateStorage?: { sizeGi?: number; storageClass?: string };
 }
@@ -148,7 +151,12 @@ export class Gateway extends pulumi.ComponentResource {
               ],
               volumes,
             },
-            { "prometheus.io/scrape": "true", "prometheus.io/port": String(GATEWAY_PORT), "prometheus.io/path": GATEWAY_PATHS.metrics },
+            {
+              "prometheus.io/scrape": "true",
+              "prometheus.io/port": String(GATEWAY_PORT),
+              "prometheus.io/path": GATEWAY_PATHS.metrics,
+              [SECRET_CHECKSUM_ANNOTATION]: secretChecksum([this.jwtSecret, ...(args.rolloutSecrets ?? [])]),
+            },
           ),
         },
       },

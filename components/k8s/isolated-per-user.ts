@@ -30,7 +30,7 @@ export class IsolatedPerUser extends KitTopology {
         return args.tenants.map((t) => ({
           id: tenantServerId(t.user),
           tenant: t.user,
-          storage: { sizeGi: t.storageGi ?? args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass },
+          storage: { sizeGi: t.storageGi ?? args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass, retain: args.cli?.retainState },
         }));
       },
       opts,

@@ -114,7 +114,7 @@ export function hardenedPodTemplate(
     uid?: number;
     gid?: number;
   },
-  annotations?: Record<string, string>,
+  annotations?: Record<string, pulumi.Input<string>>,
 ): k8s.types.input.core.v1.PodTemplateSpec {
   const { imagePull, uid, gid, ...spec } = pod;
   return {

@@ -5,6 +5,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { SECRET_CHECKSUM_ANNOTATION, secretChecksum } from "../secrets.js";
 import {
   type ImagePull,
   type ResourceRequirements,
@@ -149,7 +150,7 @@ maxmemory-policy noeviction
               { name: "config", secret: { secretName: secret.metadata.name, items: [{ key: "redis.conf", path: "redis.conf" }] } },
               scratchVolume("tmp"),
             ],
-          }),
+          }, { [SECRET_CHECKSUM_ANNOTATION]: secretChecksum([password]) }),
         ),
       },
       child,

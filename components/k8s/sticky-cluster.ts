@@ -20,7 +20,7 @@ export class StickyCluster extends KitTopology {
         if (!Number.isInteger(args.servers) || args.servers < 1) throw new Error(`StickyCluster: servers must be a positive integer, got ${args.servers}`);
         return Array.from({ length: args.servers }, (_, i) => ({
           id: String(i),
-          storage: { sizeGi: args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass },
+          storage: { sizeGi: args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass, retain: args.cli?.retainState },
         }));
       },
       opts,

@@ -40,6 +40,8 @@ export interface KitArgs {
     storageClass?: string;
     sessionIdleTimeoutSeconds?: number;
     env?: Record<string, string>;
+    /** Keep a server's state claim when it leaves the stack (default true); see CliStorage. */
+    retainState?: boolean;
   };
   redis?: { externalUrl?: pulumi.Input<string>; image?: string; storageGi?: number; resources?: ResourceRequirements };
   /** COPILOT_GITHUB_TOKEN for the CLI servers and the gateway. */
@@ -60,7 +62,7 @@ export interface ServerPlan {
 
 /** shared and collaborative: one server on a ReadWriteOnce volume of its own. */
 export function singleServerPlan(args: KitArgs): ServerPlan[] {
-  return [{ id: "0", storage: { sizeGi: args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass } }];
+  return [{ id: "0", storage: { sizeGi: args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass, retain: args.cli?.retainState } }];
 }
 
 /** Where the gateway keeps its registry when a single memory-store replica runs. */
@@ -118,6 +120,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
             drainGraceSeconds: args.lifecycle.drainGraceSeconds,
             env: args.cli?.env,
             tenant: p.tenant,
+            rolloutSecrets: [args.githubToken, args.providerApiKey],
           },
           { parent: this, dependsOn: previous ? [previous.deployment] : [] },
         ),
@@ -126,6 +129,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
 
     const maxReplicas = args.gateway.autoscale?.max ?? args.gateway.replicas;
     const useRedis = TOPOLOGIES[topology].requiresSharedStore || maxReplicas > 1;
+    const redisPassword = deriveSecret(args.secretSeed, `${instance}/redis/password`);
     if (useRedis) {
       const { externalUrl, ...inCluster } = args.redis ?? {};
       this.redis = new Redis(
@@ -135,7 +139,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
           : {
               namespace: args.namespace,
               instance,
-              password: deriveSecret(args.secretSeed, `${instance}/redis/password`),
+              password: redisPassword,
               imagePull: args.imagePull,
               storageClass: args.cli?.storageClass,
               ...inCluster,
@@ -171,6 +175,12 @@ export abstract class KitTopology extends pulumi.ComponentResource {
         instance,
         runtime: this.runtime,
         jwtSecret: args.gateway.jwtSecret ?? deriveSecret(args.secretSeed, `${instance}/gateway/jwt-secret`),
+        rolloutSecrets: [
+          ...this.servers.map((s) => s.connectionToken),
+          ...(useRedis ? [args.redis?.externalUrl ?? redisPassword] : []),
+          args.githubToken,
+          args.providerApiKey,
+        ],
         replicas: args.gateway.replicas,
         autoscale: args.gateway.autoscale,
         serviceType: args.gateway.serviceType,
