@@ -26,14 +26,21 @@ const CACHE = join(homedir(), ".cache", "copilot-scale-kit", "images");
 
 const run = (cmd: string, args: string[], cwd?: string) => execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
 
-/** The Debian mirror this machine's apt uses (first uncommented URI). */
+/** The first Debian archive URI in apt sources text (one-line or deb822); comments do not count. */
+export function parseDebianMirror(text: string): string | undefined {
+  for (const line of text.split("\n")) {
+    const m = /^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(https?:\/\/\S+\/debian)\/?(?:\s|$)/.exec(line.trim());
+    if (m) return m[1]!;
+  }
+  return undefined;
+}
+
+/** The Debian mirror this machine's apt uses. */
 export function debianMirror(): string {
   const files = ["/etc/apt/sources.list", ...(existsSync("/etc/apt/sources.list.d") ? readdirSync("/etc/apt/sources.list.d").map((f) => `/etc/apt/sources.list.d/${f}`) : [])];
   for (const f of files.filter(existsSync)) {
-    for (const line of readFileSync(f, "utf8").split("\n")) {
-      const m = /^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(https?:\/\/\S+\/debian)\/?\s*/.exec(line.trim());
-      if (m) return m[1]!;
-    }
+    const mirror = parseDebianMirror(readFileSync(f, "utf8"));
+    if (mirror) return mirror;
   }
   throw new Error("images: no Debian mirror found in /etc/apt/sources.list(.d) (a URIs:/deb line ending in /debian)");
 }

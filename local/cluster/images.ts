@@ -114,14 +114,21 @@ const IMAGE_ID_LABEL = "copilot-scale-kit.image-id";
 export async function importImages(socket: string, refs: string[]): Promise<void> {
   const ctr = (args: string[]) => execFileSync("ctr", ["--address", socket, "-n", "k8s.io", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
   const archive = join(PODMAN_DIR, "tmp", "import.tar");
+  const listed = () => ctr(["images", "ls"]).split("\n");
   for (const ref of refs) {
     const id = podmanImageId(ref);
     if (!id) throw new Error(`images: ${ref} is not built (fix: npm run images -- build)`);
-    const have = ctr(["images", "ls", `name==${ref}`]).includes(`${IMAGE_ID_LABEL}=${id}`);
-    if (have) continue;
-    podman(["save", "--format", "oci-archive", "-o", archive, ref]);
-    ctr(["images", "import", "--base-name", ref.slice(0, ref.lastIndexOf(":")), archive]);
-    ctr(["images", "label", ref, `${IMAGE_ID_LABEL}=${id}`]);
+    const label = `${IMAGE_ID_LABEL}=${id}`;
+    const lines = listed();
+    if (lines.some((l) => l.startsWith(`${ref} `) && l.includes(label))) continue;
+    // The same content under another name (a `:local` alias): a new name in containerd, no copy.
+    const same = lines.find((l) => l.includes(label))?.split(" ")[0];
+    if (same) ctr(["images", "tag", "--force", same, ref]);
+    else {
+      podman(["save", "--format", "oci-archive", "-o", archive, ref]);
+      ctr(["images", "import", "--base-name", ref.slice(0, ref.lastIndexOf(":")), archive]);
+    }
+    ctr(["images", "label", ref, label]);
   }
   execFileSync("rm", ["-f", archive]);
 }

@@ -10,7 +10,8 @@ import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { parseTarget, type TargetDescriptor, type TopologyName } from "../../topology/index.js";
 import { engineStack } from "./engine.js";
-import { namespaceLeftovers, podsReady, serviceAddress } from "./kube.js";
+import { isolationChecks, type IsolationResult } from "./isolation-checks.js";
+import { kubectl, namespaceLeftovers, podsReady, serviceAddress } from "./kube.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -29,6 +30,7 @@ export interface TopologyResult {
   up: boolean;
   conformance: { passed: number; failed: number; skipped: number; failedTests: string[]; report: string };
   load: { scenario: string; ok: boolean; detail: string };
+  isolation?: IsolationResult;
   leftovers: string[];
   timings: { upSeconds?: number; podsReadySeconds?: number; conformanceSeconds?: number; loadSeconds?: number; destroySeconds?: number };
   error?: string;
@@ -77,6 +79,11 @@ export async function deployAndCheck(topology: TopologyName, kubeconfig: string,
     result.up = true;
 
     const target = hostTarget(parseTarget(JSON.parse(String(outputs.target))), namespace);
+    const services = kubectl(["-n", namespace, "get", "svc", "-o", "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}"])
+      .split("\n")
+      .filter((n) => n.startsWith("copilot-cli-") || n === "copilot-redis")
+      .map((name) => ({ name, port: name === "copilot-redis" ? 6379 : 4321 }));
+    result.isolation = isolationChecks(namespace, services, { "copilot-scale-kit.io/backend-client": "true", "app.kubernetes.io/instance": "copilot" });
     const targetFile = join(dir, "target.json");
     writeFileSync(targetFile, JSON.stringify(target, null, 2), { mode: 0o600 });
 

@@ -5,17 +5,21 @@ export function clusterReportMarkdown(r: ClusterReport): string {
   const rows = r.topologies.map((t) => {
     const c = t.conformance;
     const tm = t.timings;
-    return `| ${t.name} | ${t.up ? "yes" : "**no**"} | ${c.passed} / ${c.failed} / ${c.skipped} | ${t.load.scenario}: ${t.load.ok ? "ok" : "**failed**"} | ${t.leftovers.length ? `**${t.leftovers.length}**` : "0"} | ${tm.upSeconds ?? "-"} s | ${tm.podsReadySeconds ?? "-"} s | ${tm.destroySeconds ?? "-"} s |`;
+    const iso = t.isolation;
+    const isolation = iso
+      ? `${iso.privilegedPodRefused ? "refused" : "**admitted**"} / ${Object.keys(iso.backendClient).map((s) => `${s.replace("copilot-", "")}: ${iso.unlabeled[s] ? "**open**" : "closed"}${iso.backendClient[s] ? "" : " (**control failed**)"}`).join(", ")} / ${iso.cliResolvesDns ? "yes" : "**no**"}`
+      : "-";
+    return `| ${t.name} | ${t.up ? "yes" : "**no**"} | ${c.passed} / ${c.failed} / ${c.skipped} | ${t.load.scenario}: ${t.load.ok ? "ok" : "**failed**"} | ${isolation} | ${t.leftovers.length ? `**${t.leftovers.length}**` : "0"} | ${tm.upSeconds ?? "-"} s | ${tm.podsReadySeconds ?? "-"} s | ${tm.destroySeconds ?? "-"} s |`;
   });
   const failures = r.topologies.filter((t) => t.error || t.conformance.failed || t.leftovers.length || !t.load.ok);
   const ru = r.rollingUpdate;
   return [
     `# Cluster test report (${r.date})`,
     "",
-    `One-node Kubernetes 1.34 on ${r.machine.cores} cores (\`npm run test:cluster\`): the real Pulumi engine, real pods, conformance through port-forwards to loopback.`,
+    `One-node Kubernetes 1.34 on ${r.machine.cores} cores (\`npm run test:cluster\`): the real Pulumi engine, real pods; conformance and k6 reach the gateway at its Service address on the pod bridge.`,
     "",
-    "| topology | up (pods Ready) | conformance core passed / failed / skipped | k6 smoke | leftovers after destroy | pulumi up | pods Ready after up | destroy |",
-    "|---|---|---|---|---|---|---|---|",
+    "| topology | up (pods Ready) | conformance core passed / failed / skipped | k6 smoke | privileged pod / unlabeled pod to CLI, Redis / CLI DNS | leftovers after destroy | pulumi up | pods Ready after up | destroy |",
+    "|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
     ru

@@ -5,6 +5,7 @@
  * the mock model answers `turn=<user messages in the history>`) and the longest time with no Ready
  * CLI pod.
  */
+import { writeFileSync } from "node:fs";
 import { mintToken } from "../../local/tokens.js";
 import { parseTarget, type TopologyName } from "../../topology/index.js";
 import { stackNamespace } from "./deploy-check.js";
@@ -33,13 +34,14 @@ function readyCliPods(namespace: string): number {
   return pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
 }
 
-export async function rollingUpdate(topology: TopologyName, kubeconfig: string, images: { cli: string; gateway: string }, nextCli: string, log: (l: string) => void): Promise<RollingUpdateResult> {
+export async function rollingUpdate(topology: TopologyName, kubeconfig: string, images: { cli: string; gateway: string }, nextCli: string, logFile: string, log: (l: string) => void): Promise<RollingUpdateResult> {
   const stack = `local-${topology}`;
   const namespace = stackNamespace(stack);
   const result: RollingUpdateResult = { topology, stack, sessions: 6, turnsAcknowledged: 0, requestsFailed: 0, lostTurns: 0, maxGapSeconds: 0, updateSeconds: 0, leftovers: [] };
   const imagesKey = "copilot-scale-kit:images";
   const first = await engineStack(stack, kubeconfig, { [imagesKey]: JSON.stringify(images) });
   const quiet = () => undefined;
+  const updateLog: string[] = [];
   try {
     const out = await first.up(quiet);
     podsReady(namespace, 240);
@@ -74,9 +76,11 @@ export async function rollingUpdate(topology: TopologyName, kubeconfig: string, 
 
     let gapStart: number | undefined;
     let watching = true;
+    let lastReady = -1;
     const watcher = (async () => {
       while (watching) {
         const ready = readyCliPods(namespace);
+        if (ready !== lastReady) updateLog.push(`${new Date().toISOString()} ready CLI pods: ${(lastReady = ready)}`);
         if (ready === 0 && gapStart === undefined) gapStart = Date.now();
         if (ready > 0 && gapStart !== undefined) {
           result.maxGapSeconds = Math.max(result.maxGapSeconds, (Date.now() - gapStart) / 1000);
@@ -90,7 +94,7 @@ export async function rollingUpdate(topology: TopologyName, kubeconfig: string, 
     log(`[rolling] pulumi up --stack ${stack} with the CLI image ${nextCli}`);
     const t = Date.now();
     const second = await engineStack(stack, kubeconfig, { [imagesKey]: JSON.stringify({ ...images, cli: nextCli }) });
-    await second.up(quiet);
+    await second.up((l) => updateLog.push(l));
     result.updateSeconds = Math.round((Date.now() - t) / 100) / 10;
     await sleep(5000);
     running = false;
@@ -104,6 +108,7 @@ export async function rollingUpdate(topology: TopologyName, kubeconfig: string, 
   } finally {
     await first.destroy(quiet).catch((err: Error) => (result.error = `${result.error ?? ""}\ndestroy: ${err.message.split("\n")[0]}`.trim()));
     result.leftovers = namespaceLeftovers(namespace);
+    writeFileSync(logFile, updateLog.join("\n"));
   }
   return result;
 }

@@ -14,6 +14,7 @@ import { buildToolchain } from "../../local/cluster/toolchain.js";
 import { buildImages, importImages, nodeImages, retagImage } from "../../local/cluster/images.js";
 import { TOPOLOGY_NAMES, type TopologyName } from "../../topology/index.js";
 import { deployAndCheck, type TopologyResult } from "./deploy-check.js";
+import { isolationHeld } from "./isolation-checks.js";
 import { clusterReportMarkdown } from "./report.js";
 import { rollingUpdate, type RollingUpdateResult } from "./rolling-update.js";
 
@@ -70,27 +71,35 @@ async function main(): Promise<number> {
       // A new tag of the same image is a changed pod template: every CLI Deployment must roll.
       const next = await retagImage(images.cli, "rolling");
       await importImages(paths.containerdSocket, [next]);
-      report.rollingUpdate = await timed("rollingUpdateSeconds", () => rollingUpdate("shared-storage", paths.kubeconfig, { cli: images.cli, gateway: images.gateway }, next, log));
+      report.rollingUpdate = await timed("rollingUpdateSeconds", () => rollingUpdate("shared-storage", paths.kubeconfig, { cli: images.cli, gateway: images.gateway }, next, join(REPORT_DIR, "rolling-update.log"), log));
     }
   } finally {
     if (startedHere && !values["keep-cluster"]) report.clusterLeftovers = await timed("clusterDownSeconds", () => down(log));
     write();
   }
   const checks = [
-    ...report.topologies.flatMap((t) => [t.up, t.conformance.failed === 0 && t.conformance.passed > 0, t.load.ok, t.leftovers.length === 0]),
+    ...report.topologies.flatMap((t) => [t.up, t.conformance.failed === 0 && t.conformance.passed > 0, t.load.ok, t.leftovers.length === 0, !!t.isolation && isolationHeld(t.isolation)]),
     ...(report.rollingUpdate ? [!report.rollingUpdate.error && report.rollingUpdate.lostTurns === 0 && report.rollingUpdate.turnsAcknowledged > 0] : []),
     report.clusterLeftovers.length === 0,
   ];
   const failed = checks.filter((c) => !c).length;
+  writeCiCounts(checks.length - failed, failed);
   console.log(`\ncluster: report in ${join(REPORT_DIR, "report.md")}`);
   console.log(`${checks.length - failed} passed, ${failed} failed`);
   return failed ? 1 : 0;
+}
+
+/** The counts scripts/ci-summary.ts adds to CI's closing line. */
+function writeCiCounts(passed: number, failed: number): void {
+  mkdirSync(REPORT_DIR, { recursive: true });
+  writeFileSync(join(REPORT_DIR, "ci.json"), JSON.stringify({ passed, failed }));
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     console.error(`test:cluster: ${(err as Error).stack ?? String(err)}`);
+    writeCiCounts(0, 1);
     console.log("0 passed, 1 failed");
     process.exit(1);
   },
