@@ -58,6 +58,7 @@ type Spec = {
     securityContext: Record<string, unknown>;
     containerSecurityContext: Record<string, unknown>;
   };
+  starter: { securityContext: Record<string, unknown>; containerSecurityContext: Record<string, unknown> };
 };
 const testRunOf = (rs: CapturedResource[]) => {
   const [tr] = byType(rs, "kubernetes:k6.io/v1alpha1:TestRun");
@@ -118,6 +119,10 @@ describe("LoadTest", () => {
     expect(() => new SecurityContext(spec.runner.containerSecurityContext as never).validate()).not.toThrow();
     expect(spec.runner.securityContext).toMatchObject({ runAsNonRoot: true });
     expect(spec.runner.containerSecurityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    // The starter pod too: a restricted namespace refuses a pod without these.
+    expect(() => new PodSecurityContext(spec.starter.securityContext as never).validate()).not.toThrow();
+    expect(spec.starter.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    expect(spec.starter.containerSecurityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
     // Writable /tmp for handleSummary under a read-only root.
     expect(spec.runner.volumeMounts.map((m) => m.mountPath)).toContain("/tmp");
     expect(envOf(spec).LOAD_REPORT_DIR).toMatch(/^\/tmp\//);

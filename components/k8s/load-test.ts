@@ -108,6 +108,12 @@ export function bundleScripts(scenario: ScenarioName, extraFiles: Record<string,
   return { files, groups };
 }
 
+/** The pod and container security contexts every k6-operator pod needs under the restricted profile. */
+const RESTRICTED_POD = {
+  securityContext: { runAsNonRoot: true, runAsUser: K6_UID, runAsGroup: K6_UID, fsGroup: K6_UID, seccompProfile: { type: "RuntimeDefault" } },
+  containerSecurityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+};
+
 export class LoadTest extends pulumi.ComponentResource {
   readonly testRunName: string;
   readonly configMapNames: string[];
@@ -210,20 +216,10 @@ export class LoadTest extends pulumi.ComponentResource {
               : { localFile: `${SCRIPTS_VOLUME_DIR}/${scenario.file}` },
           arguments: cliArgs.join(" "),
           // The operator's initializer Pod copies the runner settings when it is not given its own.
-          runner: {
-            image,
-            env,
-            volumes,
-            volumeMounts,
-            resources,
-            metadata: { labels },
-            securityContext: { runAsNonRoot: true, runAsUser: K6_UID, runAsGroup: K6_UID, fsGroup: K6_UID, seccompProfile: { type: "RuntimeDefault" } },
-            containerSecurityContext: {
-              allowPrivilegeEscalation: false,
-              readOnlyRootFilesystem: true,
-              capabilities: { drop: ["ALL"] },
-            },
-          },
+          runner: { image, env, volumes, volumeMounts, resources, metadata: { labels }, ...RESTRICTED_POD },
+          // The starter Pod (it tells the runners to start) gets no security context of its own, so a
+          // namespace enforcing the restricted Pod Security profile would refuse it.
+          starter: { metadata: { labels }, ...RESTRICTED_POD },
           ...(args.cleanupAfterRun ? { cleanup: "post" } : {}),
         },
       },

@@ -252,7 +252,17 @@ function killContainers(): void {
   for (const c of ctr(["containers", "ls", "-q"]).split("\n").filter(Boolean)) ctr(["containers", "delete", c]);
 }
 
-export function status(): { up: boolean; state?: ClusterState; daemons: Record<string, number | null>; nodeReady: boolean; leftovers: string[]; storageClasses: typeof STORAGE_CLASSES; containerdRoot: string; root: string } {
+export function status(): {
+  up: boolean;
+  state?: ClusterState;
+  daemons: Record<string, number | null>;
+  nodeReady: boolean;
+  leftovers: string[];
+  storageClasses: typeof STORAGE_CLASSES;
+  binaries: Record<string, string | null>;
+  containerdRoot: string;
+  root: string;
+} {
   const names = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "coredns", "kube-router", "local-path-provisioner", "offline-model"];
   const ds = Object.fromEntries(names.map((n) => [n, daemonPid(n) ?? null]));
   let ready = false;
@@ -269,9 +279,19 @@ export function status(): { up: boolean; state?: ClusterState; daemons: Record<s
     nodeReady: ready,
     leftovers: state ? [] : leftovers(DAEMON_COMMS),
     storageClasses: STORAGE_CLASSES,
+    // What kubectl and Pulumi commands against this cluster should run (null: not built yet).
+    binaries: { kubectl: binaryOrNull("kubernetes", "kubectl"), pulumi: binaryOrNull("pulumi"), kubeconfig: existsSync(paths.kubeconfig) ? paths.kubeconfig : null },
     containerdRoot: CONTAINERD_ROOT,
     root: ROOT,
   };
+}
+
+function binaryOrNull(tool: string, binary?: string): string | null {
+  try {
+    return toolBinary(tool, binary);
+  } catch {
+    return null;
+  }
 }
 
 export { logFile };

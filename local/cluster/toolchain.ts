@@ -17,6 +17,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ToolSpec = z.strictObject({
   version: z.string(),
   why: z.string(),
+  /** Tools of one lane build one after another; the lanes build at the same time. */
+  lane: z.enum(["cluster", "engine"]),
   require: z.record(z.string(), z.string()),
   replace: z.record(z.string(), z.string()).optional(),
   /** Replace every k8s.io staging module of k8s.io/kubernetes with this published version. */
@@ -178,16 +180,19 @@ async function buildTool(name: string, spec: Spec, nice: number): Promise<void> 
 export async function buildToolchain(only: string[] | undefined, nice: number): Promise<void> {
   const names = only ?? Object.keys(manifest.tools);
   for (const n of names) if (!manifest.tools[n]) throw new Error(`toolchain: --only names "${n}", not in toolchain.json (${Object.keys(manifest.tools).join(", ")})`);
-  for (const name of names) {
-    const spec = manifest.tools[name]!;
-    if (existsSync(join(toolDir(name, spec), ".complete"))) {
-      process.stdout.write(`[toolchain] ${name} ${spec.version}: cached\n`);
-      continue;
+  const lane = async (which: string) => {
+    for (const name of names.filter((n) => manifest.tools[n]!.lane === which)) {
+      const spec = manifest.tools[name]!;
+      if (existsSync(join(toolDir(name, spec), ".complete"))) {
+        process.stdout.write(`[toolchain] ${name} ${spec.version}: cached\n`);
+        continue;
+      }
+      const t0 = Date.now();
+      await buildTool(name, spec, nice);
+      process.stdout.write(`[toolchain] ${name} ${spec.version}: built in ${Math.round((Date.now() - t0) / 1000)} s\n`);
     }
-    const t0 = Date.now();
-    await buildTool(name, spec, nice);
-    process.stdout.write(`[toolchain] ${name} ${spec.version}: built in ${Math.round((Date.now() - t0) / 1000)} s\n`);
-  }
+  };
+  await Promise.all([lane("cluster"), lane("engine")]);
 }
 
 async function main(argv: string[]): Promise<void> {
