@@ -37,6 +37,14 @@ const RUNS: Run[] = [
     features: ["session-isolation"],
     mustFail: "session-isolation",
   },
+  // Tokens must end: without the exp/iat/lifetime rules, everlasting and future-dated tokens pass.
+  {
+    name: "control-no-token-lifetime",
+    up: ["--topology", "shared", "--unsafe", "no-token-lifetime"],
+    filter: "core.test.ts",
+    features: ["bad-input"],
+    mustFail: "bad-input",
+  },
   // A per-user limit: the noisy-neighbour test, and the hostile suite keeping under the limit.
   { name: "local-shared-rate-limit", up: ["--topology", "shared", "--rate-limit", "60"], filter: "rate-limit.test.ts,hostile.test.ts" },
   {

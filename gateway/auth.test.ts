@@ -5,7 +5,8 @@ import { ApiError } from "./errors.js";
 
 const secret = "s".repeat(40);
 const key = new TextEncoder().encode(secret);
-const auth = jwtAuthenticator({ secret, roomsClaim: "rooms" });
+const limits = { maxLifetimeSeconds: 3600, clockToleranceSeconds: 30 };
+const auth = jwtAuthenticator({ secret, roomsClaim: "rooms", ...limits });
 const sign = (claims: Record<string, unknown>, opts: { sub?: string; exp?: number | string; alg?: string } = {}) => {
   let j = new SignJWT(claims).setProtectedHeader({ alg: opts.alg ?? "HS256" }).setIssuedAt();
   if (opts.sub !== undefined) j = j.setSubject(opts.sub);
@@ -39,11 +40,36 @@ describe("jwt authenticator", () => {
       "Bearer not.a.jwt",
       `Bearer ${none}`,
       `Bearer ${wrongKey}`,
-      `Bearer ${await sign({}, { sub: "alice", exp: Math.floor(Date.now() / 1000) - 10 })}`,
+      `Bearer ${await sign({}, { sub: "alice", exp: Math.floor(Date.now() / 1000) - 120 })}`,
       `Bearer ${await sign({})}`,
       `Bearer ${await sign({}, { sub: "../etc" })}`,
     ];
     for (const header of cases) expect(await status(auth.authenticate(header)), String(header)).toBe(401);
+  });
+});
+
+describe("token lifetime", () => {
+  const now = Math.floor(Date.now() / 1000);
+  const raw = (claims: Record<string, unknown>) => new SignJWT({ sub: "alice", ...claims }).setProtectedHeader({ alg: "HS256" }).sign(key);
+  const cases: [string, Record<string, unknown>, number][] = [
+    ["control: within the maximum", { iat: now, exp: now + 3600 }, 200],
+    ["control: iat within the clock tolerance", { iat: now + 20, exp: now + 600 }, 200],
+    ["no exp", { iat: now }, 401],
+    ["no iat", { exp: now + 60 }, 401],
+    ["exp beyond the maximum lifetime", { iat: now, exp: now + 3601 }, 401],
+    ["iat older than the maximum lifetime", { iat: now - 7200, exp: now + 60 }, 401],
+    ["iat in the future", { iat: now + 300, exp: now + 600 }, 401],
+    ["nbf in the future", { iat: now, nbf: now + 300, exp: now + 600 }, 401],
+  ];
+  it.each(cases)("%s", async (_what, claims, want) => {
+    expect(await status(auth.authenticate(`Bearer ${await raw(claims)}`))).toBe(want);
+  });
+
+  it("negative control: with the limits off the same tokens pass", async () => {
+    const open = jwtAuthenticator({ secret, roomsClaim: "rooms", ...limits, unsafeNoLifetimeLimit: true });
+    for (const claims of [{ iat: now }, { iat: now, exp: now + 10 * 365 * 86400 }, { iat: now + 300, exp: now + 600 }]) {
+      expect(await status(open.authenticate(`Bearer ${await raw(claims)}`)), JSON.stringify(claims)).toBe(200);
+    }
   });
 });
 

@@ -27,8 +27,22 @@ function roomsFrom(value: unknown): string[] | "*" {
   return [];
 }
 
-export function jwtAuthenticator(opts: { secret: string; issuer?: string; audience?: string; roomsClaim: string }): Authenticator {
+export interface JwtOptions {
+  secret: string;
+  issuer?: string;
+  audience?: string;
+  roomsClaim: string;
+  /** A token must carry `exp` and `iat`, and live no longer than this from `iat` to `exp`. */
+  maxLifetimeSeconds: number;
+  /** Clock skew allowed on `exp`, `nbf` and `iat` (a token issued further in the future is refused). */
+  clockToleranceSeconds: number;
+  /** Test-only: accept tokens without `exp`/`iat` and of any lifetime, so conformance can prove it catches that. */
+  unsafeNoLifetimeLimit?: boolean;
+}
+
+export function jwtAuthenticator(opts: JwtOptions): Authenticator {
   const key = new TextEncoder().encode(opts.secret);
+  const limits = !opts.unsafeNoLifetimeLimit;
   return {
     async authenticate(header) {
       const token = bearer(header);
@@ -37,13 +51,20 @@ export function jwtAuthenticator(opts: { secret: string; issuer?: string; audien
           algorithms: ["HS256"],
           issuer: opts.issuer,
           audience: opts.audience,
-          requiredClaims: ["sub"],
+          requiredClaims: limits ? ["sub", "exp", "iat"] : ["sub"],
+          clockTolerance: opts.clockToleranceSeconds,
+          // Refuses an `iat` older than the maximum lifetime, or in the future beyond the tolerance.
+          maxTokenAge: limits ? opts.maxLifetimeSeconds : undefined,
         });
+        if (limits && payload.exp! - payload.iat! > opts.maxLifetimeSeconds) {
+          throw unauthorized(`token lifetime (exp - iat) exceeds the maximum of ${opts.maxLifetimeSeconds} s`);
+        }
         const sub = payload.sub;
         if (typeof sub !== "string" || !USER_RE.test(sub)) throw unauthorized("token subject is not a valid user id");
         return { user: sub, rooms: roomsFrom(payload[opts.roomsClaim]) };
       } catch (err) {
         if (err instanceof joseErrors.JWTExpired) throw unauthorized("token expired");
+        if (err instanceof joseErrors.JWTClaimValidationFailed) throw unauthorized(`invalid token: ${err.message}`);
         if (err instanceof joseErrors.JOSEError) throw unauthorized("invalid token");
         throw err;
       }

@@ -24,7 +24,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -34,7 +34,7 @@ export function requireEnv(env: Env, name: string, why: string): string {
 }
 
 /** Secrets never come from GATEWAY_CONFIG; tokens that are too short to be secrets are refused. */
-export function createAuthenticator(cfg: GatewayConfig, env: Env): Authenticator {
+export function createAuthenticator(cfg: GatewayConfig, env: Env, unsafe: UnsafeSwitches = {}): Authenticator {
   if (cfg.auth.kind === "static") {
     const raw = requireEnv(env, GATEWAY_SECRET_ENV.staticTokens, "auth.kind is static");
     let tokens: Record<string, string>;
@@ -47,7 +47,16 @@ export function createAuthenticator(cfg: GatewayConfig, env: Env): Authenticator
   }
   const secret = requireEnv(env, GATEWAY_SECRET_ENV.jwtSecret, "auth.kind is jwt-hs256");
   if (secret.length < 32) throw new Error(`${GATEWAY_SECRET_ENV.jwtSecret} must have at least 32 characters`);
-  return jwtAuthenticator({ secret, issuer: cfg.auth.issuer, audience: cfg.auth.audience, roomsClaim: cfg.auth.roomsClaim });
+  const { issuer, audience, roomsClaim, maxTokenLifetimeSeconds, clockToleranceSeconds } = cfg.auth;
+  return jwtAuthenticator({
+    secret,
+    issuer,
+    audience,
+    roomsClaim,
+    maxLifetimeSeconds: maxTokenLifetimeSeconds,
+    clockToleranceSeconds,
+    unsafeNoLifetimeLimit: unsafe["no-token-lifetime"],
+  });
 }
 
 export async function createStore(cfg: GatewayConfig, env: Env): Promise<Store> {
@@ -94,9 +103,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const env = opts.env ?? process.env;
   const log = opts.log ?? pino({ level: cfg.logLevel, base: { replica: cfg.replicaId } });
   const metrics = createMetrics();
-  const auth = createAuthenticator(cfg, env);
-  const store = guardStore(await createStore(cfg, env), (err) => log.warn({ err: err.message }, "store call failed"));
   const unsafe = opts.unsafe ?? {};
+  const auth = createAuthenticator(cfg, env, unsafe);
+  const store = guardStore(await createStore(cfg, env), (err) => log.warn({ err: err.message }, "store call failed"));
   const sessions = new SessionManager(cfg, metrics, log, env[GATEWAY_SECRET_ENV.providerApiKey]);
   sessions.turnWatch = !unsafe["no-turn-watch"];
   const pool = createPool(cfg, env, (id) => sessions.loadOn(id), { store, metrics, unsafe, log, sessions });

@@ -66,6 +66,8 @@ interface Server {
 
 const MODEL = "mock-model";
 const BODY_LIMIT_BYTES = 256 * 1024;
+/** The gateway default, stated so conformance knows which lifetime to exceed. */
+const MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secret = (bytes = 24) => randomBytes(bytes).toString("base64url");
 
@@ -127,6 +129,7 @@ export class LocalPlatform {
       cliIdleTimeoutSeconds: o.cliIdleTimeoutSeconds ?? 0,
       bodyLimitBytes: BODY_LIMIT_BYTES,
       rateLimitPerMinute: o.rateLimitPerMinute ?? 0,
+      maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS,
     };
   }
 
@@ -256,7 +259,7 @@ export class LocalPlatform {
       port,
       replicaId: `gw-${replica}`,
       backends: this.backendsConfig(),
-      auth: { kind: "jwt-hs256" },
+      auth: { kind: "jwt-hs256", maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS },
       store: this.opts.store,
       storeFile: this.opts.store === "memory" ? join(this.runDir, "gateway-store.json") : undefined,
       model: { name: MODEL, providerBaseUrl: this.model!.url, providerType: "openai" },

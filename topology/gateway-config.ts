@@ -66,6 +66,10 @@ export const gatewayConfigSchema = z.object({
       audience: z.string().optional(),
       /** Claim listing the rooms a user may post to (collaborative). */
       roomsClaim: z.string().default("rooms"),
+      /** Tokens must carry exp and iat; exp - iat beyond this (and an iat older than this) is refused. */
+      maxTokenLifetimeSeconds: z.number().int().positive().default(24 * 3600),
+      /** Clock skew allowed on exp, nbf and iat; an iat further in the future is refused. */
+      clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
     })
     .prefault({}),
   store: z.enum(["memory", "redis"]).default("memory"),

@@ -42,6 +42,8 @@ export const targetSettingsSchema = z.object({
   bodyLimitBytes: z.number().int().positive().optional(),
   /** Requests per user per minute before 429; 0 or absent = no limit. */
   rateLimitPerMinute: z.number().int().min(0).optional(),
+  /** Longest token lifetime (exp - iat) the gateway accepts; absent = the gateway default, 24 h. */
+  maxTokenLifetimeSeconds: z.number().int().positive().optional(),
 });
 export type TargetSettings = z.infer<typeof targetSettingsSchema>;
 

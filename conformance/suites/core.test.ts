@@ -206,6 +206,30 @@ describe("bad input", () => {
     }
   });
 
+  conformance(["bad-input"], "tokens without exp or iat, living longer than the maximum, or issued in the future get 401", async () => {
+    const t = target();
+    if (t.auth.kind !== "jwt-hs256") return; // static tokens have no lifetime
+    const { issuer, audience } = t.auth;
+    const maxLifetime = t.settings.maxTokenLifetimeSeconds ?? 24 * 3600;
+    const now = Math.floor(Date.now() / 1000);
+    const { SignJWT } = await import("jose");
+    const secret = new TextEncoder().encode(t.auth.secret);
+    const base = { sub: user("alice"), ...(issuer ? { iss: issuer } : {}), ...(audience ? { aud: audience } : {}) };
+    const mint = (claims: Record<string, unknown>) => new SignJWT({ ...base, ...claims }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(secret);
+    const cases: [string, Record<string, unknown>, number][] = [
+      ["control: a token within the limits", { iat: now, exp: now + 600 }, 200],
+      ["no exp", { iat: now }, 401],
+      ["no iat", { exp: now + 600 }, 401],
+      ["exp beyond the maximum lifetime", { iat: now, exp: now + maxLifetime + 3600 }, 401],
+      ["issued an hour in the future", { iat: now + 3600, exp: now + 7200 }, 401],
+    ];
+    for (const [what, claims, want] of cases) {
+      const r = await api("GET", "/v1/sessions", { token: await mint(claims) });
+      expect(r.status, what).toBe(want);
+      if (want !== 200) errorShape(r.body);
+    }
+  });
+
   conformance(["bad-input"], "unknown sessions and routes get 404", async () => {
     const alice = user("alice");
     const r1 = await api("GET", "/v1/sessions/s-unknown", { user: alice });
