@@ -60,7 +60,8 @@ function secretKeysIn(value: unknown, path = ""): string[] {
   if (Array.isArray(value)) return value.flatMap((v, i) => secretKeysIn(v, `${path}[${i}]`));
   if (typeof value !== "object" || value === null) return [];
   return Object.entries(value).flatMap(([k, v]) => [
-    ...(SECRET_KEY_IN_CONFIG.test(k) ? [`${path}${path ? "." : ""}${k}`] : []),
+    // A number or a boolean cannot hold a secret (auth.maxTokenLifetimeSeconds is a setting).
+    ...(SECRET_KEY_IN_CONFIG.test(k) && typeof v !== "number" && typeof v !== "boolean" ? [`${path}${path ? "." : ""}${k}`] : []),
     ...secretKeysIn(v, `${path}${path ? "." : ""}${k}`),
   ]);
 }
