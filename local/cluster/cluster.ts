@@ -187,6 +187,22 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     await waitFor("cluster DNS", "coredns", 30_000, async () => (await fetch("http://127.0.0.1:18054/ready")).ok);
     await waitFor("kube-router", "kube-router", 60_000, async () => (await fetch("http://127.0.0.1:20244/healthz")).ok);
   });
+  await timed("a pod runs", async () => {
+    // The node is only worth its name once a pod really ran on it (sandbox, CNI, image, runc).
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "kit-smoke", namespace: "default" },
+      spec: {
+        restartPolicy: "Never",
+        securityContext: { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: "RuntimeDefault" } },
+        containers: [{ name: "smoke", image: HELPER_IMAGE, imagePullPolicy: "Never", command: ["sh", "-c", "echo ok"], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }],
+      },
+    };
+    kubectl(["apply", "-f", "-"], JSON.stringify(pod));
+    await waitFor("the smoke pod to succeed", "kubelet", 60_000, () => kubectl(["-n", "default", "get", "pod", "kit-smoke", "-o", "jsonpath={.status.phase}"]).trim() === "Succeeded");
+    kubectl(["-n", "default", "delete", "pod", "kit-smoke", "--wait=true"]);
+  });
   await timed("offline model", async () => {
     startDaemon(d["offline-model"]!);
     await waitFor("the offline model", "offline-model", 30_000, async () => (await fetch(`http://${net.bridgeIp}:${net.modelPort}/v1/models`)).status < 500);
