@@ -77,6 +77,10 @@ export const DEFAULT_CLI_RESOURCES: ResourceRequirements = {
   limits: { cpu: "2", memory: "2Gi" },
 };
 
+/** shared-storage: the pod's own COPILOT_HOME, and the folder of it that the RWX claim provides. */
+export const PRIVATE_HOME_VOLUME = "private-home";
+export const SESSION_STATE_DIR = "session-state";
+
 /** Key of the connection token in the server's Secret. */
 export const CONNECTION_TOKEN_KEY = "connection-token";
 
@@ -142,6 +146,16 @@ export class CliServer extends pulumi.ComponentResource {
       this.claimName = pvc.metadata.name;
     }
 
+    // shared-storage: COPILOT_HOME (session-store.db, its -wal/-shm, the settings and log locks) is
+    // the pod's own; only session-state/ comes from the RWX claim, so no SQLite file or server-wide
+    // lock sits on NFS or Azure Files (docs/shared-storage.md). The CLI resumes from that folder alone.
+    const shared = "sharedClaimName" in args.storage;
+    const stateMounts = shared
+      ? [
+          { name: PRIVATE_HOME_VOLUME, mountPath: COPILOT_HOME_PATH },
+          { name: "state", mountPath: `${COPILOT_HOME_PATH}/${SESSION_STATE_DIR}`, subPath: SESSION_STATE_DIR },
+        ]
+      : [{ name: "state", mountPath: CLI_DATA_PATH }];
     const cliArgs = args.sessionIdleTimeoutSeconds ? ["--session-idle-timeout", String(args.sessionIdleTimeoutSeconds)] : [];
     const probe = { exec: { command: [...CLI_PROBE_COMMAND] }, timeoutSeconds: 5 };
     this.deployment = new k8s.apps.v1.Deployment(
@@ -155,6 +169,23 @@ export class CliServer extends pulumi.ComponentResource {
             imagePull: args.imagePull,
             // preStop holds SIGTERM back while turns finish; then the CLI gets 10 s to exit.
             terminationGracePeriodSeconds: drainGrace + 10,
+            // The kubelet would create a missing subPath folder as root; made here as the pod's user,
+            // it is writable by the CLI on any RWX class (local-path, NFS), as the claim's root is today.
+            ...(shared
+              ? {
+                  initContainers: [
+                    {
+                      name: "session-state-folder",
+                      image: args.image,
+                      imagePullPolicy: args.imagePull?.policy,
+                      command: ["mkdir", "-p", `${CLI_DATA_PATH}/${SESSION_STATE_DIR}`],
+                      resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
+                      securityContext: RESTRICTED_CONTAINER_SECURITY,
+                      volumeMounts: [{ name: "state", mountPath: CLI_DATA_PATH }],
+                    },
+                  ],
+                }
+              : {}),
             containers: [
               {
                 name: "copilot",
@@ -175,10 +206,15 @@ export class CliServer extends pulumi.ComponentResource {
                 lifecycle: preStopSleep(drainGrace),
                 resources,
                 securityContext: RESTRICTED_CONTAINER_SECURITY,
-                volumeMounts: [{ name: "state", mountPath: CLI_DATA_PATH }, TMP_MOUNT, { name: "home", mountPath: CLI_HOME_PATH }],
+                volumeMounts: [...stateMounts, TMP_MOUNT, { name: "home", mountPath: CLI_HOME_PATH }],
               },
             ],
-            volumes: [{ name: "state", persistentVolumeClaim: { claimName: this.claimName } }, scratchVolume("tmp"), scratchVolume("home")],
+            volumes: [
+              { name: "state", persistentVolumeClaim: { claimName: this.claimName } },
+              scratchVolume("tmp"),
+              scratchVolume("home"),
+              ...(shared ? [scratchVolume(PRIVATE_HOME_VOLUME, "5Gi")] : []),
+            ],
           }, { [SECRET_CHECKSUM_ANNOTATION]: secretChecksum([this.connectionToken, ...(args.rolloutSecrets ?? [])]) }),
         ),
       },

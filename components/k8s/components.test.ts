@@ -23,6 +23,7 @@ const capture = async (program: () => unknown): Promise<CapturedResource[]> =>
   (await runWithMocks(async () => program(), { config: {} })).resources;
 const failure = (program: () => unknown): Promise<string> => capture(program).then(() => "no error", (e: Error) => e.message);
 const ofKind = (rs: CapturedResource[], kind: string) => rs.filter((r) => r.inputs.kind === kind);
+const ownDepSpec = (rs: CapturedResource[]) => ofKind(rs, "Deployment")[0]!.inputs.spec;
 
 const kit = (over: Partial<KitArgs> = {}): KitArgs => ({
   namespace: "ns",
@@ -55,7 +56,17 @@ describe("CliServer", () => {
     const shared = await capture(() => server({ storage: { sharedClaimName: "team-state" } }));
     expect(ofKind(shared, "PersistentVolumeClaim")).toEqual([]);
     const [dep] = ofKind(shared, "Deployment");
-    expect((dep!.inputs.spec as any).template.spec.volumes[0]).toEqual({ name: "state", persistentVolumeClaim: { claimName: "team-state" } });
+    const pod = (dep!.inputs.spec as any).template.spec;
+    expect(pod.volumes[0]).toEqual({ name: "state", persistentVolumeClaim: { claimName: "team-state" } });
+    // Only session-state/ is on the shared claim; COPILOT_HOME (SQLite, lock files) is the pod's own.
+    const mounts = pod.containers[0].volumeMounts;
+    expect(mounts).toContainEqual({ name: "private-home", mountPath: "/data/copilot" });
+    expect(mounts).toContainEqual({ name: "state", mountPath: "/data/copilot/session-state", subPath: "session-state" });
+    expect(pod.volumes).toContainEqual({ name: "private-home", emptyDir: { sizeLimit: "5Gi" } });
+    // The shared folder is created by the pod's user before the subPath mount needs it.
+    expect(pod.initContainers).toMatchObject([{ command: ["mkdir", "-p", "/data/session-state"], volumeMounts: [{ name: "state", mountPath: "/data" }] }]);
+    expect((ownDepSpec(own) as any).template.spec.initContainers).toBeUndefined();
+    expect((ownDepSpec(own) as any).template.spec.containers[0].volumeMounts[0]).toEqual({ name: "state", mountPath: "/data" });
   });
 
   it("puts the given connection token in its Secret and keeps it secret", async () => {
