@@ -21,8 +21,10 @@ const cliContainers = (run: AciRun) =>
   groups(run).flatMap((g) => containers(g).filter((c) => c.name === "copilot-cli").map((c) => ({ group: g, container: c })));
 const gatewayGroup = (run: AciRun) => groups(run).find((g) => containers(g).some((c) => c.name === "gateway"))!;
 const gatewayContainer = (run: AciRun) => containers(gatewayGroup(run)).find((c) => c.name === "gateway")!;
+/** The share that holds a CLI's session state: mounted as COPILOT_HOME, or (shared-storage) as its session-state/. */
 const shareOf = (group: CapturedResource, container: Obj) => {
-  const mount = (container.volumeMounts as Obj[]).find((m) => m.mountPath === COPILOT_HOME_PATH)!;
+  const mounts = container.volumeMounts as Obj[];
+  const mount = mounts.find((m) => m.mountPath === `${COPILOT_HOME_PATH}/session-state`) ?? mounts.find((m) => m.mountPath === COPILOT_HOME_PATH)!;
   const volume = (group.inputs.volumes as Obj[]).find((v) => v.name === mount.name)!;
   return (volume.azureFile as Obj).shareName as string;
 };
@@ -46,7 +48,7 @@ describe.each(STACKS)("$file", ({ file, topology, servers }) => {
     const secureValues = groups(run).flatMap((g) => containers(g).flatMap((c) => env(c).map((e) => e.secureValue).filter(Boolean)));
     for (const { container } of cliContainers(run)) expect(secureValues).toContain(envNamed(container, "COPILOT_CONNECTION_TOKEN")!.secureValue);
     expect(secureValues).toContain("ghp_mockGithubToken0123456789abcdef");
-    const keys = groups(run).flatMap((g) => ((g.inputs.volumes ?? []) as Obj[]).map((v) => (v.azureFile as Obj).storageAccountKey));
+    const keys = groups(run).flatMap((g) => ((g.inputs.volumes ?? []) as Obj[]).filter((v) => v.azureFile).map((v) => (v.azureFile as Obj).storageAccountKey));
     expect(keys.length).toBeGreaterThan(0);
     expect(new Set(keys)).toEqual(new Set([MOCK_STORAGE_KEY]));
     for (const g of groups(run)) {
@@ -59,7 +61,7 @@ describe.each(STACKS)("$file", ({ file, topology, servers }) => {
     }
   });
 
-  it("mounts an Azure Files share at COPILOT_HOME in every CLI container", () => {
+  it("mounts an Azure Files share at COPILOT_HOME (shared-storage: at its session-state/) in every CLI container", () => {
     const clis = cliContainers(run);
     expect(clis).toHaveLength(servers);
     for (const { group, container } of clis) {
@@ -242,6 +244,14 @@ describe("mutations of the captured objects are caught", () => {
     containers(g)[0]!.livenessProbe = { httpGet: { port: CLI_PORT, path: "/" } };
     (containers(g)[0]!.volumeMounts as Obj[])[0]!.mountPath = "/tmp/home";
     expect(checkAzureResource(g.type, g.inputs).map((v) => v.rule)).toEqual(["aci-cli-protocol-probe", "aci-copilot-home-on-azure-files"]);
+  });
+
+  it("shared-storage session-state/ moved off the share (onto the group's own volume)", () => {
+    const g = cliGroup();
+    const mounts = containers(g)[0]!.volumeMounts as Obj[];
+    expect(mounts.map((m) => m.mountPath)).toEqual([COPILOT_HOME_PATH, `${COPILOT_HOME_PATH}/session-state`]);
+    mounts[1]!.name = mounts[0]!.name;
+    expect(checkAzureResource(g.type, g.inputs).map((v) => v.rule)).toEqual(["aci-copilot-home-on-azure-files"]);
   });
 
   it("the storage account loses HTTPS-only or TLS 1.2", () => {

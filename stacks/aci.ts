@@ -307,6 +307,7 @@ export async function deployAci(): Promise<StackOutputs> {
         connectionToken,
         githubToken,
         state: storage.share(server.shareId),
+        sharedSessionState: cfg.topology === "shared-storage",
         cpu: aci.cli.cpu,
         memoryGb: aci.cli.memoryGb,
         restartPolicy: aci.cli.restartPolicy,

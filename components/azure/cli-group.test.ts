@@ -60,6 +60,20 @@ describe("AciCliGroup", () => {
     expect(group.inputs).toMatchObject({ osType: "Linux", restartPolicy: "Always" });
   });
 
+  it("shared-storage: COPILOT_HOME on the group's own emptyDir, only session-state/ on the share", async () => {
+    const { group, leaf } = await build({ sharedSessionState: true });
+    const [cli] = group.inputs.containers as Record<string, unknown>[];
+    expect(cli!.volumeMounts).toEqual([
+      { name: "copilot-home", mountPath: "/data/copilot" },
+      { name: "session-state", mountPath: "/data/copilot/session-state" },
+    ]);
+    expect(group.inputs.volumes).toEqual([
+      { name: "copilot-home", emptyDir: {} },
+      { name: "session-state", azureFile: { shareName: "copilot-cli-0", storageAccountName: "copilotstate1234", storageAccountKey: "a2V5" } },
+    ]);
+    expect(leaf).toContain("volumes.1.azureFile.storageAccountKey");
+  });
+
   it("a public group is dialled by its FQDN on the CLI port", async () => {
     const { group, address } = await build({});
     expect(group.inputs.ipAddress).toMatchObject({ type: "Public", dnsNameLabel: "copilot-dev-cli-0", ports: [{ port: 4321, protocol: "TCP" }] });

@@ -25,6 +25,12 @@ export interface CliContainerArgs {
   githubToken?: pulumi.Input<string>;
   /** Name of the volume (in the same group) that holds COPILOT_HOME. */
   volumeName: string;
+  /**
+   * shared-storage: the share volume mounted as COPILOT_HOME/session-state only, while
+   * `volumeName` (then an emptyDir) holds the rest of the home: no SQLite file or server-wide lock
+   * on Azure Files (docs/shared-storage.md).
+   */
+  sessionStateVolume?: string;
   /** Default 1 vCPU. */
   cpu?: number;
   /** Default 2 GB (measured RSS ≈ 420 MB after a few dozen sessions; headroom for tools). */
@@ -46,7 +52,10 @@ export function cliContainer(args: CliContainerArgs): input.containerinstance.Co
     ports: [{ port: CLI_PORT, protocol: "TCP" }],
     environmentVariables: env,
     resources: { requests: { cpu: args.cpu ?? 1, memoryInGB: args.memoryGb ?? 2 } },
-    volumeMounts: [{ name: args.volumeName, mountPath: COPILOT_HOME_PATH }],
+    volumeMounts: [
+      { name: args.volumeName, mountPath: COPILOT_HOME_PATH },
+      ...(args.sessionStateVolume ? [{ name: args.sessionStateVolume, mountPath: `${COPILOT_HOME_PATH}/session-state` }] : []),
+    ],
     // Cold start is ~0.65 s, but the Azure Files mount and image pull come first.
     readinessProbe: { exec: { command: [...CLI_PROBE_COMMAND] }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 10, failureThreshold: 3 },
     livenessProbe: { exec: { command: [...CLI_PROBE_COMMAND] }, initialDelaySeconds: 30, periodSeconds: 30, timeoutSeconds: 10, failureThreshold: 3 },
@@ -58,6 +67,8 @@ export interface AciCliGroupArgs extends GroupArgs {
   githubToken?: pulumi.Input<string>;
   /** The Azure Files share mounted at COPILOT_HOME. */
   state: ShareRef;
+  /** shared-storage: the share holds only session-state/; COPILOT_HOME is the group's own (emptyDir). */
+  sharedSessionState?: boolean;
 }
 
 export class AciCliGroup extends pulumi.ComponentResource {
@@ -68,17 +79,22 @@ export class AciCliGroup extends pulumi.ComponentResource {
   constructor(name: string, args: AciCliGroupArgs, opts?: pulumi.ComponentResourceOptions) {
     super("copilot-scale-kit:azure:AciCliGroup", name, {}, opts);
     const volumeName = "copilot-home";
+    const shared = args.sharedSessionState === true;
     const container = cliContainer({
       image: args.image,
       connectionToken: args.connectionToken,
       githubToken: args.githubToken,
       volumeName,
+      ...(shared ? { sessionStateVolume: "session-state" } : {}),
       cpu: args.cpu,
       memoryGb: args.memoryGb,
     });
+    const volumes = shared
+      ? [{ name: volumeName, emptyDir: {} }, azureFileVolume("session-state", args.state)]
+      : [azureFileVolume(volumeName, args.state)];
     this.group = new containerinstance.ContainerGroup(
       name,
-      containerGroupArgs(args, [CLI_PORT], [container], [azureFileVolume(volumeName, args.state)]),
+      containerGroupArgs(args, [CLI_PORT], [container], volumes),
       { parent: this },
     );
     this.address = pulumi.interpolate`${groupHost(args.network, this.group.ipAddress)}:${CLI_PORT}`;

@@ -135,7 +135,8 @@ export const azureRules: AzurePolicyRule[] = [
   },
   {
     name: "aci-copilot-home-on-azure-files",
-    description: "The CLI's COPILOT_HOME is a writable Azure Files mount, so session state survives the container.",
+    description:
+      "The CLI's session state is on a writable Azure Files mount, so it survives the container: COPILOT_HOME, or (shared-storage) COPILOT_HOME/session-state with the rest of the home on the group's own volume.",
     enforcementLevel: "mandatory",
     resourceType: CONTAINER_GROUP,
     check: (props) =>
@@ -144,11 +145,13 @@ export const azureRules: AzurePolicyRule[] = [
         .flatMap((c) => {
           const home = str(envValue(c, COPILOT_HOME_ENV)?.value);
           if (!home) return [`CLI container ${str(c.name)} does not set ${COPILOT_HOME_ENV}`];
-          const mount = asArr(c.volumeMounts).find((m) => m.mountPath === home);
-          if (!mount) return [`CLI container ${str(c.name)}: no volume is mounted at ${COPILOT_HOME_ENV}=${home}`];
-          if (mount.readOnly === true) return [`CLI container ${str(c.name)}: the mount at ${home} is read-only`];
+          const homeMount = asArr(c.volumeMounts).find((m) => m.mountPath === home);
+          if (!homeMount) return [`CLI container ${str(c.name)}: no volume is mounted at ${COPILOT_HOME_ENV}=${home}`];
+          const mount = asArr(c.volumeMounts).find((m) => m.mountPath === `${home}/session-state`) ?? homeMount;
+          const at = str(mount.mountPath);
+          if (homeMount.readOnly === true || mount.readOnly === true) return [`CLI container ${str(c.name)}: the mount at ${at} is read-only`];
           const volume = asArr(props.volumes).find((v) => v.name === mount.name);
-          if (!volume?.azureFile) return [`CLI container ${str(c.name)}: volume ${str(mount.name)} at ${home} is not an Azure Files share`];
+          if (!volume?.azureFile) return [`CLI container ${str(c.name)}: volume ${str(mount.name)} at ${at} is not an Azure Files share`];
           if (asObj(volume.azureFile).readOnly === true) return [`CLI container ${str(c.name)}: share ${str(mount.name)} is read-only`];
           return [];
         }),
