@@ -22,9 +22,23 @@ export const NPM_VERSION = "10.9.9";
 export const DEBIAN_IMAGE = "docker.io/library/debian:bookworm-slim";
 export const NODE_IMAGE = `docker.io/library/node:${NODE_VERSION.split(".")[0]}-bookworm-slim`;
 
-const CACHE = join(homedir(), ".cache", "copilot-scale-kit", "images");
+/** The root filesystems and packages the base images are made of; KIT_IMAGES_CACHE moves it (a clean build elsewhere). */
+const CACHE = process.env.KIT_IMAGES_CACHE ?? join(homedir(), ".cache", "copilot-scale-kit", "images");
 
-const run = (cmd: string, args: string[], cwd?: string) => execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+/** Runs one step of a base image; a failure names the step and keeps its output in a log file. */
+function run(cmd: string, args: string[], cwd?: string): string {
+  try {
+    return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    const argv = cmd === "nice" ? args.slice(2) : [cmd, ...args];
+    const step = argv.slice(0, 2).join("-").replace(/[^\w.-]+/g, "_");
+    const log = join(CACHE, "logs", `${step}.log`);
+    mkdirSync(join(CACHE, "logs"), { recursive: true });
+    writeFileSync(log, `$ ${[cmd, ...args].join(" ")}\n${e.stdout ?? ""}${e.stderr ?? ""}\n${e.message}\n`);
+    throw new Error(`images: step \`${argv.slice(0, 3).join(" ")}\` failed; log: ${log}`);
+  }
+}
 
 /** The first Debian archive URI in apt sources text (one-line or deb822); comments do not count. */
 export function parseDebianMirror(text: string): string | undefined {
@@ -117,6 +131,12 @@ export function ensureBaseImages(log: (l: string) => void): void {
       commitFolder(nodeRootfs(base), NODE_IMAGE, ["--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--env", `NODE_VERSION=${NODE_VERSION}`, "--cmd", '["node"]']);
     }
   }
-  if (!imageExists(PAUSE_IMAGE)) commitFolder(pauseRootfs(), PAUSE_IMAGE, ["--entrypoint", '["/pause"]', "--user", "65535:65535"]);
-  if (!imageExists(HELPER_IMAGE)) commitFolder(busyboxRootfs(), HELPER_IMAGE, ["--cmd", '["/bin/sh"]']);
+  if (!imageExists(PAUSE_IMAGE)) {
+    log(`[images] ${PAUSE_IMAGE} (pause.c of k8s.io/kubernetes ${manifest.tools.kubernetes!.require["k8s.io/kubernetes"]}) …`);
+    commitFolder(pauseRootfs(), PAUSE_IMAGE, ["--entrypoint", '["/pause"]', "--user", "65535:65535"]);
+  }
+  if (!imageExists(HELPER_IMAGE)) {
+    log(`[images] ${HELPER_IMAGE} (Debian busybox-static) …`);
+    commitFolder(busyboxRootfs(), HELPER_IMAGE, ["--cmd", '["/bin/sh"]']);
+  }
 }

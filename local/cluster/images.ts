@@ -1,19 +1,21 @@
 /**
  * The kit's images, built here with podman from the same Dockerfiles a user builds with Docker, and
  * imported into the cluster's containerd (there is no registry to pull from).
- *   npm run images -- build [--json]                 build what changed (tags are content hashes)
+ *   npm run images -- build [--tag T] [--json]        build what changed (tags are content hashes)
  *   npm run images -- import [--containerd-socket S]  copy them into the node (namespace k8s.io)
+ *   npm run images -- status [--json]                 which images exist, under which refs, how big
  * Each image is tagged with a hash of its inputs, so a changed Dockerfile, lock file or source is a
  * new tag (and a new pod template), and also `:local`, the tag the local stack files name.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { HELPER_IMAGE } from "./addons.js";
 import { DEBIAN_IMAGE, ensureBaseImages, NODE_IMAGE } from "./base-images.js";
+import { parseImagesArgs } from "./images-args.js";
 import { paths } from "./layout.js";
 import { PAUSE_IMAGE } from "./node-config.js";
 import { PODMAN_DIR, podman, podmanEnv } from "./podman.js";
@@ -29,17 +31,17 @@ export const KIT_IMAGES = {
 export type KitImage = keyof typeof KIT_IMAGES;
 export type KitImageRefs = Record<KitImage, string>;
 
-function files(path: string): string[] {
-  const full = join(ROOT, path);
+function files(root: string, path: string): string[] {
+  const full = join(root, path);
   if (!statSync(full).isDirectory()) return [path];
-  return readdirSync(full).sort().flatMap((f) => files(join(path, f)));
+  return readdirSync(full).sort().flatMap((f) => files(root, join(path, f)));
 }
 
 /** A hash of everything the image is built from: its inputs (tests aside) and its base image. */
-export function contentTag(image: KitImage, baseId: string): string {
+export function contentTag(image: KitImage, baseId: string, root = ROOT): string {
   const h = createHash("sha256").update(baseId);
-  for (const f of KIT_IMAGES[image].inputs.flatMap(files).filter((f) => !f.endsWith(".test.ts"))) {
-    h.update(`\0${f}\0`).update(readFileSync(join(ROOT, f)));
+  for (const f of KIT_IMAGES[image].inputs.flatMap((p) => files(root, p)).filter((f) => !f.endsWith(".test.ts"))) {
+    h.update(`\0${f}\0`).update(readFileSync(join(root, f)));
   }
   return h.digest("hex").slice(0, 12);
 }
@@ -65,8 +67,11 @@ async function podmanBuild(image: KitImage, refs: string[], log: string): Promis
   if (code !== 0) throw new Error(`images: building ${image} failed (podman exit ${code}); log: ${log}`);
 }
 
-/** Builds the kit images whose content tag does not exist yet; returns their refs. */
-export async function buildImages(opts: { log?: (l: string) => void } = {}): Promise<KitImageRefs> {
+/**
+ * Builds the kit images whose content tag does not exist yet; returns their refs. With `tag`, the
+ * refs are `<repo>:<tag>`, pointed at the current content (built under its content tag first).
+ */
+export async function buildImages(opts: { log?: (l: string) => void; tag?: string } = {}): Promise<KitImageRefs> {
   const log = opts.log ?? ((l: string) => console.log(l));
   ensureBaseImages(log);
   const logs = join(PODMAN_DIR, "logs");
@@ -75,15 +80,17 @@ export async function buildImages(opts: { log?: (l: string) => void } = {}): Pro
   for (const image of Object.keys(KIT_IMAGES) as KitImage[]) {
     const spec = KIT_IMAGES[image];
     const ref = `${spec.repo}:${contentTag(image, podman(["image", "inspect", "--format", "{{.Id}}", spec.base]).trim())}`;
-    refs[image] = ref;
+    refs[image] = opts.tag ? `${spec.repo}:${opts.tag}` : ref;
     if (podmanImageId(ref)) {
-      podman(["tag", ref, `${spec.repo}:local`]);
+      podman(["tag", ref, `${spec.repo}:local`, refs[image]]);
+      log(`[images] ${refs[image]} is up to date`);
       continue;
     }
     const t = Date.now();
-    log(`[images] building ${ref} …`);
-    await podmanBuild(image, [ref, `${spec.repo}:local`], join(logs, `${image}.log`));
-    log(`[images] ${ref} built in ${Math.round((Date.now() - t) / 1000)} s`);
+    const buildLog = join(logs, `${image}.log`);
+    log(`[images] building ${refs[image]} (log: ${buildLog}) …`);
+    await podmanBuild(image, [...new Set([ref, refs[image], `${spec.repo}:local`])], buildLog);
+    log(`[images] ${refs[image]} built in ${Math.round((Date.now() - t) / 1000)} s`);
   }
   return refs;
 }
@@ -110,44 +117,80 @@ export function retagImage(ref: string, suffix: string): string {
 
 const IMAGE_ID_LABEL = "copilot-scale-kit.image-id";
 
-/** Copies images into a containerd (namespace k8s.io), skipping those it already has with the same content. */
-export async function importImages(socket: string, refs: string[]): Promise<void> {
+/**
+ * Copies images into a containerd (namespace k8s.io), skipping those it already has with the same
+ * content (a label carries podman's image id). A failure names the image and keeps ctr's output.
+ */
+export async function importImages(socket: string, refs: string[], log: (l: string) => void = () => undefined): Promise<void> {
   const ctr = (args: string[]) => execFileSync("ctr", ["--address", socket, "-n", "k8s.io", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+  mkdirSync(join(PODMAN_DIR, "tmp"), { recursive: true });
   const archive = join(PODMAN_DIR, "tmp", "import.tar");
   const listed = () => ctr(["images", "ls"]).split("\n");
-  for (const ref of refs) {
-    const id = podmanImageId(ref);
-    if (!id) throw new Error(`images: ${ref} is not built (fix: npm run images -- build)`);
-    const label = `${IMAGE_ID_LABEL}=${id}`;
-    const lines = listed();
-    if (lines.some((l) => l.startsWith(`${ref} `) && l.includes(label))) continue;
-    // The same content under another name (a `:local` alias): a new name in containerd, no copy.
-    const same = lines.find((l) => l.includes(label))?.split(" ")[0];
-    if (same) ctr(["images", "tag", "--force", same, ref]);
-    else {
-      podman(["save", "--format", "oci-archive", "-o", archive, ref]);
-      ctr(["images", "import", "--base-name", ref.slice(0, ref.lastIndexOf(":")), archive]);
+  try {
+    for (const ref of refs) {
+      const id = podmanImageId(ref);
+      if (!id) throw new Error(`images: ${ref} is not built (fix: npm run images -- build)`);
+      const label = `${IMAGE_ID_LABEL}=${id}`;
+      const lines = listed();
+      if (lines.some((l) => l.startsWith(`${ref} `) && l.includes(label))) {
+        log(`[images] ${ref} already in containerd`);
+        continue;
+      }
+      const t = Date.now();
+      try {
+        // The same content under another name (a `:local` alias): a new name in containerd, no copy.
+        const same = lines.find((l) => l.includes(label))?.split(" ")[0];
+        if (same) ctr(["images", "tag", "--force", same, ref]);
+        else {
+          podman(["save", "--format", "oci-archive", "-o", archive, ref]);
+          ctr(["images", "import", "--base-name", ref.slice(0, ref.lastIndexOf(":")), archive]);
+        }
+        ctr(["images", "label", ref, label]);
+      } catch (err) {
+        const e = err as { stderr?: string; message: string };
+        const logFile = join(PODMAN_DIR, "logs", "import.log");
+        mkdirSync(join(PODMAN_DIR, "logs"), { recursive: true });
+        writeFileSync(logFile, `${ref} -> ${socket}\n${e.stderr ?? ""}\n${e.message}\n`);
+        throw new Error(`images: importing ${ref} into ${socket} failed; log: ${logFile}`);
+      }
+      log(`[images] ${ref} imported in ${Math.round((Date.now() - t) / 1000)} s`);
     }
-    ctr(["images", "label", ref, label]);
+  } finally {
+    rmSync(archive, { force: true });
   }
-  execFileSync("rm", ["-f", archive]);
+}
+
+/** Every image the kit makes: exists or not, its id and size. Cheap: no build. */
+export function imagesStatus(): { ref: string; built: boolean; id?: string; sizeBytes?: number }[] {
+  const kit = (Object.keys(KIT_IMAGES) as KitImage[]).map((image) => {
+    const base = podmanImageId(KIT_IMAGES[image].base);
+    return base ? `${KIT_IMAGES[image].repo}:${contentTag(image, base)}` : `${KIT_IMAGES[image].repo}:<base ${KIT_IMAGES[image].base} missing>`;
+  });
+  return [NODE_IMAGE, DEBIAN_IMAGE, ...nodeImages(), ...kit].map((ref) => {
+    const id = podmanImageId(ref);
+    if (!id) return { ref, built: false };
+    return { ref, built: true, id: id.slice(0, 12), sizeBytes: Number(podman(["image", "inspect", "--format", "{{.Size}}", ref]).trim()) };
+  });
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [cmd] = argv;
-  if (cmd === "build") {
-    const refs = await buildImages({ log: argv.includes("--json") ? () => undefined : undefined });
-    console.log(argv.includes("--json") ? JSON.stringify(refs, null, 2) : Object.values(refs).join("\n"));
+  const args = parseImagesArgs(argv);
+  const quiet = args.json ? () => undefined : undefined;
+  if (args.cmd === "status") {
+    const rows = imagesStatus();
+    if (args.json) console.log(JSON.stringify(rows, null, 2));
+    else for (const r of rows) console.log(`${r.built ? "built  " : "missing"} ${r.ref}${r.sizeBytes ? `  ${Math.round(r.sizeBytes / 1e6)} MB` : ""}`);
     return;
   }
-  if (cmd === "import") {
-    const i = argv.indexOf("--containerd-socket");
-    const refs = await buildImages();
-    await importImages(i >= 0 ? argv[i + 1]! : paths.containerdSocket, [...nodeImages(), ...Object.values(refs), ...Object.values(refs).map((r) => `${r.slice(0, r.lastIndexOf(":"))}:local`)]);
-    console.log(`imported into ${i >= 0 ? argv[i + 1] : paths.containerdSocket}`);
-    return;
+  const refs = await buildImages({ log: quiet, tag: args.tag });
+  if (args.cmd === "import") {
+    const socket = args.containerdSocket ?? paths.containerdSocket;
+    const local = Object.values(refs).map((r) => `${r.slice(0, r.lastIndexOf(":"))}:local`);
+    const t = Date.now();
+    await importImages(socket, [...nodeImages(), ...Object.values(refs), ...local], args.json ? undefined : (l) => console.log(l));
+    if (!args.json) console.log(`[images] imported into ${socket} (namespace k8s.io) in ${Math.round((Date.now() - t) / 1000)} s`);
   }
-  throw new Error("usage: npm run images -- build [--json] | import [--containerd-socket S]");
+  console.log(args.json ? JSON.stringify(refs, null, 2) : Object.values(refs).join("\n"));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
