@@ -47,6 +47,19 @@ describe("runCleanup (the gateway's TTL loop and `gateway.js cleanup`)", () => {
     expect((await store.allSessions()).map((s) => s.sessionId)).toEqual(["s-new"]);
   });
 
+  it("counts each deletion as it happens, not at the end of the pass (a 404 is never seen before its count)", async () => {
+    const order: string[] = [];
+    const store2 = await storeWith(rec("s-c", old), rec("s-d", old));
+    const { pool: pool2 } = fakePool();
+    const realDelete = store2.deleteSession.bind(store2);
+    store2.deleteSession = async (id: string) => {
+      order.push(`delete ${id}`);
+      return realDelete(id);
+    };
+    await runCleanup({ store: store2, pool: pool2, ttlSeconds: TTL, log, onDeleted: (id) => void order.push(`counted ${id}`) });
+    expect(order).toEqual(["delete s-c", "counted s-c", "delete s-d", "counted s-d"]);
+  });
+
   it("with TTL 0 keeps sessions but still removes chats orphaned by a crash", async () => {
     const store = await storeWith(rec("s-old", old), rec("c-orphan", Date.now() - 16 * 60_000, "chat"), rec("c-live", Date.now(), "chat"));
     const r = await runCleanup({ store, pool: fakePool().pool, ttlSeconds: 0, log });

@@ -40,6 +40,8 @@ export async function runCleanup(opts: {
   isBusy?: (id: string) => boolean;
   /** Called before deleting, to detach the session from this replica. */
   beforeDelete?: (id: string) => Promise<void>;
+  /** Called as soon as a session is gone (metrics), not at the end of the pass. */
+  onDeleted?: (id: string) => void;
 }): Promise<CleanupResult> {
   const now = opts.now ?? Date.now();
   const all = await opts.store.allSessions();
@@ -72,6 +74,7 @@ export async function runCleanup(opts: {
       }
       await opts.store.deleteSession(rec.sessionId);
       result.deleted.push(rec.sessionId);
+      opts.onDeleted?.(rec.sessionId);
     } catch (err) {
       result.failed.push({ sessionId: rec.sessionId, reason: (err as Error).message });
     } finally {

@@ -178,8 +178,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       log,
       isBusy: (id) => sessions.isBusy(id),
       beforeDelete: (id) => sessions.detach(id, "deleted"),
-    }).then((r) => {
-      for (const _ of r.deleted) metrics.sessionsDeleted.inc({ reason: "ttl" });
+      // Counted per deletion: a pass over many expired sessions must not show a 404 before the count.
+      onDeleted: () => metrics.sessionsDeleted.inc({ reason: "ttl" }),
     });
   if (lc.sessionTtlSeconds > 0) every(lc.cleanupIntervalSeconds * 1000, cleanupPass);
 
