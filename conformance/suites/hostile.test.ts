@@ -424,8 +424,10 @@ function tokenCases(): fc.Arbitrary<TokenCase> {
   ];
   if (secret) {
     forged.push(
-      fc.integer({ min: 1, max: 1_000_000 }).map((ago) => refused("expired", hmacJwt({}, { ...base(), exp: now - ago }, secret))),
-      fc.integer({ min: 120, max: 1_000_000 }).map((ahead) => refused("not yet valid", hmacJwt({}, { ...base(), nbf: now + ahead }, secret))),
+      // Past the largest clock tolerance a gateway may be configured with (auth.clockToleranceSeconds <= 300):
+      // a token expired a second ago is still valid within the tolerance, as JWT verifiers do.
+      fc.integer({ min: 301, max: 1_000_000 }).map((ago) => refused("expired", hmacJwt({}, { ...base(), exp: now - ago }, secret))),
+      fc.integer({ min: 301, max: 1_000_000 }).map((ahead) => refused("not yet valid", hmacJwt({}, { ...base(), nbf: now + ahead }, secret))),
       fc.constant(refused("HS512 with the right key", hmacJwt({}, base(), secret, "HS512"))),
       fc.constant(refused("unknown crit header", hmacJwt({ crit: ["x-evil"], "x-evil": 1 }, base(), secret))),
       fc.constant(refused("missing sub", hmacJwt({}, (({ sub: _s, ...rest }) => rest)(base()), secret))),

@@ -111,8 +111,12 @@ export function unmountAll(): void {
 /** Everything of the cluster still present on the host; empty after a clean `down`. */
 export function leftovers(processNames: string[]): string[] {
   const found: string[] = [];
-  const procs = sh("ps", ["-eo", "pid=,comm="]).split("\n").map((l) => l.trim().split(/\s+/, 2)).filter(([, c]) => c && processNames.includes(c));
-  for (const [pid, comm] of procs) found.push(`process ${comm} (pid ${pid})`);
+  // Only this cluster's processes: another containerd (a developer's, an image build's) is not ours.
+  const procs = sh("ps", ["-eo", "pid=,comm=,args="])
+    .split("\n")
+    .map((l) => /^\s*(\d+)\s+(\S+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => !!m && processNames.includes(m[2]!) && m[3]!.includes("copilot-scale-kit"));
+  for (const m of procs) found.push(`process ${m[2]} (pid ${m[1]})`);
   for (const m of mountsUnder(MOUNT_PREFIXES).filter((x) => x !== "/run/netns")) found.push(`mount ${m}`);
   if (sh("ip", ["-br", "link", "show", net.bridge])) found.push(`bridge ${net.bridge}`);
   for (const l of sh("ip", ["-br", "link", "show", "type", "veth"]).split("\n").filter(Boolean)) found.push(`veth ${l.split(/\s+/)[0]}`);
