@@ -50,7 +50,7 @@ describe("state layout", () => {
         expect(dbs.some((p) => p.endsWith("session-store.db")), `${server} has its session-store.db open: ${dbs.join(", ")}`).toBe(true);
         checked += dbs.length;
       }
-      expect(sharedOpenFiles(scan), "database or lock files open in two CLI servers").toEqual([]);
+      expect(sharedOpenFiles(scan).map((f) => `${f.path} (open in ${f.servers.join(", ")})`), "database or lock files open in two CLI servers").toEqual([]);
     }
     recordFigure("state layout: database and lock files checked (open, per server and scan)", checked, "files");
     for (const id of ids) expect((await api("DELETE", `/v1/sessions/${id}`, { user: u })).status).toBe(204);
