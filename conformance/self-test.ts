@@ -45,6 +45,13 @@ const RUNS: Run[] = [
     features: ["bad-input"],
     mustFail: "bad-input",
   },
+  // Slow clients: with Node's default timeouts a header trickler and an idle connection stay for a minute.
+  {
+    name: "control-no-http-limits",
+    up: ["--topology", "shared", "--unsafe", "no-http-limits"],
+    filter: "slow-clients.test.ts",
+    mustFail: "bad-input",
+  },
   // A per-user limit: the noisy-neighbour test, and the hostile suite keeping under the limit.
   { name: "local-shared-rate-limit", up: ["--topology", "shared", "--rate-limit", "60"], filter: "rate-limit.test.ts,hostile.test.ts" },
   {

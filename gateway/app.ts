@@ -15,6 +15,7 @@ import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import { installRateLimit } from "./rate-limit.js";
 import { TOPOLOGIES } from "../topology/topologies.js";
+import { applyServerLimits, fastifyLimits } from "./http-limits.js";
 import type { SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
 import { roomLockKey, sessionLockKey, withTurnLock, type TurnLockOptions } from "./turn-lock.js";
@@ -34,6 +35,8 @@ export interface GatewayDeps {
   rateLimitRedisUrl?: string;
   /** Test switch: no rate limit even when configured (shows that the noisy-neighbour test catches it). */
   unsafeNoRateLimit?: boolean;
+  /** Test-only: Node's default timeouts and no connection cap, so conformance can prove it catches tricklers. */
+  unsafeNoHttpLimits?: boolean;
   /** Test switch: readiness pings only, without the write probe. */
   unsafeNoWriteProbe?: boolean;
 }
@@ -95,6 +98,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: cfg.http.bodyLimitBytes,
+    ...(deps.unsafeNoHttpLimits ? {} : fastifyLimits(cfg)),
     disableRequestLogging: true,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
@@ -106,6 +110,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       void (reply as FastifyReply).code(e.status).send({ error: { code: e.code, message: e.message } });
     },
   });
+  if (!deps.unsafeNoHttpLimits) applyServerLimits(app.server, cfg.http);
   // CONNECT never reaches Fastify, and without a listener Node drops the socket without a word.
   app.server.on("connect", (_req, socket: Socket) => rawErrorResponse(socket, new ApiError(405, "method_not_allowed", "CONNECT is not supported")));
 

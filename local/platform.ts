@@ -68,6 +68,9 @@ const MODEL = "mock-model";
 const BODY_LIMIT_BYTES = 256 * 1024;
 /** The gateway default, stated so conformance knows which lifetime to exceed. */
 const MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
+/** The gateway defaults for slow clients, stated for the slow-client tests. */
+const HEADERS_TIMEOUT_SECONDS = 10;
+const KEEP_ALIVE_TIMEOUT_SECONDS = 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secret = (bytes = 24) => randomBytes(bytes).toString("base64url");
 
@@ -130,6 +133,8 @@ export class LocalPlatform {
       bodyLimitBytes: BODY_LIMIT_BYTES,
       rateLimitPerMinute: o.rateLimitPerMinute ?? 0,
       maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS,
+      headersTimeoutSeconds: HEADERS_TIMEOUT_SECONDS,
+      keepAliveTimeoutSeconds: KEEP_ALIVE_TIMEOUT_SECONDS,
     };
   }
 
@@ -273,7 +278,12 @@ export class LocalPlatform {
         cliIdleTimeoutSeconds: s.cliIdleTimeoutSeconds,
         drainGraceSeconds: this.opts.drainGraceSeconds ?? 30,
       },
-      http: { bodyLimitBytes: BODY_LIMIT_BYTES, rateLimitPerMinute: s.rateLimitPerMinute },
+      http: {
+        bodyLimitBytes: BODY_LIMIT_BYTES,
+        rateLimitPerMinute: s.rateLimitPerMinute,
+        headersTimeoutSeconds: HEADERS_TIMEOUT_SECONDS,
+        keepAliveTimeoutSeconds: KEEP_ALIVE_TIMEOUT_SECONDS,
+      },
       logLevel: "info",
     };
     const env: Record<string, string> = { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };

@@ -106,6 +106,18 @@ export const gatewayConfigSchema = z.object({
       bodyLimitBytes: z.number().int().positive().default(256 * 1024),
       /** Requests per user per window; 0 = off. */
       rateLimitPerMinute: z.number().int().min(0).default(0),
+      /** A client must send its request headers within this (408 otherwise, then the socket closes). */
+      headersTimeoutSeconds: z.number().positive().max(300).default(10),
+      /** ... and the whole request, body included, within this. */
+      requestTimeoutSeconds: z.number().positive().max(3600).default(30),
+      /** An idle kept-alive connection closes after this. */
+      keepAliveTimeoutSeconds: z.number().positive().max(3600).default(10),
+      /** A socket with no traffic either way closes after this; absent = lifecycle.turnTimeoutSeconds + 60. */
+      connectionTimeoutSeconds: z.number().positive().optional(),
+      /** Requests on one kept-alive connection before the gateway closes it; 0 = no limit. */
+      maxRequestsPerSocket: z.number().int().min(0).default(1000),
+      /** Open connections per replica; further ones are closed at once. */
+      maxConnections: z.number().int().positive().default(4096),
     })
     .prefault({}),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),

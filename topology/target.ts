@@ -44,6 +44,9 @@ export const targetSettingsSchema = z.object({
   rateLimitPerMinute: z.number().int().min(0).optional(),
   /** Longest token lifetime (exp - iat) the gateway accepts; absent = the gateway default, 24 h. */
   maxTokenLifetimeSeconds: z.number().int().positive().optional(),
+  /** Slow clients: headers must arrive, and an idle kept-alive connection closes, within these. */
+  headersTimeoutSeconds: z.number().positive().optional(),
+  keepAliveTimeoutSeconds: z.number().positive().optional(),
 });
 export type TargetSettings = z.infer<typeof targetSettingsSchema>;
 
