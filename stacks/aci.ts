@@ -50,7 +50,7 @@ import type { StackOutputs } from "./outputs.js";
 
 const DNS_LABEL = /^[a-z][a-z0-9-]{1,50}[a-z0-9]$/;
 
-export const aciSectionSchema = z.object({
+export const aciSectionSchema = z.strictObject({
   /** Azure region, e.g. westeurope. */
   location: z.string().min(1),
   /** An existing resource group; omitted = the stack creates one. */
@@ -58,7 +58,7 @@ export const aciSectionSchema = z.object({
   /** DNS label of the gateway group (public network); CLI groups append their server id. Default: copilot-<stack>. */
   dnsNameLabel: z.string().regex(DNS_LABEL, "3-52 characters: lowercase letters, digits and '-', starting with a letter").optional(),
   network: z
-    .object({
+    .strictObject({
       /**
        * public: groups get public IPs and DNS labels. vnet: every group gets a private IP in a subnet
        * delegated to ACI (no public IP or DNS label is possible there).
@@ -76,17 +76,17 @@ export const aciSectionSchema = z.object({
     })
     .prefault({}),
   cli: z
-    .object({
+    .strictObject({
       cpu: z.number().positive().max(4).default(1),
       memoryGb: z.number().positive().max(16).default(2),
       restartPolicy: z.enum(["Always", "OnFailure", "Never"]).default("Always"),
     })
     .prefault({}),
   gatewayGroup: z
-    .object({ cpu: z.number().positive().max(4).default(1), memoryGb: z.number().positive().max(16).default(1) })
+    .strictObject({ cpu: z.number().positive().max(4).default(1), memoryGb: z.number().positive().max(16).default(1) })
     .prefault({}),
   storage: z
-    .object({
+    .strictObject({
       sku: z.enum(["Standard_LRS", "Standard_ZRS", "Premium_LRS", "Premium_ZRS"]).default("Standard_LRS"),
       /** Quota of each share in GiB (tenants may set their own storageGi). Premium needs >= 100. */
       shareQuotaGi: z.number().int().min(1).max(102400).default(100),
@@ -96,11 +96,11 @@ export const aciSectionSchema = z.object({
   redisImage: z.string().min(1).default("docker.io/library/redis:7.4-alpine"),
   /** Optional managed identity for every group (e.g. AcrPull, or Key Vault access for your tools). */
   identity: z
-    .object({ systemAssigned: z.boolean().default(false), userAssignedIdentityIds: z.array(z.string().min(1)).default([]) })
+    .strictObject({ systemAssigned: z.boolean().default(false), userAssignedIdentityIds: z.array(z.string().min(1)).default([]) })
     .optional(),
   /** Private registry of the images. Password: secret config registryPassword; or a user-assigned identity with AcrPull. */
   registry: z
-    .object({ server: z.string().min(1), username: z.string().min(1).optional(), identityId: z.string().min(1).optional() })
+    .strictObject({ server: z.string().min(1), username: z.string().min(1).optional(), identityId: z.string().min(1).optional() })
     .optional(),
   tags: z.record(z.string(), z.string()).default({}),
 });

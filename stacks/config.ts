@@ -17,7 +17,7 @@ import {
 
 export const CONFIG_NAMESPACE = "copilot-scale-kit";
 
-export const imagesSchema = z.object({
+export const imagesSchema = z.strictObject({
   /** The CLI server image (images/cli). Pin by digest in production. */
   cli: z.string().min(1),
   /** The gateway image (images/gateway). */
@@ -25,7 +25,7 @@ export const imagesSchema = z.object({
 });
 
 export const lifecycleSchema = z
-  .object({
+  .strictObject({
     idleTimeoutSeconds: z.number().int().min(0).default(1800),
     sessionTtlSeconds: z.number().int().min(0).default(7 * 24 * 3600),
     lockTtlSeconds: z.number().int().positive().default(30),
@@ -40,20 +40,22 @@ export const lifecycleSchema = z
   .prefault({});
 
 export const gatewaySchema = z
-  .object({
+  .strictObject({
     replicas: z.number().int().min(1).default(1),
     /** Optional autoscaling bounds; omitted = fixed replicas. */
     autoscale: z
-      .object({ min: z.number().int().min(1), max: z.number().int().min(1), cpuPercent: z.number().int().min(1).max(100).default(70) })
+      .strictObject({ min: z.number().int().min(1), max: z.number().int().min(1), cpuPercent: z.number().int().min(1).max(100).default(70) })
       .optional(),
     model: z.string().optional(),
     /** BYOK provider endpoint; omit to use GitHub-hosted models via the GitHub token. */
     providerBaseUrl: z.string().url().optional(),
+    /** The BYOK provider's API flavour (its key is the secret providerApiKey). */
+    providerType: z.enum(["openai", "azure", "anthropic"]).default("openai"),
     rateLimitPerMinute: z.number().int().min(0).default(0),
   })
   .prefault({});
 
-export const tenantSchema = z.object({
+export const tenantSchema = z.strictObject({
   user: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, "a tenant id is lowercase letters, digits and '-'"),
   storageGi: z.number().int().positive().optional(),
 });
@@ -69,7 +71,7 @@ export const commonStackSchema = z.object({
   /** isolated: static tenants, one CLI server each. */
   tenants: z.array(tenantSchema).default([]),
   /** Redis for multi-replica gateways: in-cluster unless an external URL secret is set. */
-  redis: z.object({ external: z.boolean().default(false) }).prefault({}),
+  redis: z.strictObject({ external: z.boolean().default(false) }).prefault({}),
 });
 export type CommonStackConfig = z.infer<typeof commonStackSchema>;
 
@@ -84,7 +86,16 @@ export function fixHint(path: (string | number | symbol)[]): string {
 }
 
 export function formatIssues(error: z.ZodError, source: string): Error {
-  const lines = error.issues.map((i) => `  ${CONFIG_NAMESPACE}:${i.path.map(String).join(".")}: ${i.message}${fixHint(i.path)}`);
+  const line = (path: PropertyKey[], message: string) => `  ${CONFIG_NAMESPACE}:${path.map(String).join(".")}: ${message}${fixHint(path)}`;
+  const lines = error.issues.flatMap((i) =>
+    // A misspelt nested key names itself (redis.externl), not only the object that holds it.
+    i.code === "unrecognized_keys"
+      ? i.keys.map((k) => {
+          const key = [...i.path, k].map(String).join(".");
+          return `  ${CONFIG_NAMESPACE}:${key}: unknown key (fix: correct or remove ${key} in stacks/Pulumi.<stack>.yaml)`;
+        })
+      : [line(i.path, i.message)],
+  );
   return new Error(`invalid stack config in ${source}:\n${lines.join("\n")}`);
 }
 
@@ -140,7 +151,7 @@ export function gatewaySettings(
 ): Pick<GatewayConfigInput, "model" | "lifecycle" | "http"> {
   const { gateway, lifecycle } = cfg;
   return {
-    model: { name: gateway.model, providerBaseUrl: gateway.providerBaseUrl },
+    model: { name: gateway.model, providerBaseUrl: gateway.providerBaseUrl, providerType: gateway.providerType },
     lifecycle: {
       idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
       sessionTtlSeconds: lifecycle.sessionTtlSeconds,

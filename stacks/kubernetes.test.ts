@@ -23,11 +23,11 @@ const importIndex = async () => {
 
 /** Secrets each stack is run with (as `pulumi config set --secret` would provide them). */
 const STACK_SECRETS: Record<string, (keyof typeof TEST_SECRETS)[]> = {
-  dev: [],
+  dev: ["githubToken"],
   staging: ["githubToken"],
   prod: ["githubToken", "redisUrl"],
   isolated: ["githubToken", "jwtSecret"],
-  collaborative: ["providerApiKey"],
+  collaborative: ["githubToken", "providerApiKey"],
   // The one-node cluster of `npm run cluster` (npm run test:cluster deploys these for real).
   "local-shared": [],
   "local-sticky": [],
@@ -306,7 +306,7 @@ describe("what each topology must and must not have", () => {
 
   it("claims the lifecycle features only with settings a conformance run can wait out", async () => {
     const lifecycle = '{"idleTimeoutSeconds":20,"sessionTtlSeconds":25,"maxSessionsPerServer":5}';
-    const run = await runKubernetesStack("dev", importIndex, { config: { "copilot-scale-kit:lifecycle": lifecycle } });
+    const run = await runKubernetesStack("dev", importIndex, { secrets: ["githubToken"], config: { "copilot-scale-kit:lifecycle": lifecycle } });
     const { target } = await targetOf(run);
     expect(target.features).toEqual([...PROFILES.shared.core, "idle-detach", "session-ttl", "eviction"]);
     expect(target.settings).toMatchObject({ idleTimeoutSeconds: 20, sessionTtlSeconds: 25, maxSessionsPerServer: 5 });
@@ -326,7 +326,7 @@ describe("what each topology must and must not have", () => {
     expect(podSpec(gatewayDeployment(run)).containers[0].image).toMatch(/^ghcr\.io\/your-org\/copilot-gateway:0\.1\.0@sha256:/);
     for (const r of run.kube) validateKubeObject(r);
 
-    const local = await runKubernetesStack("dev", importIndex, { config: { "copilot-scale-kit:kubernetes": JSON.stringify({ build: { push: false } }) } });
+    const local = await runKubernetesStack("dev", importIndex, { secrets: ["githubToken"], config: { "copilot-scale-kit:kubernetes": JSON.stringify({ build: { push: false } }) } });
     const localImages = local.run.resources.filter((r) => r.type === "docker-build:index:Image");
     expect(localImages.map((r) => r.inputs.exports)).toEqual([[{ docker: {} }], [{ docker: {} }]]);
     expect(podSpec(gatewayDeployment(local)).containers[0].image).toBe("copilot-scale-kit/gateway:dev");
@@ -334,7 +334,7 @@ describe("what each topology must and must not have", () => {
 
   it("targets a named kubeconfig context, and an existing namespace when asked", async () => {
     const k8sSection = JSON.stringify({ context: "kind-copilot", createNamespace: false, namespace: "team-a" });
-    const run = await runKubernetesStack("dev", importIndex, { config: { "copilot-scale-kit:kubernetes": k8sSection } });
+    const run = await runKubernetesStack("dev", importIndex, { secrets: ["githubToken"], config: { "copilot-scale-kit:kubernetes": k8sSection } });
     const provider = run.run.resources.find((r) => r.type === "pulumi:providers:kubernetes");
     expect(provider?.inputs.context).toBe("kind-copilot");
     expect(kind(run, "Namespace")).toEqual([]);
@@ -345,7 +345,7 @@ describe("what each topology must and must not have", () => {
   });
 
   it("adds Redis as soon as the gateway has more than one replica", async () => {
-    const run = await runKubernetesStack("dev", importIndex, { config: { "copilot-scale-kit:gateway": '{"replicas":2}' } });
+    const run = await runKubernetesStack("dev", importIndex, { secrets: ["githubToken"], config: { "copilot-scale-kit:gateway": '{"replicas":2}' } });
     expect(gatewayConfig(run)).toMatchObject({ store: "redis" });
     expect(gatewayConfig(run).storeFile).toBeUndefined();
     expect(kind(run, "Deployment").filter((d) => role(d) === "redis")).toHaveLength(1);
@@ -368,7 +368,10 @@ describe("config errors name the key and the fix", () => {
   });
 
   it("a misspelled key in the kubernetes section, and an unknown top-level key", async () => {
-    expect(await fails("dev", { "copilot-scale-kit:kubernetes": '{"namespce":"x"}' })).toMatch(/copilot-scale-kit:kubernetes: Unrecognized key: "namespce"/);
+    expect(await fails("dev", { "copilot-scale-kit:kubernetes": '{"namespce":"x"}' })).toMatch(/copilot-scale-kit:kubernetes.namespce: unknown key \(fix: correct or remove kubernetes.namespce/);
+    expect(await fails("dev", { "copilot-scale-kit:redis": '{"externl":true}' })).toMatch(/copilot-scale-kit:redis.externl: unknown key/);
+    expect(await fails("dev", { "copilot-scale-kit:lifecycle": '{"idleTimeoutSecond":5}' })).toMatch(/copilot-scale-kit:lifecycle.idleTimeoutSecond: unknown key/);
+    expect(await fails("dev", { "copilot-scale-kit:gateway": '{"autoscale":{"min":1,"max":2,"cpu":50}}' })).toMatch(/copilot-scale-kit:gateway.autoscale.cpu: unknown key/);
     expect(await fails("dev", { "copilot-scale-kit:gatway": "{}" })).toMatch(/unknown stack config copilot-scale-kit:gatway/);
   });
 
@@ -380,6 +383,13 @@ describe("config errors name the key and the fix", () => {
   it("an external Redis without its URL secret", async () => {
     const msg = await runKubernetesStack("prod", importIndex, { secrets: ["githubToken"] }).then(() => "", (e: Error) => e.message);
     expect(msg).toMatch(/copilot-scale-kit:redisUrl is not set \(fix: pulumi config set --secret copilot-scale-kit:redisUrl/);
+  });
+
+  it("no model access: neither a GitHub token nor a BYOK provider", async () => {
+    const msg = await runKubernetesStack("dev", importIndex, { secrets: [] }).then(() => "", (e: Error) => e.message);
+    expect(msg).toMatch(/no model access: set copilot-scale-kit:githubToken .*pulumi config set --secret copilot-scale-kit:githubToken/);
+    const byok = await runKubernetesStack("dev", importIndex, { secrets: ["providerApiKey"], config: { "copilot-scale-kit:gateway": '{"providerBaseUrl":"https://models.example.net/v1","providerType":"azure"}' } });
+    expect(gatewayConfig(byok).model).toMatchObject({ providerBaseUrl: "https://models.example.net/v1", providerType: "azure" });
   });
 
   it("no secret seed", async () => {

@@ -144,6 +144,12 @@ export async function deployKubernetes(): Promise<StackOutputs> {
   const k = cfg.kubernetes;
   const secrets = new pulumi.Config(CONFIG_NAMESPACE);
   const redisUrl = secrets.getSecret("redisUrl");
+  if (secrets.getSecret("githubToken") === undefined && !cfg.gateway.providerBaseUrl) {
+    throw new Error(
+      `stack ${pulumi.getStack()}: the CLI servers have no model access: set ${CONFIG_NAMESPACE}:githubToken ` +
+        `(GitHub-hosted models; fix: pulumi config set --secret ${CONFIG_NAMESPACE}:githubToken <token>) or gateway.providerBaseUrl for a BYOK provider`,
+    );
+  }
   if (cfg.redis.external && redisUrl === undefined) {
     throw new Error(
       `${CONFIG_NAMESPACE}:redis.external is true but ${CONFIG_NAMESPACE}:redisUrl is not set ` +
