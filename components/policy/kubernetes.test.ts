@@ -31,7 +31,7 @@ let prod: KubeObject[];
 let rooms: KubeObject[];
 beforeAll(async () => {
   prod = (await runKubernetesStack("prod", importIndex, { secrets: ["githubToken", "redisUrl"] })).kube.map((r) => r.obj);
-  rooms = (await runKubernetesStack("collaborative", importIndex)).kube.map((r) => r.obj);
+  rooms = (await runKubernetesStack("collaborative", importIndex, { secrets: ["githubToken"] })).kube.map((r) => r.obj);
 });
 
 /** A deep copy of the objects, with `mutate` applied to the first one `pick` selects. */
