@@ -49,10 +49,11 @@ export function contentTag(image: KitImage, baseId: string, root = ROOT): string
 async function podmanBuild(image: KitImage, refs: string[], log: string): Promise<void> {
   const npmrc = join(PODMAN_DIR, "build-npmrc");
   // TLS to the registries may be re-signed: npm in the build trusts the host's CA bundle, mounted
-  // for RUN steps only (never part of an image layer).
+  // for RUN steps only (never part of an image layer). RUN steps use the host's network: podman's
+  // default bridge network would leave a cni-podman0 bridge, CNI firewall chains and ip_forward=1.
   writeFileSync(npmrc, "cafile=/run/host-ca/ca-certificates.crt\n");
   const spec = KIT_IMAGES[image];
-  const args = ["build", "--pull=never", "--layers", "--format", "docker", "--build-arg", `${spec.buildArg}=${spec.base}`,
+  const args = ["build", "--pull=never", "--layers", "--network", "host", "--format", "docker", "--build-arg", `${spec.buildArg}=${spec.base}`,
     "-v", "/etc/ssl/certs:/run/host-ca:ro", "-v", `${npmrc}:/root/.npmrc:ro`,
     "-f", `images/${image}/Dockerfile`, ...(image === "redis" ? [] : ["--ignorefile", `images/${image}/Dockerfile.dockerignore`]),
     ...refs.flatMap((r) => ["-t", r]), "."];

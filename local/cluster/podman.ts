@@ -4,7 +4,7 @@
  * VM: ulimits are explicit; PID 1 is not systemd: cgroupfs; crun cannot run on hybrid cgroups: runc.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -13,23 +13,26 @@ export const PODMAN_DIR = process.env.KIT_PODMAN_DIR ?? join(homedir(), ".cache"
 export function podmanEnv(): NodeJS.ProcessEnv {
   const storage = join(PODMAN_DIR, "storage.conf");
   const containers = join(PODMAN_DIR, "containers.conf");
-  if (!existsSync(containers)) {
+  const config = [
+    "[containers]",
+    'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
+    "[engine]",
+    'cgroup_manager = "cgroupfs"',
+    'events_logger = "file"',
+    `events_logfile_path = "${join(PODMAN_DIR, "events.log")}"`,
+    `tmp_dir = "${join(PODMAN_DIR, "tmp")}"`,
+    'runtime = "runc"',
+    // Network configs in the kit's folder, not /etc/cni/net.d (builds use the host network anyway).
+    "[network]",
+    `network_config_dir = "${join(PODMAN_DIR, "cni")}"`,
+    "",
+  ].join("\n");
+  // Rewritten when it differs, so a store made by an older kit gets the current settings.
+  if (!existsSync(containers) || readFileSync(containers, "utf8") !== config) {
     mkdirSync(join(PODMAN_DIR, "tmp"), { recursive: true });
+    mkdirSync(join(PODMAN_DIR, "cni"), { recursive: true });
     writeFileSync(storage, `[storage]\ndriver = "overlay"\nrunroot = "${join(PODMAN_DIR, "run")}"\ngraphroot = "${join(PODMAN_DIR, "graph")}"\n`);
-    writeFileSync(
-      containers,
-      [
-        "[containers]",
-        'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-        "[engine]",
-        'cgroup_manager = "cgroupfs"',
-        'events_logger = "file"',
-        `events_logfile_path = "${join(PODMAN_DIR, "events.log")}"`,
-        `tmp_dir = "${join(PODMAN_DIR, "tmp")}"`,
-        'runtime = "runc"',
-        "",
-      ].join("\n"),
-    );
+    writeFileSync(containers, config);
   }
   return { ...process.env, CONTAINERS_STORAGE_CONF: storage, CONTAINERS_CONF: containers };
 }
