@@ -9,9 +9,12 @@ export function clusterReportMarkdown(r: ClusterReport): string {
     const isolation = iso
       ? `${iso.privilegedPodRefused ? "refused" : "**admitted**"} / ${Object.keys(iso.backendClient).map((s) => `${s.replace("copilot-", "")}: ${iso.unlabeled[s] ? "**open**" : "closed"}${iso.backendClient[s] ? "" : " (**control failed**)"}`).join(", ")} / ${iso.cliResolvesDns ? "yes" : "**no**"}`
       : "-";
-    return `| ${t.name} | ${t.up ? "yes" : "**no**"} | ${c.passed} / ${c.failed} / ${c.skipped} | ${t.load.scenario}: ${t.load.ok ? "ok" : "**failed**"} | ${isolation} | ${t.leftovers.length ? `**${t.leftovers.length}**` : "0"} | ${tm.upSeconds ?? "-"} s | ${tm.podsReadySeconds ?? "-"} s | ${tm.destroySeconds ?? "-"} s |`;
+    const suites = t.suitesSkipped ? "skipped (see below)" : `${c.passed} / ${c.failed} / ${c.skipped}`;
+    const load = t.suitesSkipped ? "skipped" : `${t.load.scenario}: ${t.load.ok ? "ok" : "**failed**"}`;
+    return `| ${t.name} | ${t.up ? "yes" : "**no**"} | ${suites} | ${load} | ${isolation} | ${t.leftovers.length ? `**${t.leftovers.length}**` : "0"} | ${tm.upSeconds ?? "-"} s | ${tm.podsReadySeconds ?? "-"} s | ${tm.destroySeconds ?? "-"} s |`;
   });
-  const failures = r.topologies.filter((t) => t.error || t.conformance.failed || t.leftovers.length || !t.load.ok);
+  const failures = r.topologies.filter((t) => t.error || t.conformance.failed || t.leftovers.length || (!t.load.ok && !t.suitesSkipped));
+  const skipped = r.topologies.filter((t) => t.suitesSkipped);
   const ru = r.rollingUpdate;
   return [
     `# Cluster test report (${r.date})`,
@@ -29,6 +32,8 @@ export function clusterReportMarkdown(r: ClusterReport): string {
     `Timings (s): ${Object.entries(r.timings).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
     `Cluster leftovers after down: ${r.clusterLeftovers.length ? r.clusterLeftovers.join("; ") : "none"}.`,
     "",
-    ...failures.flatMap((t) => [`## ${t.name}`, "", ...(t.error ? ["```", t.error, "```"] : []), ...t.conformance.failedTests.map((n) => `- failed: ${n}`), ...t.leftovers.map((l) => `- left: ${l}`), ...(t.load.ok ? [] : [`- k6: ${t.load.detail}`]), ""]),
+    ...skipped.map((t) => `Skipped on ${t.name}: conformance and k6, because ${t.suitesSkipped}.`),
+    "",
+    ...failures.flatMap((t) => [`## ${t.name}`, "", ...(t.error ? ["```", t.error, "```"] : []), ...t.conformance.failedTests.map((n) => `- failed: ${n}`), ...t.leftovers.map((l) => `- left: ${l}`), ...(t.load.ok || t.suitesSkipped ? [] : [`- k6: ${t.load.detail}`]), ""]),
   ].join("\n");
 }
