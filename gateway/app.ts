@@ -37,6 +37,8 @@ export interface GatewayDeps {
   unsafeNoRateLimit?: boolean;
   /** Test-only: Node's default timeouts and no connection cap, so conformance can prove it catches tricklers. */
   unsafeNoHttpLimits?: boolean;
+  /** Test-only: a stream whose client left is not counted (the old behaviour), for its negative control. */
+  unsafeUncountedStreams?: boolean;
   /** Test switch: readiness pings only, without the write probe. */
   unsafeNoWriteProbe?: boolean;
 }
@@ -187,12 +189,26 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       "x-copilot-server": backend.id,
     });
     const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+    // onResponse never fires for a stream whose client left: count it here, with its own outcome.
+    const route = req.routeOptions.url ?? "unmatched";
+    let counted = false;
+    const count = (outcome: "done" | "error" | "client_gone") => {
+      if (counted) return;
+      counted = true;
+      metrics.streams.inc({ route, outcome });
+      if (outcome === "client_gone") metrics.httpRequests.inc({ method: req.method, route, status: "499" });
+    };
+    res.once("close", () => {
+      if (!res.writableFinished && !deps.unsafeUncountedStreams) count("client_gone");
+    });
     try {
       const r = await run((t) => event("delta", { content: t }));
       event("done", { ...base, content: r.content, ...r.extra, ...(r.servedBy ? { server: r.servedBy.id } : {}) });
+      count("done");
     } catch (err) {
       const e = err instanceof ApiError ? err : new ApiError(500, "internal", "internal error");
       event("error", { error: { code: e.code, message: e.message }, status: e.status });
+      count("error");
     }
     res.end();
     return reply;

@@ -12,6 +12,12 @@ export function createMetrics() {
       labelNames: ["method", "route", "status"] as const,
       registers: [registry],
     }),
+    streams: new Counter({
+      name: "copilot_gateway_streams_total",
+      help: "Streamed (SSE) turns by route and outcome: done, error, or client_gone (the client left before the end)",
+      labelNames: ["route", "outcome"] as const,
+      registers: [registry],
+    }),
     activeSessions: new Gauge({
       name: "copilot_gateway_active_sessions",
       help: "Sessions attached to a CLI server through this replica",

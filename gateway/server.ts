@@ -24,7 +24,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -123,6 +123,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     rateLimitRedisUrl: cfg.store === "redis" ? env[GATEWAY_SECRET_ENV.redisUrl] : undefined,
     unsafeNoRateLimit: unsafe["no-rate-limit"],
     unsafeNoHttpLimits: unsafe["no-http-limits"],
+    unsafeUncountedStreams: unsafe["uncounted-streams"],
     unsafeNoWriteProbe: unsafe["no-write-probe"],
     turnLock: {
       store,

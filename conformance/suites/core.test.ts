@@ -1,7 +1,7 @@
 /** Core API conformance: every topology's gateway must pass these. */
 import { describe, expect } from "vitest";
 import { cliSessionIds, killAndAwaitRestart, stateOnDisk } from "../cli-access.js";
-import { api, claims, conformance, createSession, recordFigure, send, sse, target, turnOf, user, waitFor } from "../harness.js";
+import { api, claims, conformance, createSession, recordFigure, send, sse, target, tokenFor, turnOf, user, waitFor } from "../harness.js";
 
 const NOT_FOUND = { error: { code: "not_found", message: "session not found" } };
 
@@ -271,6 +271,31 @@ describe("health and metrics", () => {
     expect(unready.body.servers.find((s) => s.server === server.id)?.ok).toBe(false);
     await waitFor("readyz 200 after the CLI restarts", async () => (await api("GET", "/readyz")).status === 200, 60_000, 200);
     recordFigure("CLI killed to ready again", (Date.now() - t0) / 1000, "s");
+  });
+
+  conformance(["metrics"], "a streamed turn whose client goes away is still counted, as client_gone", async () => {
+    const alice = user("alice");
+    const id = await createSession(alice);
+    const gone = async () => {
+      const text = (await api("GET", "/metrics")).text;
+      const line = /^copilot_gateway_streams_total\{[^}]*outcome="client_gone"[^}]*\} (\d+)/m.exec(text);
+      return Number(line?.[1] ?? 0);
+    };
+    const before = await gone();
+    const abort = new AbortController();
+    const res = await fetch(`${target().gatewayUrls[0]}/v1/sessions/${id}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await tokenFor(alice)}`, "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ prompt: "[sleep:3000] leave early" }),
+      signal: abort.signal,
+    });
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    abort.abort();
+    await waitFor("the abandoned stream counted as client_gone", async () => (await gone()) > before, 15_000, 200);
+    const text = (await api("GET", "/metrics")).text;
+    expect(text).toMatch(/^copilot_gateway_http_requests_total\{[^}]*status="499"[^}]*\} [1-9]/m);
+    // The session is still usable afterwards (the turn finished or was ended; nothing is stuck).
+    await waitFor("the session answers again", async () => (await send(alice, id, "after the abandoned stream")).status === 200, 30_000, 500);
   });
 
   conformance(["metrics"], "metrics expose sessions, turn latency and requests by status", async () => {
