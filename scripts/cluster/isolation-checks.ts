@@ -49,7 +49,9 @@ export function isolationChecks(namespace: string, services: { name: string; por
   }
   let cliResolvesDns = false;
   try {
-    cliResolvesDns = kubectl(["-n", namespace, "exec", "deploy/copilot-cli-0", "--", "getent", "hosts", "kubernetes.default.svc.cluster.local"]).includes("kubernetes.default");
+    // Any CLI pod: isolated names its servers after opaque ids, not 0..N.
+    const pod = kubectl(["-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=cli-server", "-o", "jsonpath={.items[0].metadata.name}"]).trim();
+    cliResolvesDns = kubectl(["-n", namespace, "exec", pod, "--", "getent", "hosts", "kubernetes.default.svc.cluster.local"]).includes("kubernetes.default");
   } catch {
     cliResolvesDns = false;
   }
