@@ -79,6 +79,14 @@ const RUNS: Run[] = [
   },
   // Culling at 3 s keeps the cull tests short; every suite runs, as against any topology.
   { name: "local-isolated", up: ["--topology", "isolated", "--cli-idle-timeout", "3"] },
+  // Plain-hash server ids: /readyz and /metrics then tell who is active (only the metrics-tagged test runs).
+  {
+    name: "control-keyless-server-ids",
+    up: ["--topology", "isolated", "--unsafe", "keyless-server-ids"],
+    filter: "isolated.test.ts",
+    features: ["metrics"],
+    mustFail: "per-user-cli",
+  },
   {
     name: "control-no-spawn-singleflight",
     up: ["--topology", "isolated", "--unsafe", "no-spawn-singleflight"],

@@ -24,7 +24,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -96,7 +96,10 @@ export function createPool(
   if (!deps?.log || !deps.sessions) {
     throw new Error("backends.kind spawn: the per-user CLIs belong to the serving gateway (`gateway.js serve`), whose own TTL loop cleans their sessions");
   }
-  return new SpawnPool(cfg, { log: deps.log, metrics: deps.metrics, sessions: deps.sessions, env, singleFlight: !deps.unsafe?.["no-spawn-singleflight"] });
+  const why = "backends.kind spawn: per-user server ids are keyed hashes of user ids; keep it stable, the ids name the users' homes";
+  const idKey = deps.unsafe?.["keyless-server-ids"] ? undefined : requireEnv(env, GATEWAY_SECRET_ENV.serverIdKey, why);
+  if (idKey !== undefined && idKey.length < 32) throw new Error(`${GATEWAY_SECRET_ENV.serverIdKey} must have at least 32 characters`);
+  return new SpawnPool(cfg, { log: deps.log, metrics: deps.metrics, sessions: deps.sessions, env, singleFlight: !deps.unsafe?.["no-spawn-singleflight"], idKey });
 }
 
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}) {

@@ -1,4 +1,5 @@
 import type { ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import { SpawnPool, spawnServerId, type SpawnPoolDeps, type SpawnRegistryEntry }
 import type { SessionRecord } from "./store.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const KEY = "k".repeat(32);
 
 /** A fake CLI: records its options, takes a little time to "listen", can be crashed. */
 function fakeCli() {
@@ -75,7 +77,7 @@ function makePool(opts: { idle?: number; singleFlight?: boolean; now?: () => num
     backends: { kind: "spawn", cliPath: "/bin/true", homeRoot: join(dir, "users"), registryFile, env: { COPILOT_OFFLINE: "true" } },
     lifecycle: { cliIdleTimeoutSeconds: opts.idle ?? 0 },
   });
-  const deps: SpawnPoolDeps = { log: pino({ level: "silent" }), metrics, sessions, start: cli.start, singleFlight: opts.singleFlight, now: opts.now };
+  const deps: SpawnPoolDeps = { log: pino({ level: "silent" }), metrics, sessions, start: cli.start, singleFlight: opts.singleFlight, now: opts.now, idKey: KEY };
   const pool = new SpawnPool(cfg, deps);
   const registry = () => JSON.parse(readFileSync(registryFile, "utf8")) as SpawnRegistryEntry[];
   const count = async (name: string) =>
@@ -85,14 +87,27 @@ function makePool(opts: { idle?: number; singleFlight?: boolean; now?: () => num
 
 const rec = (owner: string): SessionRecord => ({ sessionId: "s-1", owner, kind: "session", persistent: true, createdAt: 0, lastActiveAt: 0, serverId: "whatever" });
 
+describe("spawnServerId", () => {
+  it("is stable per key and user, and not computable from the user id alone", () => {
+    const id = spawnServerId("alice", KEY);
+    expect(id).toMatch(/^user-[0-9a-f]{16}$/);
+    expect(spawnServerId("alice", KEY)).toBe(id);
+    expect(spawnServerId("bob", KEY)).not.toBe(id);
+    expect(spawnServerId("alice", "x".repeat(32))).not.toBe(id);
+    // The keyless id (what main computed) is exactly what anyone could compute and look up.
+    expect(spawnServerId("alice", undefined)).toBe(`user-${createHash("sha256").update("alice").digest("hex").slice(0, 16)}`);
+    expect(id).not.toBe(spawnServerId("alice", undefined));
+  });
+});
+
 describe("SpawnPool", () => {
   it("spawns exactly one CLI for concurrent first requests of one user", async () => {
     const { pool, cli, registry, count } = makePool();
     const got = await Promise.all(Array.from({ length: 10 }, () => pool.forNewSession("alice")));
     expect(cli.started).toHaveLength(1);
     expect(new Set(got).size).toBe(1);
-    expect(got[0]!.id).toBe(spawnServerId("alice"));
-    expect(registry()).toEqual([expect.objectContaining({ id: spawnServerId("alice"), user: "alice", pid: cli.started[0]!.pid, home: join(dir, "users", spawnServerId("alice")) })]);
+    expect(got[0]!.id).toBe(spawnServerId("alice", KEY));
+    expect(registry()).toEqual([expect.objectContaining({ id: spawnServerId("alice", KEY), user: "alice", pid: cli.started[0]!.pid, home: join(dir, "users", spawnServerId("alice", KEY)) })]);
     expect(await count("copilot_gateway_cli_spawns_total")).toBe(1);
     await pool.close();
   });
@@ -217,6 +232,7 @@ describe("SpawnPool", () => {
       log: pino({ level: "silent" }),
       metrics: createMetrics(),
       sessions: fakeSessions(),
+      idKey: KEY,
       start: async () => {
         throw new Error("Copilot CLI exited (1) before listening");
       },
@@ -229,6 +245,6 @@ describe("SpawnPool", () => {
 
   it("refuses topologies that do not route per user", () => {
     const cfg = parseGatewayConfig({ topology: "shared", backends: { kind: "spawn", cliPath: "/bin/true", homeRoot: dir } });
-    expect(() => new SpawnPool(cfg, { log: pino({ level: "silent" }), metrics: createMetrics(), sessions: fakeSessions() })).toThrow(/only fits topology isolated/);
+    expect(() => new SpawnPool(cfg, { log: pino({ level: "silent" }), metrics: createMetrics(), sessions: fakeSessions(), idKey: KEY })).toThrow(/only fits topology isolated/);
   });
 });

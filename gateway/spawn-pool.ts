@@ -5,7 +5,7 @@
  * file it writes for the platform). Idle servers are drained and stopped (culled); the next request
  * starts them again on the same home, so the user's sessions come back intact.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Logger } from "pino";
@@ -36,6 +36,8 @@ export interface SpawnPoolDeps {
   env?: Record<string, string | undefined>;
   /** Test switch: off = concurrent first requests each spawn a CLI (the race the pool prevents). */
   singleFlight?: boolean;
+  /** Key of the server ids (GATEWAY_SERVER_ID_KEY); undefined only for the keyless-server-ids control. */
+  idKey: string | undefined;
   /** Starts one CLI server; unit tests pass a fake. */
   start?: (opts: CliServerOptions) => Promise<CliServerHandle>;
   now?: () => number;
@@ -75,9 +77,14 @@ const MAX_RESTARTS = 3;
 const STABLE_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
 
-/** Stable, non-reversible server id per user: also the home folder name, so no user id reaches paths, labels or headers. */
-export function spawnServerId(user: string): string {
-  return `user-${createHash("sha256").update(user).digest("hex").slice(0, 16)}`;
+/**
+ * Stable server id per user: also the home folder name, so no user id reaches paths, labels or
+ * headers. Keyed (HMAC-SHA256): a plain hash of a known user id could be computed and looked up in
+ * /readyz or /metrics to tell whether that user is active. No key = the plain hash (negative control only).
+ */
+export function spawnServerId(user: string, key: string | undefined): string {
+  const digest = key === undefined ? createHash("sha256").update(user) : createHmac("sha256", key).update(user);
+  return `user-${digest.digest("hex").slice(0, 16)}`;
 }
 
 export class SpawnPool implements BackendPool {
@@ -145,7 +152,7 @@ export class SpawnPool implements BackendPool {
   private slot(user: string): Slot {
     let s = this.slots.get(user);
     if (!s) {
-      const id = spawnServerId(user);
+      const id = spawnServerId(user, this.deps.idKey);
       s = { id, user, home: join(this.spec.homeRoot, id), dead: false, everStarted: false, lastUsed: this.now(), failures: 0, extra: [] };
       this.slots.set(user, s);
     }

@@ -83,6 +83,8 @@ export class LocalPlatform {
   private spawned: SpawnedServer[] = [];
   private stopping = false;
   private readonly jwtSecret = secret(36);
+  /** isolated: keys the per-user server ids (one per run: the run folder and its homes are fresh each up). */
+  private readonly serverIdKey = secret(36);
   private readonly runDir: string;
   private readonly targetFile: string;
   private readonly opts: Required<Pick<LocalOptions, "servers" | "gateways" | "store" | "restartDelayMs">> & LocalOptions;
@@ -287,6 +289,7 @@ export class LocalPlatform {
       logLevel: "info",
     };
     const env: Record<string, string> = { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
+    if (this.opts.topology === "isolated") env[GATEWAY_SECRET_ENV.serverIdKey] = this.serverIdKey;
     if (this.redis) env[GATEWAY_SECRET_ENV.redisUrl] = this.redis.url;
     for (const srv of this.servers) env[backendTokenEnv(srv.id)] = srv.token;
     // shared-home is the platform's own switch (how it lays out homes); the others are the gateway's.

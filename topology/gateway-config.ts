@@ -14,6 +14,8 @@ export const GATEWAY_SECRET_ENV = {
   redisUrl: "GATEWAY_REDIS_URL",
   providerApiKey: "GATEWAY_PROVIDER_API_KEY",
   githubToken: "COPILOT_GITHUB_TOKEN",
+  /** backends.kind spawn: HMAC key of per-user server ids (keep it stable: ids name the users' homes). */
+  serverIdKey: "GATEWAY_SERVER_ID_KEY",
 } as const;
 export const GATEWAY_CONFIG_ENV = "GATEWAY_CONFIG";
 

@@ -1,4 +1,5 @@
 /** isolated: each user gets an own CLI server, spawned on the first request and culled when idle. */
+import { createHash } from "node:crypto";
 import { describe, expect } from "vitest";
 import { alive } from "../../local/ports.js";
 import type { TargetServer } from "../../topology/index.js";
@@ -69,6 +70,21 @@ describe("per-user CLI servers", () => {
     const metrics = (await api("GET", "/metrics")).text;
     expect(metrics).toContain(`server="${sa}"`);
     expect(metrics).not.toContain(a);
+  });
+
+  conformance(["per-user-cli", "metrics"], "/readyz and /metrics name no server id anyone could compute from a user id", async () => {
+    const victim = user("leak-victim");
+    const sid = (await serverOf(victim)).id;
+    const [ready, metrics] = await Promise.all([api("GET", "/readyz"), api("GET", "/metrics")]);
+    // Not vacuous: the victim's server is listed in both, under its id.
+    expect(ready.text).toContain(sid);
+    expect(metrics.text).toContain(`server="${sid}"`);
+    // What anyone knowing only the user id can compute: the id itself, encodings, plain digests.
+    const digests = ["sha256", "sha1", "md5", "sha512"].map((alg) => createHash(alg).update(victim).digest("hex"));
+    const guesses = [victim, encodeURIComponent(victim), Buffer.from(victim).toString("base64url"), Buffer.from(victim).toString("hex"), ...digests.map((d) => d.slice(0, 10))];
+    for (const [where, text] of [["/readyz", ready.text], ["/metrics", metrics.text]] as const) {
+      for (const g of guesses) expect(text.toLowerCase(), `${where} holds ${g}, computable from the user id alone`).not.toContain(g.toLowerCase());
+    }
   });
 
   conformance(["per-user-cli"], "user A's server rejects user B's connection token with AUTHENTICATION_FAILED", async () => {
