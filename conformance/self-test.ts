@@ -101,6 +101,13 @@ const RUNS: Run[] = [
     filter: "collaborative.test.ts",
     mustFail: "room-lock",
   },
+  // A paused Redis: without the store deadline requests wait as long as the pause.
+  {
+    name: "control-no-store-deadline",
+    up: ["--topology", "collaborative", "--store", "redis", "--gateways", "2", "--unsafe", "no-store-deadline"],
+    filter: "store-stall.test.ts",
+    mustFail: "multi-gateway",
+  },
   {
     name: "control-no-fencing",
     up: ["--topology", "collaborative", "--store", "redis", "--gateways", "2", "--lock-ttl", "3", "--lock-wait", "3", "--unsafe", "no-fencing"],

@@ -28,8 +28,9 @@ export function installRateLimit(app: FastifyInstance, opts: RateLimitOptions): 
   if (opts.perMinute <= 0) return;
   let redis: Redis | undefined;
   if (opts.redisUrl) {
-    // No offline queue: while Redis is down a request is let through at once instead of waiting.
-    redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 });
+    // No offline queue: while Redis is down a request is let through at once instead of waiting;
+    // commandTimeout does the same while Redis is paused (its socket open, no answer).
+    redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000, commandTimeout: 1_000 });
     let lastWarn = 0;
     redis.on("error", (err: Error) => {
       if (Date.now() - lastWarn < 10_000) return;

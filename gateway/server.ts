@@ -24,7 +24,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "no-store-deadline"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -59,9 +59,10 @@ export function createAuthenticator(cfg: GatewayConfig, env: Env, unsafe: Unsafe
   });
 }
 
-export async function createStore(cfg: GatewayConfig, env: Env): Promise<Store> {
+export async function createStore(cfg: GatewayConfig, env: Env, commandTimeoutMs: number | undefined = cfg.storeTimeoutSeconds * 1000): Promise<Store> {
   if (cfg.store === "redis") {
-    const store = new RedisStore(requireEnv(env, GATEWAY_SECRET_ENV.redisUrl, "store is redis"));
+    // commandTimeout: ioredis itself fails a command that gets no answer (a paused Redis keeps its socket open).
+    const store = new RedisStore(requireEnv(env, GATEWAY_SECRET_ENV.redisUrl, "store is redis"), commandTimeoutMs ? { commandTimeout: commandTimeoutMs } : {});
     try {
       await store.ready();
     } catch (err) {
@@ -108,7 +109,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const metrics = createMetrics();
   const unsafe = opts.unsafe ?? {};
   const auth = createAuthenticator(cfg, env, unsafe);
-  const store = guardStore(await createStore(cfg, env), (err) => log.warn({ err: err.message }, "store call failed"));
+  // 0 = no deadline (the unsafe switch): the old behaviour, waiting as long as the store does.
+  const storeTimeoutMs = unsafe["no-store-deadline"] ? 0 : cfg.storeTimeoutSeconds * 1000;
+  const store = guardStore(await createStore(cfg, env, storeTimeoutMs), (err) => log.warn({ err: err.message }, "store call failed"), storeTimeoutMs || undefined);
   const sessions = new SessionManager(cfg, metrics, log, env[GATEWAY_SECRET_ENV.providerApiKey]);
   sessions.turnWatch = !unsafe["no-turn-watch"];
   const pool = createPool(cfg, env, (id) => sessions.loadOn(id), { store, metrics, unsafe, log, sessions });

@@ -75,6 +75,8 @@ export const gatewayConfigSchema = z.object({
     })
     .prefault({}),
   store: z.enum(["memory", "redis"]).default("memory"),
+  /** Every store call answers within this (plus a lock's wait time), else 503 store_unavailable. */
+  storeTimeoutSeconds: z.number().positive().max(60).default(2),
   /** memory store: snapshot the registry to this file so a restarted replica keeps it. */
   storeFile: z.string().optional(),
   /** Tool permission requests from the CLI: denied unless the operator opts in. */
