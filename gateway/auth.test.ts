@@ -1,7 +1,7 @@
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { jwtAuthenticator, staticAuthenticator } from "./auth.js";
-import { ApiError } from "./errors.js";
+import { statusOf } from "./error-status.testing.js";
 
 const secret = "s".repeat(40);
 const key = new TextEncoder().encode(secret);
@@ -13,15 +13,7 @@ const sign = (claims: Record<string, unknown>, opts: { sub?: string; exp?: numbe
   j = j.setExpirationTime(opts.exp ?? "1h");
   return j.sign(key);
 };
-const status = async (p: Promise<unknown>) => {
-  try {
-    await p;
-    return 200;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ApiError);
-    return (err as ApiError).status;
-  }
-};
+const status = statusOf;
 
 describe("jwt authenticator", () => {
   it("takes the user from sub and rooms from the rooms claim", async () => {

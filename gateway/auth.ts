@@ -1,7 +1,10 @@
-/** Bearer authentication: HS256 JWTs verified with jose, or static per-user tokens. The user id is `sub`. */
+/**
+ * Bearer authentication: JWTs verified with jose (OIDC: RS256/ES256 against the issuer's JWKS; or
+ * HS256 with a shared secret, for development and tests), or static per-user tokens.
+ */
 import { timingSafeEqual } from "node:crypto";
-import { errors as joseErrors, jwtVerify } from "jose";
-import { unauthorized } from "./errors.js";
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { unauthorized, unavailable } from "./errors.js";
 
 export interface Principal {
   user: string;
@@ -27,11 +30,13 @@ function roomsFrom(value: unknown): string[] | "*" {
   return [];
 }
 
-export interface JwtOptions {
-  secret: string;
+/** What every JWT kind shares: the claims checked and the token-lifetime rule. */
+export interface JwtRules {
   issuer?: string;
   audience?: string;
   roomsClaim: string;
+  /** Claim that names the user; `sub` unless the provider's subject is opaque (e.g. `email`, `preferred_username`). */
+  userClaim?: string;
   /** A token must carry `exp` and `iat`, and live no longer than this from `iat` to `exp`. */
   maxLifetimeSeconds: number;
   /** Clock skew allowed on `exp`, `nbf` and `iat` (a token issued further in the future is refused). */
@@ -40,18 +45,23 @@ export interface JwtOptions {
   unsafeNoLifetimeLimit?: boolean;
 }
 
-export function jwtAuthenticator(opts: JwtOptions): Authenticator {
-  const key = new TextEncoder().encode(opts.secret);
+export interface JwtOptions extends JwtRules {
+  secret: string;
+}
+
+/** One verifier for every key source, so the lifetime rule and the claim checks exist once. */
+function verifyingAuthenticator(key: Uint8Array | JWTVerifyGetKey, algorithms: string[], opts: JwtRules): Authenticator {
   const limits = !opts.unsafeNoLifetimeLimit;
+  const userClaim = opts.userClaim ?? "sub";
   return {
     async authenticate(header) {
       const token = bearer(header);
       try {
-        const { payload } = await jwtVerify(token, key, {
-          algorithms: ["HS256"],
+        const { payload } = await jwtVerify(token, key as JWTVerifyGetKey, {
+          algorithms,
           issuer: opts.issuer,
           audience: opts.audience,
-          requiredClaims: limits ? ["sub", "exp", "iat"] : ["sub"],
+          requiredClaims: limits ? [userClaim, "exp", "iat"] : [userClaim],
           clockTolerance: opts.clockToleranceSeconds,
           // Refuses an `iat` older than the maximum lifetime, or in the future beyond the tolerance.
           maxTokenAge: limits ? opts.maxLifetimeSeconds : undefined,
@@ -59,17 +69,67 @@ export function jwtAuthenticator(opts: JwtOptions): Authenticator {
         if (limits && payload.exp! - payload.iat! > opts.maxLifetimeSeconds) {
           throw unauthorized(`token lifetime (exp - iat) exceeds the maximum of ${opts.maxLifetimeSeconds} s`);
         }
-        const sub = payload.sub;
-        if (typeof sub !== "string" || !USER_RE.test(sub)) throw unauthorized("token subject is not a valid user id");
-        return { user: sub, rooms: roomsFrom(payload[opts.roomsClaim]) };
+        const user = payload[userClaim];
+        if (typeof user !== "string" || !USER_RE.test(user)) throw unauthorized(`token claim ${userClaim} is not a valid user id`);
+        return { user, rooms: roomsFrom(payload[opts.roomsClaim]) };
       } catch (err) {
         if (err instanceof joseErrors.JWTExpired) throw unauthorized("token expired");
         if (err instanceof joseErrors.JWTClaimValidationFailed) throw unauthorized(`invalid token: ${err.message}`);
+        // Includes JWKSNoMatchingKey (unknown kid after a refresh) and JWKS fetch failures.
         if (err instanceof joseErrors.JOSEError) throw unauthorized("invalid token");
         throw err;
       }
     },
   };
+}
+
+/** HS256 with a shared secret: for development and tests (whoever holds the secret can be any user). */
+export function jwtAuthenticator(opts: JwtOptions): Authenticator {
+  return verifyingAuthenticator(new TextEncoder().encode(opts.secret), ["HS256"], opts);
+}
+
+export interface OidcOptions extends JwtRules {
+  issuer: string;
+  audience: string;
+  /** The issuer's JWKS; found through its discovery document when omitted. */
+  jwksUri?: string;
+  algorithms: string[];
+  /** A refetch of the JWKS (e.g. for an unknown `kid`) happens at most this often. */
+  jwksCooldownSeconds?: number;
+}
+
+/** Resolves the JWKS address from `<issuer>/.well-known/openid-configuration` once, on first use. */
+async function discoverJwksUri(issuer: string): Promise<string> {
+  const url = `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`OIDC discovery ${url} answered ${res.status}`);
+  const doc = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
+  if (doc.issuer !== issuer) throw new Error(`OIDC discovery ${url} names issuer ${String(doc.issuer)}, not ${issuer}`);
+  if (typeof doc.jwks_uri !== "string") throw new Error(`OIDC discovery ${url} has no jwks_uri`);
+  return doc.jwks_uri;
+}
+
+/**
+ * OIDC: tokens signed by the issuer's keys. jose's remote JWKS caches the key set and refetches it
+ * when a token names a `kid` it does not hold (rate-limited by the cooldown), so a rotated signing key
+ * is accepted without a restart.
+ */
+export function oidcAuthenticator(opts: OidcOptions): Authenticator {
+  let keys: Promise<JWTVerifyGetKey> | undefined;
+  const remote = (uri: string) =>
+    createRemoteJWKSet(new URL(uri), { cooldownDuration: (opts.jwksCooldownSeconds ?? 30) * 1000, timeoutDuration: 5000 });
+  const getKey: JWTVerifyGetKey = async (protectedHeader, token) => {
+    keys ??= (opts.jwksUri ? Promise.resolve(opts.jwksUri) : discoverJwksUri(opts.issuer)).then(remote);
+    try {
+      return await (await keys)(protectedHeader, token);
+    } catch (err) {
+      // An unknown kid or a malformed key set is the token's fault; an issuer we cannot reach is ours.
+      if (err instanceof joseErrors.JOSEError && !(err instanceof joseErrors.JWKSTimeout)) throw err;
+      keys = undefined; // discovery and the key set are retried on the next request
+      throw unavailable("issuer_unavailable", `cannot reach the token issuer: ${(err as Error).message}`);
+    }
+  };
+  return verifyingAuthenticator(getKey, opts.algorithms, opts);
 }
 
 /** Static tokens: `{ user: token }`. Every room is open to every static user (use JWTs for room claims). */

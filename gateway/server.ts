@@ -5,7 +5,7 @@
 import { pino, type Logger } from "pino";
 import { GATEWAY_SECRET_ENV, type GatewayConfig } from "../topology/gateway-config.js";
 import { buildApp } from "./app.js";
-import { jwtAuthenticator, staticAuthenticator, type Authenticator } from "./auth.js";
+import { jwtAuthenticator, oidcAuthenticator, staticAuthenticator, type Authenticator } from "./auth.js";
 import { runCleanup } from "./cleanup.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { StaticPool, type BackendPool } from "./pool.js";
@@ -45,18 +45,23 @@ export function createAuthenticator(cfg: GatewayConfig, env: Env, unsafe: Unsafe
     }
     return staticAuthenticator(tokens);
   }
-  const secret = requireEnv(env, GATEWAY_SECRET_ENV.jwtSecret, "auth.kind is jwt-hs256");
-  if (secret.length < 32) throw new Error(`${GATEWAY_SECRET_ENV.jwtSecret} must have at least 32 characters`);
-  const { issuer, audience, roomsClaim, maxTokenLifetimeSeconds, clockToleranceSeconds } = cfg.auth;
-  return jwtAuthenticator({
-    secret,
+  const { issuer, audience, roomsClaim, userClaim, maxTokenLifetimeSeconds, clockToleranceSeconds } = cfg.auth;
+  const rules = {
     issuer,
     audience,
     roomsClaim,
+    userClaim,
     maxLifetimeSeconds: maxTokenLifetimeSeconds,
     clockToleranceSeconds,
     unsafeNoLifetimeLimit: unsafe["no-token-lifetime"],
-  });
+  };
+  if (cfg.auth.kind === "oidc") {
+    // The schema guarantees both for oidc.
+    return oidcAuthenticator({ ...rules, issuer: issuer!, audience: audience!, jwksUri: cfg.auth.jwksUri, algorithms: cfg.auth.algorithms });
+  }
+  const secret = requireEnv(env, GATEWAY_SECRET_ENV.jwtSecret, "auth.kind is jwt-hs256");
+  if (secret.length < 32) throw new Error(`${GATEWAY_SECRET_ENV.jwtSecret} must have at least 32 characters`);
+  return jwtAuthenticator({ ...rules, secret });
 }
 
 export async function createStore(cfg: GatewayConfig, env: Env, commandTimeoutMs: number | undefined = cfg.storeTimeoutSeconds * 1000): Promise<Store> {

@@ -63,9 +63,16 @@ export const gatewayConfigSchema = z.object({
   backends: backendsSchema,
   auth: z
     .object({
-      kind: z.enum(["jwt-hs256", "static"]).default("jwt-hs256"),
+      /** oidc: the issuer's keys (RS256/ES256); jwt-hs256: a shared secret, for development and tests. */
+      kind: z.enum(["oidc", "jwt-hs256", "static"]).default("jwt-hs256"),
       issuer: z.string().optional(),
       audience: z.string().optional(),
+      /** oidc: the issuer's JWKS; by default found through `<issuer>/.well-known/openid-configuration`. */
+      jwksUri: z.url({ protocol: /^https?$/ }).optional(),
+      /** oidc: accepted signature algorithms. */
+      algorithms: z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"])).min(1).default(["RS256", "ES256"]),
+      /** Claim that names the user (`sub`, or e.g. `email` when the provider's subject is opaque). */
+      userClaim: z.string().min(1).default("sub"),
       /** Claim listing the rooms a user may post to (collaborative). */
       roomsClaim: z.string().default("rooms"),
       /** Tokens must carry exp and iat; exp - iat beyond this (and an iat older than this) is refused. */
@@ -73,7 +80,11 @@ export const gatewayConfigSchema = z.object({
       /** Clock skew allowed on exp, nbf and iat; an iat further in the future is refused. */
       clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((a) => a.kind !== "oidc" || (a.issuer && a.audience), {
+      path: ["issuer"],
+      message: "auth.kind oidc needs auth.issuer (the provider's issuer URL) and auth.audience (the client id tokens are issued for)",
+    }),
   store: z.enum(["memory", "redis"]).default("memory"),
   /** Every store call answers within this (plus a lock's wait time), else 503 store_unavailable. */
   storeTimeoutSeconds: z.number().positive().max(60).default(2),

@@ -42,6 +42,14 @@ describe("gateway config", () => {
     expect(() => parseGatewayConfig({ topology: "x", backends: { kind: "static", servers: [] } })).toThrow(/topology:/);
     expect(() => parseGatewayConfig({ topology: "shared", backends: { kind: "static", servers: [{ id: "Bad Id", address: "h", tokenEnv: "x" }] } })).toThrow(/backends.servers.0.id/);
   });
+
+  it("takes an oidc issuer and names what an oidc config lacks", () => {
+    const backends = { kind: "static", servers: [{ id: "cli-0", address: "h:1", tokenEnv: "CLI_TOKEN_CLI_0" }] };
+    const cfg = parseGatewayConfig({ topology: "shared", backends, auth: { kind: "oidc", issuer: "https://id.example", audience: "gw" } });
+    expect([cfg.auth.algorithms, cfg.auth.userClaim]).toEqual([["RS256", "ES256"], "sub"]);
+    expect(() => parseGatewayConfig({ topology: "shared", backends, auth: { kind: "oidc", issuer: "https://id.example" } })).toThrow(/auth.issuer: auth.kind oidc needs .*auth.audience/);
+    expect(() => parseGatewayConfig({ topology: "shared", backends, auth: { kind: "oidc", issuer: "i", audience: "a", jwksUri: "ftp://x" } })).toThrow(/auth.jwksUri/);
+  });
 });
 
 describe("topologies and profiles", () => {
