@@ -367,16 +367,21 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
 
   app.delete<{ Params: { id: string } }>("/v1/sessions/:id", async (req, reply) => {
     const rec = await ownSession(req, req.params.id);
-    const backend = await pool.forSession(rec, principal(req).user);
-    try {
-      await sessions.remove(rec.sessionId, backend);
-    } catch (err) {
-      throw await sessions.backendFailure(backend, (err as Error).message);
-    }
-    await store.deleteSession(rec.sessionId);
-    metrics.sessionsDeleted.inc({ reason: "api" });
-    served(reply, backend);
-    return reply.code(204).send();
+    // A delete is a turn-level operation: it waits for a turn running on any replica (423 past the
+    // lock wait) instead of pulling the session from under it, which left that turn hanging.
+    return withTurnLock(turnLock, sessionLockKey(rec.sessionId), `${replica}:${req.id}`, "this session", async () => {
+      if (!(await store.getSession(rec.sessionId))) throw notFound();
+      const backend = await pool.forSession(rec, principal(req).user);
+      try {
+        await sessions.remove(rec.sessionId, backend);
+      } catch (err) {
+        throw await sessions.backendFailure(backend, (err as Error).message);
+      }
+      await store.deleteSession(rec.sessionId);
+      metrics.sessionsDeleted.inc({ reason: "api" });
+      served(reply, backend);
+      return reply.code(204).send();
+    });
   });
 
   app.post("/v1/chat", async (req, reply) => {

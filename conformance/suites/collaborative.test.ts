@@ -145,3 +145,28 @@ describe("rooms", () => {
     }
   }, 120_000);
 });
+
+describe("delete during a turn", () => {
+  conformance(["sessions", "room-lock", "multi-gateway"], "a DELETE on one replica while a turn runs on another waits for the turn; nothing hangs and the lock is free after", async () => {
+    const t = target();
+    const u = user("deleter");
+    const created = await api<{ sessionId: string }>("POST", "/v1/sessions", { user: u, json: {} });
+    expect(created.status).toBe(201);
+    const id = created.body.sessionId;
+    const t0 = Date.now();
+    const turn = api<{ content: string }>("POST", `/v1/sessions/${id}/messages`, { user: u, json: { prompt: "[sleep:1500] the long turn" }, gateway: 0, timeoutMs: 60_000 });
+    await sleep(400);
+    const del = await api("DELETE", `/v1/sessions/${id}`, { user: u, gateway: 1 % t.gatewayUrls.length, timeoutMs: 60_000 });
+    const turned = await turn;
+    const turnMs = Date.now() - t0;
+    // The turn was not cut from under it: it answered in full, in turn-time, not after a timeout.
+    expect(turned.status, turned.text).toBe(200);
+    expect(turnOf(turned.body.content).prompt).toBe("[sleep:1500] the long turn");
+    expect(turnMs).toBeLessThan(20_000);
+    // The delete waited for it (204), or gave up clearly past the lock wait (423 session busy).
+    expect([204, 423], del.text).toContain(del.status);
+    if (del.status === 423) expect((await api("DELETE", `/v1/sessions/${id}`, { user: u })).status).toBe(204);
+    expect((await api("GET", `/v1/sessions/${id}`, { user: u })).status).toBe(404);
+    recordFigure("turn duration with a concurrent delete on another replica", turnMs, "ms");
+  }, 90_000);
+});
