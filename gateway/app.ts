@@ -214,6 +214,16 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     return reply;
   }
 
+  /** A CLI session whose record could not be written is removed again: no session without a record. */
+  async function recordOrUndo(id: string, backend: Backend, write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      await sessions.remove(id, backend).catch((e: Error) => log.warn({ sessionId: id, err: e.message }, "undo of a session create failed: it is an orphan on its CLI"));
+      throw err;
+    }
+  }
+
   app.get("/healthz", async () => ({ status: "ok" }));
 
   // /readyz: every CLI server must answer (the default). /readyz?backends=any: at least one must, so
@@ -270,8 +280,10 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       ...(body.model ? { model: body.model } : {}),
     };
     await sessions.create(backend, id, { model: body.model, persistent: rec.persistent });
-    await pool.claimNew?.(id, backend);
-    await store.createSession(rec);
+    await recordOrUndo(id, backend, async () => {
+      await pool.claimNew?.(id, backend);
+      await store.createSession(rec);
+    });
     served(reply, backend);
     return reply.code(201).send({ sessionId: id });
   });
@@ -347,7 +359,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
         const now = Date.now();
         rec = { sessionId: id, owner: `room:${room}`, kind: "room", persistent: true, createdAt: now, lastActiveAt: now, serverId: backend.id };
         await sessions.create(backend, id, { persistent: true });
-        await store.createSession(rec);
+        await recordOrUndo(id, backend, () => store.createSession(rec!).then(() => undefined));
       }
       return answerTurn(
         req,

@@ -4,6 +4,7 @@
  */
 import type { Logger } from "pino";
 import type { BackendPool } from "./pool.js";
+import { deleteCliSession } from "./sessions.js";
 import type { LockGrant, SessionRecord, Store } from "./store.js";
 import { roomLockKey, sessionLockKey } from "./turn-lock.js";
 
@@ -66,11 +67,8 @@ export async function runCleanup(opts: {
         (rec.serverId ? opts.pool.byId(rec.serverId) : opts.pool.all()[0]) ??
         (opts.pool.mode === "per-user" && rec.kind !== "room" ? await opts.pool.forSession(rec, rec.owner) : undefined);
       if (backend) {
-        const client = await backend.getClient();
-        await client.deleteSession(rec.sessionId).catch((err: Error) => {
-          // Already gone from disk is fine; anything else is reported and retried next pass.
-          if (!/not found|does not exist|no such/i.test(err.message)) throw err;
-        });
+        // Already gone from disk is fine; anything else is reported and retried next pass.
+        await deleteCliSession(await backend.getClient(), rec.sessionId);
       }
       await opts.store.deleteSession(rec.sessionId);
       result.deleted.push(rec.sessionId);

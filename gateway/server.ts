@@ -9,6 +9,7 @@ import { jwtAuthenticator, oidcAuthenticator, staticAuthenticator, type Authenti
 import { runCleanup } from "./cleanup.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { StaticPool, type BackendPool } from "./pool.js";
+import { reconcileOrphans } from "./reconcile.js";
 import { RedisStore } from "./redis-store.js";
 import { moduloHash, rendezvous } from "./routing.js";
 import { SessionManager } from "./sessions.js";
@@ -195,6 +196,17 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       onDeleted: () => metrics.sessionsDeleted.inc({ reason: "ttl" }),
     });
   if (lc.sessionTtlSeconds > 0) every(lc.cleanupIntervalSeconds * 1000, cleanupPass);
+  const reconcilePass = (now?: number) =>
+    reconcileOrphans({
+      now,
+      store,
+      pool,
+      graceMs: lc.orphanGraceSeconds * 1000,
+      log,
+      remove: (id, backend) => sessions.remove(id, backend),
+      onRemoved: () => metrics.sessionsDeleted.inc({ reason: "orphan" }),
+    });
+  if (lc.orphanGraceSeconds > 0) every(Math.max(1_000, (lc.orphanGraceSeconds * 1000) / 2), () => reconcilePass());
 
   let stopping: Promise<void> | undefined;
   /** Drain: readiness 503, new requests 503, in-flight turns finish (bounded by the grace period). */
@@ -226,6 +238,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     log,
     isDraining,
     cleanupPass,
+    reconcilePass,
     async listen(): Promise<string> {
       return app.listen({ host: cfg.host, port: cfg.port });
     },

@@ -77,6 +77,13 @@ export async function sendAndAwaitOwnTurn(session: CopilotSession, prompt: strin
   }
 }
 
+/** Removes a session's state from a CLI; one already gone is fine (a retried delete, an undo). */
+export async function deleteCliSession(client: CopilotClient, id: string): Promise<void> {
+  await client.deleteSession(id).catch((err: Error) => {
+    if (!/not found|does not exist|no such/i.test(err.message)) throw err;
+  });
+}
+
 export class SessionManager {
   private readonly attached = new Map<string, Attached>();
   /** Per-session promise chain: turns on one session never overlap on this replica. */
@@ -413,8 +420,7 @@ export class SessionManager {
   async remove(id: string, backend: Backend): Promise<void> {
     await this.serialize(id, async () => {
       await this.detach(id, "deleted");
-      const client = await backend.getClient();
-      await client.deleteSession(id);
+      await deleteCliSession(await backend.getClient(), id);
     });
   }
 

@@ -114,6 +114,8 @@ export const gatewayConfigSchema = z.object({
       cliIdleTimeoutSeconds: z.number().int().min(0).default(0),
       drainGraceSeconds: z.number().positive().default(30),
       turnTimeoutSeconds: z.number().positive().default(600),
+      /** CLI sessions no record owns are removed once unmodified this long (0 = never); a create in progress is younger. */
+      orphanGraceSeconds: z.number().min(0).max(3600).default(60),
     })
     .prefault({}),
   http: z
