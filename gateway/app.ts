@@ -19,6 +19,7 @@ import { applyServerLimits, fastifyLimits } from "./http-limits.js";
 import type { SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
 import { roomLockKey, sessionLockKey, withTurnLock, type TurnLockOptions } from "./turn-lock.js";
+import { UserQuotas } from "./user-quotas.js";
 
 export interface GatewayDeps {
   cfg: GatewayConfig;
@@ -122,6 +123,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     if (draining) throw unavailable("draining", "this gateway replica is shutting down; retry on another", 1);
     req.principal = await auth.authenticate(req.headers.authorization);
   });
+  const quotas = new UserQuotas(cfg.quotas, store);
   installRateLimit(app, { perMinute: deps.unsafeNoRateLimit ? 0 : cfg.http.rateLimitPerMinute, redisUrl: deps.rateLimitRedisUrl, log });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -266,6 +268,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
   app.post("/v1/sessions", async (req, reply) => {
     const body = parse(createBody, req.body) ?? {};
     const user = principal(req).user;
+    await quotas.checkNewSession(user);
     const backend = await pool.forNewSession(user);
     const id = `s-${randomUUID()}`;
     const now = Date.now();
@@ -309,7 +312,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     const user = principal(req).user;
     // Turns on one session are serialized across replicas; the server is chosen under the lock so a
     // lease (shared-storage) is never moved while another replica's turn runs.
-    return withTurnLock(turnLock, sessionLockKey(rec.sessionId), `${replica}:${req.id}`, "this session", async (fence) => {
+    return quotas.withTurnSlot(user, () => withTurnLock(turnLock, sessionLockKey(rec.sessionId), `${replica}:${req.id}`, "this session", async (fence) => {
       // TTL cleanup deletes under this lock: a session deleted while we waited is gone.
       if (!(await store.getSession(rec.sessionId))) throw notFound();
       const backend = await pool.forSession(rec, user);
@@ -340,7 +343,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
         },
         { sessionId: rec.sessionId },
       );
-    });
+    }));
   });
 
   app.post<{ Params: { room: string } }>("/v1/rooms/:room/messages", async (req, reply) => {
@@ -352,7 +355,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     if (p.rooms !== "*" && !p.rooms.includes(room)) throw forbidden(`you are not a member of room ${room} (token claim "${cfg.auth.roomsClaim}")`);
     const { prompt } = parse(promptBody, req.body);
     const id = `r-${room}`;
-    return withTurnLock(turnLock, roomLockKey(room), `${replica}:${req.id}`, `room ${room}`, async (fence) => {
+    return quotas.withTurnSlot(p.user, () => withTurnLock(turnLock, roomLockKey(room), `${replica}:${req.id}`, `room ${room}`, async (fence) => {
       let rec = await store.getSession(id);
       const backend = rec ? await pool.forSession(rec, p.user) : await pool.forNewSession(`room:${room}`);
       if (!rec) {
@@ -374,7 +377,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
         },
         { room },
       );
-    });
+    }));
   });
 
   app.delete<{ Params: { id: string } }>("/v1/sessions/:id", async (req, reply) => {
@@ -399,6 +402,10 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
   app.post("/v1/chat", async (req, reply) => {
     const { prompt } = parse(promptBody, req.body);
     const user = principal(req).user;
+    return quotas.withTurnSlot(user, () => chat(req, reply, user, prompt));
+  });
+
+  async function chat(req: FastifyRequest, reply: FastifyReply, user: string, prompt: string) {
     const backend = await pool.forNewSession(user);
     const id = `c-${randomUUID()}`;
     const now = Date.now();
@@ -424,7 +431,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       },
       {},
     );
-  });
+  }
 
   return {
     app,

@@ -3,6 +3,7 @@
  *   up --topology T [--servers N] [--gateways N] [--store memory|redis] [--idle-timeout S]
  *      [--session-ttl S] [--cli-idle-timeout S] [--max-sessions N] [--lock-ttl S] [--port P]
  *      [--rate-limit N (requests per user per minute)]
+ *      [--max-user-sessions N] [--max-user-turns N (per-user quotas)]
  *      [--target-file PATH] [--detach]
  *   down [--target-file PATH]
  *   token [--user U] [--target-file PATH]
@@ -36,6 +37,8 @@ const OPTIONS = {
   "model-latency-ms": { type: "string" },
   "restart-delay-ms": { type: "string" },
   "rate-limit": { type: "string" },
+  "max-user-sessions": { type: "string" },
+  "max-user-turns": { type: "string" },
   unsafe: { type: "string" },
   port: { type: "string" },
   "target-file": { type: "string", default: DEFAULT_TARGET },
@@ -76,6 +79,8 @@ function toOptions(values: Values): LocalOptions {
     modelLatencyMs: int(values, "model-latency-ms"),
     restartDelayMs: int(values, "restart-delay-ms"),
     rateLimitPerMinute: int(values, "rate-limit"),
+    maxSessionsPerUser: int(values, "max-user-sessions", 1),
+    maxTurnsInFlightPerUser: int(values, "max-user-turns", 1),
     unsafe: values.unsafe,
     port: int(values, "port"),
     targetFile: values["target-file"]!,

@@ -44,6 +44,12 @@ export interface LocalOptions {
   drainGraceSeconds?: number;
   /** Requests per user per minute before 429; 0 or absent = off. */
   rateLimitPerMinute?: number;
+  /**
+   * Per-user quotas. Absent: generous local values (the conformance suites and k6 drive many
+   * concurrent turns from few users); deployed gateways get the schema's safe defaults.
+   */
+  maxSessionsPerUser?: number;
+  maxTurnsInFlightPerUser?: number;
   /** Gateway port of the first replica; 0 = any free port. */
   port?: number;
   targetFile: string;
@@ -66,6 +72,9 @@ interface Server {
 
 const MODEL = "mock-model";
 const BODY_LIMIT_BYTES = 256 * 1024;
+/** Local quota defaults when no flag is given: high enough for the suites' many turns from few users. */
+const LOCAL_MAX_SESSIONS_PER_USER = 1000;
+const LOCAL_MAX_TURNS_PER_USER = 64;
 /** The gateway default, stated so conformance knows which lifetime to exceed. */
 const MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
 /** The gateway defaults for slow clients, stated for the slow-client tests. */
@@ -285,6 +294,10 @@ export class LocalPlatform {
         rateLimitPerMinute: s.rateLimitPerMinute,
         headersTimeoutSeconds: HEADERS_TIMEOUT_SECONDS,
         keepAliveTimeoutSeconds: KEEP_ALIVE_TIMEOUT_SECONDS,
+      },
+      quotas: {
+        maxSessionsPerUser: this.opts.maxSessionsPerUser ?? LOCAL_MAX_SESSIONS_PER_USER,
+        maxTurnsInFlightPerUser: this.opts.maxTurnsInFlightPerUser ?? LOCAL_MAX_TURNS_PER_USER,
       },
       logLevel: "info",
     };

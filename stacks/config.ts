@@ -52,6 +52,9 @@ export const gatewaySchema = z
     /** The BYOK provider's API flavour (its key is the secret providerApiKey). */
     providerType: z.enum(["openai", "azure", "anthropic"]).default("openai"),
     rateLimitPerMinute: z.number().int().min(0).default(0),
+    /** Per-user quotas (429 session_quota_exceeded / turn_quota_exceeded with Retry-After). */
+    maxSessionsPerUser: z.number().int().positive().default(50),
+    maxTurnsInFlightPerUser: z.number().int().positive().default(4),
   })
   .prefault({});
 
@@ -148,7 +151,7 @@ export function readStackConfig<S extends z.ZodObject>(schema: S, secretKeys: re
  */
 export function gatewaySettings(
   cfg: Pick<CommonStackConfig, "gateway" | "lifecycle">,
-): Pick<GatewayConfigInput, "model" | "lifecycle" | "http"> {
+): Pick<GatewayConfigInput, "model" | "lifecycle" | "http" | "quotas"> {
   const { gateway, lifecycle } = cfg;
   return {
     model: { name: gateway.model, providerBaseUrl: gateway.providerBaseUrl, providerType: gateway.providerType },
@@ -164,6 +167,7 @@ export function gatewaySettings(
       cliIdleTimeoutSeconds: 0,
     },
     http: { rateLimitPerMinute: gateway.rateLimitPerMinute },
+    quotas: { maxSessionsPerUser: gateway.maxSessionsPerUser, maxTurnsInFlightPerUser: gateway.maxTurnsInFlightPerUser },
   };
 }
 

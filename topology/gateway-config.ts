@@ -137,6 +137,15 @@ export const gatewayConfigSchema = z.object({
       maxConnections: z.number().int().positive().default(4096),
     })
     .prefault({}),
+  /** Per-user caps so one user cannot fill a shared deployment (429 with a code and Retry-After). */
+  quotas: z
+    .object({
+      /** Sessions one user may own (counted in the store, across replicas). */
+      maxSessionsPerUser: z.number().int().positive().default(50),
+      /** Turns one user may have in flight (or waiting for a lock) on one gateway replica. */
+      maxTurnsInFlightPerUser: z.number().int().positive().default(4),
+    })
+    .prefault({}),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
