@@ -56,13 +56,25 @@ export function stackNamespace(stack: string): string {
 
 const seconds = (t0: number) => Math.round((Date.now() - t0) / 100) / 10;
 
-/** The target as the host reaches it: in-cluster DNS names replaced by the Services' addresses. */
+/**
+ * The target as the host reaches it: CLI servers at their Services' addresses, and one URL per
+ * gateway replica (its pod address), as the local platform lists them. Behind one Service URL a
+ * client's keep-alive connection sticks to one replica, so a test could never read the metrics of
+ * the replica that served its request.
+ */
 export function hostTarget(target: TargetDescriptor, namespace: string): TargetDescriptor {
   const servers = (target.servers ?? []).map((s) => {
     const [host, port] = s.address.split(":");
     return { ...s, address: serviceAddress(namespace, host!.split(".")[0]!, Number(port)) };
   });
-  return { ...target, gatewayUrls: [`http://${serviceAddress(namespace, "copilot-gateway", 8080)}`], servers };
+  const pods = JSON.parse(kubectl(["-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=gateway", "-o", "json"])) as {
+    items: { metadata: { name: string }; status: { podIP?: string } }[];
+  };
+  const gatewayUrls = pods.items
+    .filter((p) => p.status.podIP)
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    .map((p) => `http://${p.status.podIP}:8080`);
+  return { ...target, gatewayUrls: gatewayUrls.length ? gatewayUrls : [`http://${serviceAddress(namespace, "copilot-gateway", 8080)}`], servers };
 }
 
 export async function deployAndCheck(topology: TopologyName, kubeconfig: string, overrides: Record<string, string>, reportDir: string, log: (l: string) => void): Promise<TopologyResult> {
