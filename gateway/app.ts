@@ -203,6 +203,9 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     res.once("close", () => {
       if (!res.writableFinished && !deps.unsafeUncountedStreams) count("client_gone");
     });
+    // A comment line keeps idle-timeout proxies from closing a stream whose model is thinking.
+    const heartbeatMs = cfg.http.sseHeartbeatSeconds * 1000;
+    const heartbeat = heartbeatMs > 0 ? setInterval(() => res.write(": heartbeat\n\n"), heartbeatMs) : undefined;
     try {
       const r = await run((t) => event("delta", { content: t }));
       event("done", { ...base, content: r.content, ...r.extra, ...(r.servedBy ? { server: r.servedBy.id } : {}) });
@@ -212,6 +215,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       event("error", { error: { code: e.code, message: e.message }, status: e.status });
       count("error");
     }
+    clearInterval(heartbeat);
     res.end();
     return reply;
   }

@@ -3,7 +3,7 @@
  *   up --topology T [--servers N] [--gateways N] [--store memory|redis] [--idle-timeout S]
  *      [--session-ttl S] [--cli-idle-timeout S] [--max-sessions N] [--lock-ttl S] [--port P]
  *      [--rate-limit N (requests per user per minute)]
- *      [--max-user-sessions N] [--max-user-turns N (per-user quotas)]
+ *      [--max-user-sessions N] [--max-user-turns N (per-user quotas)] [--sse-heartbeat S]
  *      [--target-file PATH] [--detach]
  *   down [--target-file PATH]
  *   token [--user U] [--target-file PATH]
@@ -39,6 +39,7 @@ const OPTIONS = {
   "rate-limit": { type: "string" },
   "max-user-sessions": { type: "string" },
   "max-user-turns": { type: "string" },
+  "sse-heartbeat": { type: "string" },
   unsafe: { type: "string" },
   port: { type: "string" },
   "target-file": { type: "string", default: DEFAULT_TARGET },
@@ -81,6 +82,7 @@ function toOptions(values: Values): LocalOptions {
     rateLimitPerMinute: int(values, "rate-limit"),
     maxSessionsPerUser: int(values, "max-user-sessions", 1),
     maxTurnsInFlightPerUser: int(values, "max-user-turns", 1),
+    sseHeartbeatSeconds: int(values, "sse-heartbeat"),
     unsafe: values.unsafe,
     port: int(values, "port"),
     targetFile: values["target-file"]!,

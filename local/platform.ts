@@ -50,6 +50,8 @@ export interface LocalOptions {
    */
   maxSessionsPerUser?: number;
   maxTurnsInFlightPerUser?: number;
+  /** SSE comment heartbeat interval; absent = the gateway default (15 s). */
+  sseHeartbeatSeconds?: number;
   /** Gateway port of the first replica; 0 = any free port. */
   port?: number;
   targetFile: string;
@@ -292,6 +294,7 @@ export class LocalPlatform {
       http: {
         bodyLimitBytes: BODY_LIMIT_BYTES,
         rateLimitPerMinute: s.rateLimitPerMinute,
+        ...(this.opts.sseHeartbeatSeconds !== undefined ? { sseHeartbeatSeconds: this.opts.sseHeartbeatSeconds } : {}),
         headersTimeoutSeconds: HEADERS_TIMEOUT_SECONDS,
         keepAliveTimeoutSeconds: KEEP_ALIVE_TIMEOUT_SECONDS,
       },

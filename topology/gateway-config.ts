@@ -123,6 +123,8 @@ export const gatewayConfigSchema = z.object({
       bodyLimitBytes: z.number().int().positive().default(256 * 1024),
       /** Requests per user per window; 0 = off. */
       rateLimitPerMinute: z.number().int().min(0).default(0),
+      /** SSE comment heartbeat every this many seconds, so load balancers keep a quiet stream open; 0 = off. */
+      sseHeartbeatSeconds: z.number().min(0).max(300).default(15),
       /** A client must send its request headers within this (408 otherwise, then the socket closes). */
       headersTimeoutSeconds: z.number().positive().max(300).default(10),
       /** ... and the whole request, body included, within this. */

@@ -1,0 +1,62 @@
+/**
+ * SSE heartbeats: a streamed turn whose model is slow gets `: heartbeat` comment lines on the
+ * configured interval (a real CLI against the mock model), and none when the interval is 0.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startMockModel } from "../local/mock-model.js";
+import { parseGatewayConfig } from "../topology/gateway-config.js";
+import { startCliServer, type CliServerHandle } from "./cli-process.js";
+import { createGateway, type Gateway } from "./server.js";
+
+const TOKEN = "t".repeat(32);
+const HEADERS = { authorization: "Bearer alice-token-0123456789", accept: "text/event-stream" };
+let dir: string;
+let cli: CliServerHandle;
+let model: Awaited<ReturnType<typeof startMockModel>>;
+const gateways: Gateway[] = [];
+
+async function gateway(sseHeartbeatSeconds: number): Promise<Gateway> {
+  const cfg = parseGatewayConfig({
+    topology: "shared",
+    backends: { kind: "static", servers: [{ id: "cli-0", address: cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
+    auth: { kind: "static" },
+    model: { name: "mock-model", providerBaseUrl: model.url, providerType: "openai" },
+    http: { sseHeartbeatSeconds },
+    logLevel: "silent",
+  });
+  const gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: TOKEN }, log: pino({ level: "silent" }) });
+  gateways.push(gw);
+  return gw;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "csk-sse-"));
+  model = await startMockModel({ modelName: "mock-model" });
+  cli = await startCliServer({ home: join(dir, "home"), connectionToken: TOKEN, env: { COPILOT_OFFLINE: "true", COPILOT_PROVIDER_BASE_URL: model.url, COPILOT_MODEL: "mock-model" } });
+}, 120_000);
+afterAll(async () => {
+  for (const gw of gateways) await gw.drainAndStop();
+  await cli?.stop();
+  await model?.app.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const heartbeats = (body: string) => body.split("\n").filter((l) => l === ": heartbeat").length;
+
+describe("SSE heartbeats", () => {
+  it("a slow streamed turn carries comment heartbeats on the interval; interval 0 sends none", async () => {
+    const on = await gateway(0.5);
+    const r = await on.app.inject({ method: "POST", url: "/v1/chat", headers: HEADERS, payload: { prompt: "[sleep:2500] slow" } });
+    expect(r.body).toContain("event: done");
+    expect(heartbeats(r.body)).toBeGreaterThanOrEqual(2);
+
+    const off = await gateway(0);
+    const quiet = await off.app.inject({ method: "POST", url: "/v1/chat", headers: HEADERS, payload: { prompt: "[sleep:2500] slow" } });
+    expect(quiet.body).toContain("event: done");
+    expect(heartbeats(quiet.body)).toBe(0);
+  }, 60_000);
+});
