@@ -204,8 +204,18 @@ export class LocalPlatform {
     void handle.exited.then((code) => this.onServerExit(server, code));
   }
 
+  /** Restarts under way: down waits for them, so a process one of them is starting is stopped too. */
+  private readonly restarting = new Set<Promise<void>>();
+
+  private restart(name: string, code: number | string, start: () => Promise<void>): Promise<void> {
+    const p = this.restartLoop(name, code, start);
+    this.restarting.add(p);
+    void p.finally(() => this.restarting.delete(p));
+    return p;
+  }
+
   /** Restart policy "always", like an orchestrator: wait, restart, back off while it keeps failing. */
-  private async restart(name: string, code: number | string, start: () => Promise<void>): Promise<void> {
+  private async restartLoop(name: string, code: number | string, start: () => Promise<void>): Promise<void> {
     if (this.stopping) return;
     this.log(`${name} exited (${code}); restarting in ${this.opts.restartDelayMs} ms`);
     await sleep(this.opts.restartDelayMs);
@@ -403,6 +413,8 @@ export class LocalPlatform {
   /** Stops everything this platform started: gateways first (they drain), then CLIs, then the model. */
   async stop(): Promise<void> {
     this.stopping = true;
+    // A restart in flight ends its start (no further attempt); what it started is in the lists then.
+    await Promise.all(this.restarting);
     await Promise.all(
       this.gateways.map(async (g) => {
         if (g.proc.child.exitCode !== null || g.proc.child.signalCode !== null) return;
