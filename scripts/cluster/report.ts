@@ -19,7 +19,7 @@ export function clusterReportMarkdown(r: ClusterReport): string {
   return [
     `# Cluster test report (${r.date})`,
     "",
-    `One-node Kubernetes 1.34 on ${r.machine.cores} cores (\`npm run test:cluster\`): the real Pulumi engine, real pods; conformance and k6 reach the gateway at its Service address on the pod bridge.`,
+    `One-node Kubernetes 1.34 on ${r.machine.cores} cores (\`npm run test:cluster\`): the real Pulumi engine, real pods; conformance and k6 reach each gateway pod and the CLI Services at their addresses on the pod bridge.`,
     "",
     "| topology | up (pods Ready) | conformance core passed / failed / skipped | k6 smoke | privileged pod / unlabeled pod to CLI, Redis / CLI DNS | leftovers after destroy | pulumi up | pods Ready after up | destroy |",
     "|---|---|---|---|---|---|---|---|---|",
