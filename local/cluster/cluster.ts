@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { addonManifests, HELPER_IMAGE, helperPodYaml, LOCAL_PATH_NAMESPACE } from "./addons.js";
-import { daemonPid, logFile, startDaemon, startedDaemons, stopDaemon, waitFor } from "./daemons.js";
+import { daemonPid, startDaemon, startedDaemons, stopDaemon, waitFor } from "./daemons.js";
 import { daemons } from "./node-daemons.js";
 import { createBridge, leftovers, removeBridge, removeFirewallState, removeKubeletHostState, restoreHostState, saveHostState, unmountAll } from "./host-network.js";
 import { CONTAINERD_ROOT, NODE_NAME, STORAGE_CLASSES, net, paths } from "./layout.js";
@@ -243,4 +243,3 @@ function binaryOrNull(tool: string, binary?: string): string | null {
   }
 }
 
-export { logFile };

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CONTAINERD_ROOT, NODE_NAME, STORAGE_CLASSES, net, paths } from "./layout.js";
+import { CONTAINERD_ROOT, STORAGE_CLASSES, net, paths } from "./layout.js";
 import { kubeconfigPath } from "./pki.js";
 
 /** The pod sandbox image; built locally (images.ts) since no registry is reachable. */
@@ -152,4 +152,3 @@ export function writeNodeConfig(): void {
   writeFileSync(configFiles.localPath, localPathConfig());
 }
 
-export { NODE_NAME };
