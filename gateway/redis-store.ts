@@ -76,6 +76,7 @@ const k = {
   ticket: (key: string) => `${PREFIX}ticket:{${key}}`,
   heartbeat: `${PREFIX}waiter:`,
   lease: (id: string) => `${PREFIX}lease:${id}`,
+  kv: (key: string) => `${PREFIX}kv:${key}`,
 };
 
 type Scripts = {
@@ -233,6 +234,24 @@ export class RedisStore implements Store {
 
   async validateLock(g: LockGrant, minRemainingMs: number): Promise<boolean> {
     return (await this.redis.validateLock(k.lock(g.key), `${g.holder}|${g.fence}`, minRemainingMs)) === 1;
+  }
+
+  async lockHolder(key: string): Promise<string | undefined> {
+    const v = await this.redis.get(k.lock(key));
+    return v ? v.slice(0, v.lastIndexOf("|")) : undefined;
+  }
+
+  async kvSetIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(k.kv(key), value, "PX", ttlMs, "NX")) === "OK";
+  }
+  async kvGet(key: string): Promise<string | undefined> {
+    return (await this.redis.get(k.kv(key))) ?? undefined;
+  }
+  async kvSet(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.redis.set(k.kv(key), value, "PX", ttlMs);
+  }
+  async kvDelete(key: string): Promise<void> {
+    await this.redis.del(k.kv(key));
   }
 
   async getLease(sessionId: string): Promise<string | undefined> {

@@ -92,6 +92,35 @@ describe.each([
     expect(await s.validateLock(next, 10_000)).toBe(false);
   });
 
+  it("names a lock's holder while it holds, and nobody after release or expiry", async () => {
+    const s = store();
+    const key = `session-${uniq()}`;
+    expect(await s.lockHolder(key)).toBeUndefined();
+    const g = (await s.acquireLock(key, "gw-1:req|x", 300, 100))!;
+    expect(await s.lockHolder(key)).toBe("gw-1:req|x");
+    await s.releaseLock(g);
+    expect(await s.lockHolder(key)).toBeUndefined();
+    await s.acquireLock(key, "gw-2", 200, 100);
+    await sleep(300);
+    expect(await s.lockHolder(key)).toBeUndefined();
+  });
+
+  it("keeps values with a TTL: set-if-absent once, overwrite, delete, expire", async () => {
+    const s = store();
+    const key = `idem-${uniq()}`;
+    expect(await s.kvGet(key)).toBeUndefined();
+    expect(await s.kvSetIfAbsent(key, "first", 300)).toBe(true);
+    expect(await s.kvSetIfAbsent(key, "second", 300)).toBe(false);
+    expect(await s.kvGet(key)).toBe("first");
+    await s.kvSet(key, "answer", 300);
+    expect(await s.kvGet(key)).toBe("answer");
+    await s.kvDelete(key);
+    expect(await s.kvSetIfAbsent(key, "again", 200)).toBe(true);
+    await sleep(300);
+    expect(await s.kvGet(key)).toBeUndefined();
+    expect(await s.kvSetIfAbsent(key, "after expiry", 200)).toBe(true);
+  });
+
   it("leases a session to one server at a time", async () => {
     const s = store();
     const id = `s-${uniq()}`;

@@ -52,6 +52,14 @@ export interface Store {
   releaseLock(grant: LockGrant): Promise<boolean>;
   /** True while `grant` is the current holder with at least `minRemainingMs` left: the fencing check. */
   validateLock(grant: LockGrant, minRemainingMs: number): Promise<boolean>;
+  /** Who holds the lock now, if anyone (abort asks whether a turn runs on some replica). */
+  lockHolder(key: string): Promise<string | undefined>;
+
+  /** Small values with a TTL (idempotency keys): set only when absent (false when taken), read, overwrite, drop. */
+  kvSetIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  kvGet(key: string): Promise<string | undefined>;
+  kvSet(key: string, value: string, ttlMs: number): Promise<void>;
+  kvDelete(key: string): Promise<void>;
 
   /** Session lease (shared-storage): the server that has the session open, if any. */
   getLease(sessionId: string): Promise<string | undefined>;
@@ -154,6 +162,11 @@ export class MemoryLocks {
     const h = this.current(g);
     return h !== undefined && h.expiresAt - Date.now() >= minRemainingMs;
   }
+
+  holder(key: string): string | undefined {
+    const h = this.locks.get(key)?.holder;
+    return h && h.expiresAt > Date.now() ? h.holder : undefined;
+  }
 }
 
 export class MemoryStore implements Store {
@@ -162,6 +175,7 @@ export class MemoryStore implements Store {
   private sessions = new Map<string, SessionRecord>();
   private readonly locks = new MemoryLocks();
   private readonly leases = new Map<string, { serverId: string; expiresAt: number }>();
+  private readonly kv = new Map<string, { value: string; expiresAt: number }>();
   /** Lock TTLs by key, so a release can arm the next holder's expiry with the same TTL. */
   private readonly ttls = new Map<string, number>();
   private saveTimer: NodeJS.Timeout | undefined;
@@ -234,6 +248,29 @@ export class MemoryStore implements Store {
   }
   async validateLock(grant: LockGrant, minRemainingMs: number): Promise<boolean> {
     return this.locks.validate(grant, minRemainingMs);
+  }
+  async lockHolder(key: string): Promise<string | undefined> {
+    return this.locks.holder(key);
+  }
+
+  async kvGet(key: string): Promise<string | undefined> {
+    const e = this.kv.get(key);
+    if (e && e.expiresAt > Date.now()) return e.value;
+    this.kv.delete(key);
+    return undefined;
+  }
+  async kvSetIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if ((await this.kvGet(key)) !== undefined) return false;
+    await this.kvSet(key, value, ttlMs);
+    return true;
+  }
+  async kvSet(key: string, value: string, ttlMs: number): Promise<void> {
+    this.kv.set(key, { value, expiresAt: Date.now() + ttlMs });
+    // Expired keys nobody reads again must not pile up.
+    if (this.kv.size % 256 === 0) for (const [k, e] of this.kv) if (e.expiresAt <= Date.now()) this.kv.delete(k);
+  }
+  async kvDelete(key: string): Promise<void> {
+    this.kv.delete(key);
   }
 
   private lease(sessionId: string): string | undefined {
