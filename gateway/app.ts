@@ -6,11 +6,13 @@ import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
-import { z } from "zod";
 import type { GatewayConfig } from "../topology/gateway-config.js";
 import type { Authenticator, Principal } from "./auth.js";
 import type { Backend } from "./backends.js";
-import { ApiError, badRequest, clientErrorHandler, forbidden, frameworkError, notFound, rawErrorResponse, unauthorized, unavailable, validateId } from "./errors.js";
+import { installClientRoutes } from "./client-routes.js";
+import { createBody, idempotencyKeyHeader, parse, promptBody } from "./api-schemas.js";
+import { ApiError, clientErrorHandler, forbidden, frameworkError, notFound, rawErrorResponse, unauthorized, unavailable, validateId } from "./errors.js";
+import { answerOf, errorOf, Idempotency, type Answer } from "./idempotency.js";
 import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import { installRateLimit } from "./rate-limit.js";
@@ -42,39 +44,14 @@ export interface GatewayDeps {
   unsafeUncountedStreams?: boolean;
   /** Test switch: readiness pings only, without the write probe. */
   unsafeNoWriteProbe?: boolean;
+  /** Test switch: the Idempotency-Key header is ignored (its negative control). */
+  unsafeNoIdempotency?: boolean;
 }
 
 declare module "fastify" {
   interface FastifyRequest {
     principal?: Principal;
   }
-}
-
-// A lone UTF-16 surrogate cannot cross the CLI's JSON-RPC (the CLI never answers): refuse it here.
-const LONE_SURROGATE = /\p{Cs}/u;
-const createBody = z
-  .object({
-    model: z.string().regex(/^[\x21-\x7e]{1,200}$/, "model must be 1-200 printable ASCII characters without spaces").optional(),
-    persistent: z.boolean().optional(),
-  })
-  .strict()
-  .nullish();
-const promptBody = z.object({
-  prompt: z
-    .string()
-    .min(1, "prompt must not be empty")
-    .max(100_000)
-    .refine((p) => !LONE_SURROGATE.test(p), "prompt must be well-formed Unicode (it holds a lone surrogate)"),
-});
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
-    throw badRequest(`${where}${issue.path.length === 0 && body == null ? "a JSON body is required" : issue.message}`, "invalid_body");
-  }
-  return r.data;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -93,7 +70,7 @@ function wantsStream(req: FastifyRequest): boolean {
   return (req.headers.accept ?? "").includes("text/event-stream");
 }
 
-export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain: () => void; isDraining: () => boolean } {
+export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain: () => void; isDraining: () => boolean; routes: { method: string; url: string }[] } {
   const { cfg, store, pool, sessions, metrics, auth, log, turnLock } = deps;
   const replica = cfg.replicaId ?? "gw";
   let draining = false;
@@ -114,6 +91,11 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     },
   });
   if (!deps.unsafeNoHttpLimits) applyServerLimits(app.server, cfg.http);
+  // Every route registered, so the OpenAPI test can hold the document against it.
+  const routes: { method: string; url: string }[] = [];
+  app.addHook("onRoute", (r) => {
+    for (const method of [r.method].flat()) if (method !== "HEAD") routes.push({ method, url: r.url });
+  });
   // CONNECT never reaches Fastify, and without a listener Node drops the socket without a word.
   app.server.on("connect", (_req, socket: Socket) => rawErrorResponse(socket, new ApiError(405, "method_not_allowed", "CONNECT is not supported")));
 
@@ -124,6 +106,13 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     req.principal = await auth.authenticate(req.headers.authorization);
   });
   const quotas = new UserQuotas(cfg.quotas, store);
+  const idempotency = new Idempotency({
+    store,
+    ttlMs: cfg.http.idempotencyTtlSeconds * 1000,
+    waitMs: cfg.http.idempotencyWaitSeconds * 1000,
+    inFlightTtlMs: (cfg.lifecycle.turnTimeoutSeconds + cfg.lifecycle.lockWaitSeconds + 60) * 1000,
+    disabled: deps.unsafeNoIdempotency,
+  });
   installRateLimit(app, { perMinute: deps.unsafeNoRateLimit ? 0 : cfg.http.rateLimitPerMinute, redisUrl: deps.rateLimitRedisUrl, log });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -166,16 +155,31 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     return rec;
   }
 
-  const served = (reply: FastifyReply, backend: Backend) => reply.header("x-copilot-server", backend.id);
+  const served = (reply: FastifyReply, backend: Pick<Backend, "id">) => reply.header("x-copilot-server", backend.id);
 
-  /** Runs one turn and answers as JSON or as SSE (deltas, then a final `done` event). */
+  /** Runs one turn and answers as JSON or as SSE (deltas, then a final `done` event); `capture` sees the answer. */
   async function answerTurn(
     req: FastifyRequest,
     reply: FastifyReply,
-    backend: Backend,
+    backend: Pick<Backend, "id">,
     run: (onDelta?: (t: string) => void) => Promise<{ content: string; extra?: Record<string, unknown>; servedBy?: Backend }>,
     base: Record<string, unknown>,
+    capture?: (a: Answer) => void,
   ) {
+    if (capture) {
+      const inner = run;
+      run = async (onDelta) => {
+        try {
+          const r = await inner(onDelta);
+          capture({ ok: true, body: { ...base, content: r.content, ...r.extra }, server: (r.servedBy ?? backend).id });
+          return r;
+        } catch (err) {
+          const a = answerOf(err);
+          if (a) capture(a);
+          throw err;
+        }
+      };
+    }
     served(reply, backend);
     if (!wantsStream(req)) {
       const r = await run();
@@ -314,6 +318,10 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     const rec = await ownSession(req, req.params.id);
     const { prompt } = parse(promptBody, req.body);
     const user = principal(req).user;
+    return idempotent(req, reply, rec.sessionId, { prompt }, (written, capture) => sessionTurn(req, reply, rec, user, prompt, written, capture));
+  });
+
+  async function sessionTurn(req: FastifyRequest, reply: FastifyReply, rec: SessionRecord, user: string, prompt: string, written: () => void, capture?: (a: Answer) => void) {
     // Turns on one session are serialized across replicas; the server is chosen under the lock so a
     // lease (shared-storage) is never moved while another replica's turn runs.
     return quotas.withTurnSlot(user, () => withTurnLock(turnLock, sessionLockKey(rec.sessionId), `${replica}:${req.id}`, "this session", async (fence) => {
@@ -321,7 +329,11 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       if (!(await store.getSession(rec.sessionId))) throw notFound();
       const backend = await pool.forSession(rec, user);
       const turnOn = async (b: Backend, onDelta?: (t: string) => void) => {
-        const r = await sessions.turn(rec.sessionId, b, prompt, { model: rec.model, persistent: rec.persistent, kind: "session", onDelta, beforeSend: fence.beforeWrite });
+        const beforeSend = async () => {
+          await fence.beforeWrite();
+          written();
+        };
+        const r = await sessions.turn(rec.sessionId, b, prompt, { model: rec.model, persistent: rec.persistent, kind: "session", onDelta, beforeSend });
         await fence.afterTurn();
         await store.updateSession(rec.sessionId, { lastActiveAt: Date.now(), serverId: b.id });
         return r;
@@ -346,9 +358,10 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
           }
         },
         { sessionId: rec.sessionId },
+        capture,
       );
     }));
-  });
+  }
 
   app.post<{ Params: { room: string } }>("/v1/rooms/:room/messages", async (req, reply) => {
     if (!TOPOLOGIES[cfg.topology].rooms) {
@@ -403,13 +416,15 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     });
   });
 
+  installClientRoutes(app, { cfg, store, pool, sessions, principal, ownSession });
+
   app.post("/v1/chat", async (req, reply) => {
     const { prompt } = parse(promptBody, req.body);
     const user = principal(req).user;
-    return quotas.withTurnSlot(user, () => chat(req, reply, user, prompt));
+    return idempotent(req, reply, "chat", { prompt }, (written, capture) => quotas.withTurnSlot(user, () => chat(req, reply, user, prompt, written, capture)));
   });
 
-  async function chat(req: FastifyRequest, reply: FastifyReply, user: string, prompt: string) {
+  async function chat(req: FastifyRequest, reply: FastifyReply, user: string, prompt: string, written: () => void, capture?: (a: Answer) => void) {
     const backend = await pool.forNewSession(user);
     const id = `c-${randomUUID()}`;
     const now = Date.now();
@@ -427,18 +442,46 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       async (onDelta) => {
         try {
           await sessions.create(backend, id, { persistent: false });
-          const r = await sessions.turn(id, backend, prompt, { persistent: false, kind: "chat", onDelta });
+          const r = await sessions.turn(id, backend, prompt, { persistent: false, kind: "chat", onDelta, beforeSend: async () => written() });
           return { content: r.content };
         } finally {
           await cleanup();
         }
       },
       {},
+      capture,
     );
+  }
+
+  /**
+   * A turn with an optional Idempotency-Key: without one (or with the test switch) it just runs;
+   * with one, the first request runs and a retry replays its answer (header idempotent-replayed).
+   */
+  async function idempotent(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    target: string,
+    request: unknown,
+    run: (written: () => void, capture?: (a: Answer) => void) => Promise<FastifyReply>,
+  ): Promise<FastifyReply> {
+    const header = req.headers["idempotency-key"];
+    if (header === undefined || !idempotency.enabled) return run(() => undefined);
+    const key = parse(idempotencyKeyHeader, header, "invalid_idempotency_key");
+    let captured: Answer | undefined;
+    const { answer, replayed } = await idempotency.run({ user: principal(req).user, target, key }, request, async (written) => {
+      await run(written, (a) => (captured = a));
+      // A turn that failed before answerTurn ran threw instead (and its key was freed or kept by run).
+      return captured ?? { ok: false, status: 500, code: "internal", message: "internal error", headers: {} };
+    });
+    if (!replayed) return reply;
+    if (!answer.ok) throw errorOf({ ...answer, headers: { ...answer.headers, "idempotent-replayed": "true" } });
+    reply.header("idempotent-replayed", "true");
+    return answerTurn(req, reply, { id: answer.server ?? "" }, async () => ({ content: String(answer.body.content), extra: answer.body }), {});
   }
 
   return {
     app,
+    routes,
     startDrain: () => {
       draining = true;
     },

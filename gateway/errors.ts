@@ -29,7 +29,7 @@ export const tooManyRequests = (retryAfterSeconds: number) =>
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export function validateId(value: string, what: "session" | "room"): string {
   if (!ID_RE.test(value)) {
-    throw badRequest(`invalid ${what} id: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`, `invalid_${what}_id`);
+    throw badRequest(`invalid ${what} id: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`, what === "session" ? "invalid_session_id" : "invalid_room_id");
   }
   return value;
 }

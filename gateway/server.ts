@@ -25,7 +25,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "no-store-deadline"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "no-store-deadline", "no-idempotency"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -123,7 +123,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const pool = createPool(cfg, env, (id) => sessions.loadOn(id), { store, metrics, unsafe, log, sessions });
   if (pool instanceof SpawnPool) await pool.startBackground();
   sessions.onBackendHealth = (id, ok) => pool.markHealth?.(id, ok);
-  const { app, startDrain, isDraining } = buildApp({
+  const { app, startDrain, isDraining, routes } = buildApp({
     cfg,
     store,
     pool,
@@ -137,6 +137,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     unsafeNoHttpLimits: unsafe["no-http-limits"],
     unsafeUncountedStreams: unsafe["uncounted-streams"],
     unsafeNoWriteProbe: unsafe["no-write-probe"],
+    unsafeNoIdempotency: unsafe["no-idempotency"],
     turnLock: {
       store,
       metrics,
@@ -230,6 +231,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
 
   return {
     app,
+    /** Every route the app registered (method, Fastify path), for the OpenAPI test. */
+    routes,
     cfg,
     store,
     pool,

@@ -40,6 +40,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class StaleConnectionError extends Error {}
 /** The connection died while a turn was running: the prompt may have been written. */
 class TurnConnectionLost extends Error {}
+/** The CLI reported an `abort` of this prompt's turn (POST …/abort, from any replica). */
+class TurnAborted extends Error {}
+
+export const turnAborted = () =>
+  new ApiError(409, "turn_aborted", "the turn was stopped by an abort request; the prompt is in the history with status aborted");
 
 /**
  * Like the SDK's sendAndWait, but only events after this prompt's own `user.message` count. When
@@ -59,6 +64,7 @@ export async function sendAndAwaitOwnTurn(session: CopilotSession, prompt: strin
     }
     if (!own) return;
     if (event.type === "assistant.message" && !event.agentId) last = event.data.content;
+    else if (event.type === "abort" && !event.agentId) settle({ ok: false, error: new TurnAborted(event.data.reason) });
     else if (event.type === "session.idle" && event.data.mode !== "autopilot") settle({ ok: true });
     else if (event.type === "session.error") settle({ ok: false, error: new Error(event.data.message) });
   });
@@ -338,6 +344,7 @@ export class SessionManager {
       return content;
     } catch (err) {
       if (err instanceof ApiError) throw err;
+      if (err instanceof TurnAborted) throw turnAborted();
       const message = (err as Error).message ?? String(err);
       if (err instanceof TurnConnectionLost) {
         this.log.warn({ server: a.backend.id, err: message }, "connection lost mid-turn");
@@ -392,6 +399,35 @@ export class SessionManager {
       const answered = events.slice(lastUser + 1).some((e) => e.type === "assistant.message");
       return !answered && event.type === "user.message" && event.data.content === prompt;
     });
+  }
+
+  /** Aborts the turn this replica runs on the session; false when it runs none. */
+  async abortLocal(id: string): Promise<boolean> {
+    const a = this.attached.get(id);
+    if (!a || a.inflight === 0) return false;
+    await a.session.abort();
+    return true;
+  }
+
+  /**
+   * Runs `fn` on the session opened on `backend`: the attached one as is (a read or an abort must
+   * not queue behind the turn it is about), else resumed here. Failures are classified like turns.
+   */
+  async withSession<T>(id: string, backend: Backend, opts: { model?: string; persistent: boolean }, fn: (s: CopilotSession) => Promise<T>): Promise<T> {
+    const a = this.attached.get(id);
+    try {
+      if (a && a.backend === backend && a.generation === backend.generation) return await fn(a.session);
+      return await this.serialize(id, async () => fn((await this.open(id, backend, opts.model, opts.persistent)).session));
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      const message = (err as Error).message ?? String(err);
+      // Closed by the CLI under us: reopen once, the state is on disk.
+      if (/session not found/i.test(message)) {
+        await this.detach(id, "cli-closed");
+        return this.serialize(id, async () => fn((await this.open(id, backend, opts.model, opts.persistent)).session));
+      }
+      throw await this.backendFailure(backend, message);
+    }
   }
 
   /** Classifies a failed call: a dead server is 503 naming it; a live server's error is 502. */

@@ -137,6 +137,10 @@ export const gatewayConfigSchema = z.object({
       maxRequestsPerSocket: z.number().int().min(0).default(1000),
       /** Open connections per replica; further ones are closed at once. */
       maxConnections: z.number().int().positive().default(4096),
+      /** An Idempotency-Key's answer is kept this long (in the store, so every replica replays it). */
+      idempotencyTtlSeconds: z.number().int().positive().max(7 * 86400).default(86400),
+      /** A retry while the first request with its key runs waits this long, then 409 idempotency_in_flight. */
+      idempotencyWaitSeconds: z.number().min(0).max(600).default(10),
     })
     .prefault({}),
   /** Per-user caps so one user cannot fill a shared deployment (429 with a code and Retry-After). */

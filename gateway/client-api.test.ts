@@ -1,0 +1,182 @@
+/**
+ * The client API against a real CLI (offline, mock model) and two gateway replicas sharing a real
+ * Redis: history with statuses and cursors, abort on the same and on the other replica, models,
+ * and Idempotency-Key (a retry after success and while in flight writes the prompt once; off
+ * with the test switch, the same retries write it twice).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startMockModel } from "../local/mock-model.js";
+import { freePort } from "../local/ports.js";
+import { startRedis, type RedisProcess } from "../local/redis-process.js";
+import { parseGatewayConfig } from "../topology/gateway-config.js";
+import { startCliServer, type CliServerHandle } from "./cli-process.js";
+import { createGateway, type Gateway, type UnsafeSwitches } from "./server.js";
+
+const TOKEN = "t".repeat(32);
+const TOKENS = { alice: "alice-token-0123456789", bob: "bob-token-0123456789ab" };
+let dir: string;
+let cli: CliServerHandle;
+let redis: RedisProcess;
+let model: Awaited<ReturnType<typeof startMockModel>>;
+const gateways: Gateway[] = [];
+
+async function gateway(unsafe: UnsafeSwitches = {}): Promise<Gateway> {
+  const cfg = parseGatewayConfig({
+    topology: "shared",
+    store: "redis",
+    backends: { kind: "static", servers: [{ id: "cli-0", address: cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
+    auth: { kind: "static" },
+    model: { name: "mock-model", providerBaseUrl: model.url, providerType: "openai" },
+    lifecycle: { lockWaitSeconds: 20 },
+    http: { idempotencyWaitSeconds: 20 },
+    logLevel: "silent",
+  });
+  const env = { GATEWAY_STATIC_TOKENS: JSON.stringify({ alice: TOKENS.alice, bob: TOKENS.bob }), CLI_TOKEN_CLI_0: TOKEN, GATEWAY_REDIS_URL: redis.url };
+  const gw = await createGateway(cfg, { env, log: pino({ level: "silent" }), unsafe });
+  gateways.push(gw);
+  return gw;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "csk-client-api-"));
+  redis = await startRedis({ port: await freePort(), dir, logFile: join(dir, "redis.log"), password: "test-password" });
+  model = await startMockModel({ modelName: "mock-model" });
+  cli = await startCliServer({ home: join(dir, "home"), connectionToken: TOKEN, env: { COPILOT_OFFLINE: "true", COPILOT_PROVIDER_BASE_URL: model.url, COPILOT_MODEL: "mock-model" } });
+}, 120_000);
+afterAll(async () => {
+  for (const gw of gateways) await gw.drainAndStop();
+  await cli?.stop();
+  await model?.app.close();
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Msg = { id: string; role: string; content: string; status?: string };
+const as = (user: keyof typeof TOKENS, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${TOKENS[user]}`, ...extra });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function newSession(gw: Gateway, user: keyof typeof TOKENS = "alice"): Promise<string> {
+  const r = await gw.app.inject({ method: "POST", url: "/v1/sessions", headers: as(user), payload: {} });
+  expect(r.statusCode, r.body).toBe(201);
+  return r.json<{ sessionId: string }>().sessionId;
+}
+const send = (gw: Gateway, id: string, prompt: string, headers: Record<string, string> = {}) =>
+  gw.app.inject({ method: "POST", url: `/v1/sessions/${id}/messages`, headers: as("alice", headers), payload: { prompt } });
+async function history(gw: Gateway, id: string, query = ""): Promise<{ messages: Msg[]; nextCursor: string | null }> {
+  const r = await gw.app.inject({ method: "GET", url: `/v1/sessions/${id}/messages${query}`, headers: as("alice") });
+  expect(r.statusCode, r.body).toBe(200);
+  return r.json();
+}
+const times = (msgs: Msg[], prompt: string) => msgs.filter((m) => m.role === "user" && m.content === prompt).length;
+
+describe("client API", () => {
+  it("history: user and assistant messages with statuses, paged by cursor, owner-checked", async () => {
+    const gw = await gateway();
+    const id = await newSession(gw);
+    for (const p of ["one", "two"]) expect((await send(gw, id, p)).statusCode).toBe(200);
+    const all = await history(gw, id);
+    expect(all.messages.map((m) => [m.role, m.role === "user" ? m.content : m.content.split("\n")[1], m.status])).toEqual([
+      ["user", "one", "answered"],
+      ["assistant", "turn=1 prompt=one", undefined],
+      ["user", "two", "answered"],
+      ["assistant", "turn=2 prompt=two", undefined],
+    ]);
+    expect(all.nextCursor).toBeNull();
+    const pages: Msg[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const page = await history(gw, id, `?limit=3${cursor ? `&after=${cursor}` : ""}`);
+      pages.push(...page.messages);
+      cursor = page.nextCursor;
+    }
+    expect(pages.map((m) => m.id)).toEqual(all.messages.map((m) => m.id));
+    expect((await gw.app.inject({ method: "GET", url: `/v1/sessions/${id}/messages?after=nope`, headers: as("alice") })).json()).toMatchObject({ error: { code: "invalid_cursor" } });
+    expect((await gw.app.inject({ method: "GET", url: `/v1/sessions/${id}/messages?limit=0`, headers: as("alice") })).json()).toMatchObject({ error: { code: "invalid_query" } });
+    const stranger = await gw.app.inject({ method: "GET", url: `/v1/sessions/${id}/messages`, headers: as("bob") });
+    expect(stranger.statusCode).toBe(404);
+  }, 60_000);
+
+  it("abort: stops the turn in flight on this replica and on another; 409 when none runs", async () => {
+    const [a, b] = [await gateway(), await gateway()];
+    const id = await newSession(a);
+    const none = await a.app.inject({ method: "POST", url: `/v1/sessions/${id}/abort`, headers: as("alice") });
+    expect(none.statusCode).toBe(409);
+    expect(none.json()).toMatchObject({ error: { code: "no_turn_in_flight" } });
+    for (const [runner, aborter, prompt] of [[a, a, "same replica [sleep:20000]"], [a, b, "other replica [sleep:20000]"]] as const) {
+      const turn = send(runner, id, prompt);
+      await sleep(1_000);
+      const t0 = Date.now();
+      const r = await aborter.app.inject({ method: "POST", url: `/v1/sessions/${id}/abort`, headers: as("alice") });
+      expect(r.statusCode, r.body).toBe(200);
+      const stopped = await turn;
+      expect(stopped.statusCode, stopped.body).toBe(409);
+      expect(stopped.json()).toMatchObject({ error: { code: "turn_aborted" } });
+      expect(Date.now() - t0, "stopped long before the model's 20 s").toBeLessThan(10_000);
+      expect((await history(aborter, id)).messages.find((m) => m.content === prompt)?.status).toBe("aborted");
+    }
+    expect(JSON.parse((await send(a, id, "after aborts")).body).content).toContain("prompt=after aborts");
+    const stranger = await b.app.inject({ method: "POST", url: `/v1/sessions/${id}/abort`, headers: as("bob") });
+    expect(stranger.statusCode).toBe(404);
+  }, 90_000);
+
+  it("models: the configured BYOK model when the offline CLI lists none, authenticated", async () => {
+    const gw = await gateway();
+    const r = await gw.app.inject({ method: "GET", url: "/v1/models", headers: as("alice") });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json()).toEqual({ models: [{ id: "mock-model", name: "mock-model" }], source: "provider-config" });
+    expect((await gw.app.inject({ method: "GET", url: "/v1/models" })).statusCode).toBe(401);
+  }, 30_000);
+
+  /** A retry after success, and one on the other replica while the first runs; returns the prompt's count in the history. */
+  async function retries(unsafe: UnsafeSwitches): Promise<{ count: number; replies: { status: number; content?: string; replayed?: string }[] }> {
+    const [a, b] = [await gateway(unsafe), await gateway(unsafe)];
+    const id = await newSession(a);
+    const key = { "idempotency-key": `k-${Math.random()}` };
+    const prompt = "write me once [sleep:1500]";
+    const first = send(a, id, prompt, key);
+    await sleep(500);
+    const whileInFlight = await send(b, id, prompt, key);
+    const afterSuccess = await send(b, id, prompt, key);
+    const replies = [await first, whileInFlight, afterSuccess].map((r) => ({
+      status: r.statusCode,
+      content: r.statusCode === 200 ? r.json<{ content: string }>().content : undefined,
+      replayed: r.headers["idempotent-replayed"] as string | undefined,
+    }));
+    return { count: times((await history(a, id)).messages, prompt), replies };
+  }
+
+  it("Idempotency-Key: a retry while in flight (other replica) and after success gets the first answer; the prompt is written once", async () => {
+    const { count, replies } = await retries({});
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(new Set(replies.map((r) => r.content)).size, "one answer, replayed").toBe(1);
+    expect(replies.map((r) => r.replayed)).toEqual([undefined, "true", "true"]);
+    expect(count).toBe(1);
+  }, 60_000);
+
+  it("negative control: with idempotency off the same retries write the prompt three times", async () => {
+    const { count } = await retries({ "no-idempotency": true });
+    expect(count).toBe(3);
+  }, 60_000);
+
+  it("Idempotency-Key: another body with the same key is 422, a bad key 400, and a request refused before writing frees its key", async () => {
+    const gw = await gateway();
+    const id = await newSession(gw);
+    const key = { "idempotency-key": `k-${Math.random()}` };
+    expect((await send(gw, id, "first", key)).statusCode).toBe(200);
+    const other = await send(gw, id, "second", key);
+    expect(other.statusCode).toBe(422);
+    expect(other.json()).toMatchObject({ error: { code: "idempotency_key_reused" } });
+    const bad = await send(gw, id, "x", { "idempotency-key": "has space" });
+    expect(bad.json()).toMatchObject({ error: { code: "invalid_idempotency_key" } });
+    // Bob's session id is not Alice's: 404 before anything is written, and the key stays usable.
+    const bobs = await newSession(gw, "bob");
+    const k2 = { "idempotency-key": `k-${Math.random()}` };
+    expect((await send(gw, bobs, "lost", k2)).statusCode).toBe(404);
+    expect((await send(gw, id, "lost", k2)).statusCode).toBe(200);
+    expect(times((await history(gw, id)).messages, "first")).toBe(1);
+  }, 60_000);
+});

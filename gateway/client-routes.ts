@@ -1,0 +1,82 @@
+/**
+ * Routes a chat client needs besides turns: a session's or room's history, aborting the turn in
+ * flight (on any replica), the models the CLI offers, and the OpenAPI document of the whole API.
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { GatewayConfig } from "../topology/gateway-config.js";
+import { TOPOLOGIES } from "../topology/topologies.js";
+import { historyQuery, parse } from "./api-schemas.js";
+import type { Principal } from "./auth.js";
+import { ApiError, forbidden, notFound, validateId } from "./errors.js";
+import { messagesOf, pageOf } from "./history.js";
+import { openApiDocument } from "./openapi.js";
+import type { BackendPool } from "./pool.js";
+import type { SessionManager } from "./sessions.js";
+import type { SessionRecord, Store } from "./store.js";
+import { sessionLockKey } from "./turn-lock.js";
+
+export interface ClientRouteDeps {
+  cfg: GatewayConfig;
+  store: Store;
+  pool: BackendPool;
+  sessions: SessionManager;
+  principal: (req: FastifyRequest) => Principal;
+  ownSession: (req: FastifyRequest, id: string) => Promise<SessionRecord>;
+}
+
+export const noTurnInFlight = () => new ApiError(409, "no_turn_in_flight", "no turn of this session is running; nothing to abort");
+
+export function installClientRoutes(app: FastifyInstance, deps: ClientRouteDeps): void {
+  const { cfg, store, pool, sessions, principal, ownSession } = deps;
+
+  /** Reads the history from the CLI that holds the session: the CLI's record is the truth. */
+  async function history(req: FastifyRequest, rec: SessionRecord) {
+    const q = parse(historyQuery, req.query, "invalid_query");
+    const backend = await pool.forSession(rec, principal(req).user);
+    const events = await sessions.withSession(rec.sessionId, backend, { model: rec.model, persistent: rec.persistent }, (s) => s.getEvents());
+    return pageOf(messagesOf(events), q.limit, q.after);
+  }
+
+  app.get<{ Params: { id: string } }>("/v1/sessions/:id/messages", async (req) => history(req, await ownSession(req, req.params.id)));
+
+  app.get<{ Params: { room: string } }>("/v1/rooms/:room/messages", async (req) => {
+    if (!TOPOLOGIES[cfg.topology].rooms) {
+      throw new ApiError(404, "route_not_found", `rooms are served by the collaborative topology; this gateway runs ${cfg.topology}`);
+    }
+    const room = validateId(req.params.room, "room");
+    const p = principal(req);
+    if (p.rooms !== "*" && !p.rooms.includes(room)) throw forbidden(`you are not a member of room ${room} (token claim "${cfg.auth.roomsClaim}")`);
+    const rec = await store.getSession(`r-${room}`);
+    if (!rec || rec.kind !== "room") throw notFound("room");
+    return history(req, rec);
+  });
+
+  // The turn's own request answers 409 turn_aborted; this one says the abort reached the CLI.
+  app.post<{ Params: { id: string } }>("/v1/sessions/:id/abort", async (req) => {
+    const rec = await ownSession(req, req.params.id);
+    if (await sessions.abortLocal(rec.sessionId)) return { sessionId: rec.sessionId, aborted: true as const };
+    // Another replica runs it: it holds the session's turn lock in the store. The CLI aborts the
+    // session's running turn whichever connection asks, so this replica asks its own connection.
+    if (!(await store.lockHolder(sessionLockKey(rec.sessionId)))) throw noTurnInFlight();
+    const backend = await pool.forSession(rec, principal(req).user);
+    await sessions.withSession(rec.sessionId, backend, { model: rec.model, persistent: rec.persistent }, (s) => s.abort());
+    return { sessionId: rec.sessionId, aborted: true as const };
+  });
+
+  app.get("/v1/models", async (req) => {
+    const backend = await pool.forNewSession(principal(req).user);
+    try {
+      return { models: await backend.call((c) => c.listModels()), source: "cli" as const };
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      // An offline CLI (BYOK) lists no models without GitHub sign-in: the configured model is the offer.
+      if (/not authenticated/i.test(message) && cfg.model.name && cfg.model.providerBaseUrl) {
+        return { models: [{ id: cfg.model.name, name: cfg.model.name }], source: "provider-config" as const };
+      }
+      throw await sessions.backendFailure(backend, message);
+    }
+  });
+
+  let doc: unknown;
+  app.get("/openapi.json", async () => (doc ??= openApiDocument()));
+}
