@@ -62,6 +62,16 @@ const RUNS: Run[] = [
     filter: "rate-limit.test.ts",
     mustFail: "rate-limit",
   },
+  // Idempotency-Key: with the header ignored, the retries write the prompt again.
+  { name: "control-no-idempotency", up: ["--topology", "shared", "--unsafe", "no-idempotency"], filter: "client-api.test.ts", features: ["idempotency"], mustFail: "idempotency" },
+  // Noisy neighbour: a server of 8 sessions, 3 turns per user; without the cap one user fills the server.
+  { name: "local-shared-user-quotas", up: ["--topology", "shared", "--max-sessions", "8", "--max-user-turns", "3"], filter: "noisy-neighbour.test.ts" },
+  {
+    name: "control-no-turn-quota",
+    up: ["--topology", "shared", "--max-sessions", "8", "--max-user-turns", "3", "--unsafe", "no-turn-quota"],
+    filter: "noisy-neighbour.test.ts",
+    mustFail: "user-quotas",
+  },
   // Lifecycle with short settings; eviction apart, because idle detach at 3 s would race its LRU order.
   {
     name: "local-shared-lifecycle",

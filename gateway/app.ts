@@ -46,6 +46,8 @@ export interface GatewayDeps {
   unsafeNoWriteProbe?: boolean;
   /** Test switch: the Idempotency-Key header is ignored (its negative control). */
   unsafeNoIdempotency?: boolean;
+  /** Test switch: no per-user turn cap (shows that the noisy-neighbour test catches its absence). */
+  unsafeNoTurnQuota?: boolean;
 }
 
 declare module "fastify" {
@@ -105,7 +107,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     if (draining) throw unavailable("draining", "this gateway replica is shutting down; retry on another", 1);
     req.principal = await auth.authenticate(req.headers.authorization);
   });
-  const quotas = new UserQuotas(cfg.quotas, store);
+  const quotas = new UserQuotas(deps.unsafeNoTurnQuota ? { ...cfg.quotas, maxTurnsInFlightPerUser: Number.MAX_SAFE_INTEGER } : cfg.quotas, store);
   const idempotency = new Idempotency({
     store,
     ttlMs: cfg.http.idempotencyTtlSeconds * 1000,

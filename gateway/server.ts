@@ -25,7 +25,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "no-store-deadline", "no-idempotency"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "no-store-deadline", "no-idempotency", "no-turn-quota"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -138,6 +138,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     unsafeUncountedStreams: unsafe["uncounted-streams"],
     unsafeNoWriteProbe: unsafe["no-write-probe"],
     unsafeNoIdempotency: unsafe["no-idempotency"],
+    unsafeNoTurnQuota: unsafe["no-turn-quota"],
     turnLock: {
       store,
       metrics,

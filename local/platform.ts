@@ -10,6 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import {
   backendTokenEnv,
+  CORE_API,
   GATEWAY_SECRET_ENV,
   TOPOLOGIES,
   type Feature,
@@ -77,6 +78,8 @@ const BODY_LIMIT_BYTES = 256 * 1024;
 /** Local quota defaults when no flag is given: high enough for the suites' many turns from few users. */
 const LOCAL_MAX_SESSIONS_PER_USER = 1000;
 const LOCAL_MAX_TURNS_PER_USER = 64;
+/** user-quotas is claimed with a server this small: the noisy-neighbour test fills it without the cap. */
+const NOISY_NEIGHBOUR_MAX_SESSIONS = 16;
 /** The gateway default, stated so conformance knows which lifetime to exceed. */
 const MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
 /** The gateway defaults for slow clients, stated for the slow-client tests. */
@@ -145,6 +148,7 @@ export class LocalPlatform {
       cliIdleTimeoutSeconds: o.cliIdleTimeoutSeconds ?? 0,
       bodyLimitBytes: BODY_LIMIT_BYTES,
       rateLimitPerMinute: o.rateLimitPerMinute ?? 0,
+      maxTurnsInFlightPerUser: o.maxTurnsInFlightPerUser ?? LOCAL_MAX_TURNS_PER_USER,
       maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS,
       headersTimeoutSeconds: HEADERS_TIMEOUT_SECONDS,
       keepAliveTimeoutSeconds: KEEP_ALIVE_TIMEOUT_SECONDS,
@@ -341,7 +345,7 @@ export class LocalPlatform {
 
   /** What this local target claims: the topology's mechanisms and the lifecycle settings in force. */
   features(): Feature[] {
-    const f: Feature[] = ["sessions", "session-isolation", "persistence", "ephemeral-chat", "streaming", "bad-input", "readiness", "metrics"];
+    const f: Feature[] = [...CORE_API];
     const byTopology: Record<TopologyName, Feature[]> = {
       shared: [],
       isolated: ["per-user-cli", ...((this.opts.cliIdleTimeoutSeconds ?? 0) > 0 ? (["cli-culling"] as Feature[]) : [])],
@@ -356,6 +360,8 @@ export class LocalPlatform {
     if (s.sessionTtlSeconds > 0) f.push("session-ttl");
     if (this.opts.maxSessionsPerServer !== undefined && this.opts.maxSessionsPerServer <= 10) f.push("eviction");
     if ((s.rateLimitPerMinute ?? 0) > 0) f.push("rate-limit");
+    // Observable: the cap is below a small server's session capacity, which one user could fill without it.
+    if (s.maxTurnsInFlightPerUser! < s.maxSessionsPerServer && s.maxSessionsPerServer <= NOISY_NEIGHBOUR_MAX_SESSIONS) f.push("user-quotas");
     if (this.opts.gateways > 1) f.push("multi-gateway");
     f.push("drain", "restart-gateway", "process-control");
     return f;

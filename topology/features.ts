@@ -14,6 +14,12 @@ export const FEATURES = [
   "bad-input",
   "readiness",
   "metrics",
+  // the client API: history, abort, models, Idempotency-Key, the OpenAPI document
+  "history",
+  "abort",
+  "models",
+  "idempotency",
+  "openapi",
   // topology mechanisms
   "per-user-cli",
   "cli-culling",
@@ -30,6 +36,8 @@ export const FEATURES = [
   "drain",
   // abuse protection
   "rate-limit",
+  /** Per-user turn cap: one user holding its maximum of slow turns does not slow the others (noisy neighbour). */
+  "user-quotas",
   // platform capabilities
   "multi-gateway",
   "restart-gateway",
@@ -43,7 +51,8 @@ export interface Profile {
   readonly extended: readonly Feature[];
 }
 
-const CORE_API: readonly Feature[] = [
+/** The core API every topology serves. */
+export const CORE_API: readonly Feature[] = [
   "sessions",
   "session-isolation",
   "persistence",
@@ -52,10 +61,16 @@ const CORE_API: readonly Feature[] = [
   "bad-input",
   "readiness",
   "metrics",
+  "history",
+  "abort",
+  "models",
+  "idempotency",
+  "openapi",
 ];
 const LIFECYCLE: readonly Feature[] = ["idle-detach", "session-ttl", "eviction", "drain"];
-// Claimed only when a per-user limit is configured (http.rateLimitPerMinute > 0).
-const PROTECTION: readonly Feature[] = ["rate-limit"];
+// Claimed only when a per-user limit is configured (http.rateLimitPerMinute > 0), and a per-user
+// turn cap small enough to observe against a small server (the noisy-neighbour test).
+const PROTECTION: readonly Feature[] = ["rate-limit", "user-quotas"];
 const PLATFORM: readonly Feature[] = ["multi-gateway", "restart-gateway", "process-control"];
 
 export const PROFILES: Readonly<Record<TopologyName, Profile>> = {

@@ -40,6 +40,8 @@ export const targetSettingsSchema = z.object({
   cliIdleTimeoutSeconds: z.number().int().min(0),
   /** Largest request body the gateway accepts (413 above). */
   bodyLimitBytes: z.number().int().positive().optional(),
+  /** Turns one user may have in flight per gateway replica before 429 turn_quota_exceeded. */
+  maxTurnsInFlightPerUser: z.number().int().positive().optional(),
   /** Requests per user per minute before 429; 0 or absent = no limit. */
   rateLimitPerMinute: z.number().int().min(0).optional(),
   /** Longest token lifetime (exp - iat) the gateway accepts; absent = the gateway default, 24 h. */
