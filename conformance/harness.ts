@@ -6,7 +6,7 @@
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "vitest";
-import { mintToken } from "../local/tokens.js";
+import { mintToken } from "../topology/tokens.js";
 import { readTargetFile, type Feature, type TargetDescriptor } from "../topology/index.js";
 import { REPORT_DIR_ENV, TARGET_ENV } from "./env.js";
 

@@ -1,7 +1,7 @@
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { jwtAuthenticator, staticAuthenticator } from "./auth.js";
-import { statusOf } from "./error-status.testing.js";
+import { statusOf } from "../testing/error-status.js";
 
 const secret = "s".repeat(40);
 const key = new TextEncoder().encode(secret);

@@ -9,19 +9,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMockModel } from "../local/mock-model.js";
-import { freePort } from "../local/ports.js";
-import { startRedis, type RedisProcess } from "../local/redis-process.js";
+import { startOfflineCli, type OfflineCli } from "../testing/local.js";
+import { startTestRedis, type TestRedis } from "../testing/redis.js";
 import { parseGatewayConfig } from "../topology/gateway-config.js";
-import { startCliServer, type CliServerHandle } from "./cli-process.js";
+import type { CliServerHandle } from "./cli-process.js";
 import { createGateway, type Gateway, type UnsafeSwitches } from "./server.js";
 
 const TOKEN = "t".repeat(32);
 const TOKENS = { alice: "alice-token-0123456789", bob: "bob-token-0123456789ab" };
 let dir: string;
 let cli: CliServerHandle;
-let redis: RedisProcess;
-let model: Awaited<ReturnType<typeof startMockModel>>;
+let redis: TestRedis;
+let offline: OfflineCli;
 const gateways: Gateway[] = [];
 
 async function gateway(unsafe: UnsafeSwitches = {}): Promise<Gateway> {
@@ -30,7 +29,7 @@ async function gateway(unsafe: UnsafeSwitches = {}): Promise<Gateway> {
     store: "redis",
     backends: { kind: "static", servers: [{ id: "cli-0", address: cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
     auth: { kind: "static" },
-    model: { name: "mock-model", providerBaseUrl: model.url, providerType: "openai" },
+    model: { name: "mock-model", providerBaseUrl: offline.modelUrl, providerType: "openai" },
     lifecycle: { lockWaitSeconds: 20 },
     http: { idempotencyWaitSeconds: 20 },
     logLevel: "silent",
@@ -43,14 +42,13 @@ async function gateway(unsafe: UnsafeSwitches = {}): Promise<Gateway> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "csk-client-api-"));
-  redis = await startRedis({ port: await freePort(), dir, logFile: join(dir, "redis.log"), password: "test-password" });
-  model = await startMockModel({ modelName: "mock-model" });
-  cli = await startCliServer({ home: join(dir, "home"), connectionToken: TOKEN, env: { COPILOT_OFFLINE: "true", COPILOT_PROVIDER_BASE_URL: model.url, COPILOT_MODEL: "mock-model" } });
+  redis = await startTestRedis();
+  offline = await startOfflineCli(join(dir, "home"), TOKEN);
+  cli = offline.cli;
 }, 120_000);
 afterAll(async () => {
   for (const gw of gateways) await gw.drainAndStop();
-  await cli?.stop();
-  await model?.app.close();
+  await offline?.stop();
   await redis?.stop();
   rmSync(dir, { recursive: true, force: true });
 });

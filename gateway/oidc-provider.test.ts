@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair } from "jose";
 import Provider from "oidc-provider";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { oidcAuthenticator } from "./auth.js";
-import { statusOf } from "./error-status.testing.js";
+import { statusOf } from "../testing/error-status.js";
 
 const audience = "https://gateway.test";
 const otherAudience = "https://another-api.test";

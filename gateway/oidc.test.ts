@@ -8,7 +8,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "j
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { oidcAuthenticator } from "./auth.js";
 import { ApiError } from "./errors.js";
-import { statusOf } from "./error-status.testing.js";
+import { statusOf } from "../testing/error-status.js";
 
 interface SigningKey {
   kid: string;

@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { CopilotClient, RuntimeConnection } from "@github/copilot-sdk";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMockModel } from "../local/mock-model.js";
+import { startOfflineCli, type OfflineCli } from "../testing/local.js";
 import { parseGatewayConfig } from "../topology/gateway-config.js";
-import { startCliServer, type CliServerHandle } from "./cli-process.js";
+import type { CliServerHandle } from "./cli-process.js";
 import { reconcileOrphans } from "./reconcile.js";
 import { createGateway, type Gateway } from "./server.js";
 import type { Store } from "./store.js";
@@ -21,19 +21,19 @@ let dir: string;
 let cli: CliServerHandle;
 let client: CopilotClient;
 let gw: Gateway;
-let model: Awaited<ReturnType<typeof startMockModel>>;
+let offline: OfflineCli;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "csk-undo-"));
-  model = await startMockModel({ modelName: "mock-model" });
-  cli = await startCliServer({ home: join(dir, "home"), connectionToken: TOKEN, env: { COPILOT_OFFLINE: "true", COPILOT_PROVIDER_BASE_URL: model.url, COPILOT_MODEL: "mock-model" } });
+  offline = await startOfflineCli(join(dir, "home"), TOKEN);
+  cli = offline.cli;
   client = new CopilotClient({ connection: RuntimeConnection.forUri(cli.address, { connectionToken: TOKEN }) });
   await client.start();
   const cfg = parseGatewayConfig({
     topology: "shared",
     backends: { kind: "static", servers: [{ id: "cli-0", address: cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
     auth: { kind: "static" },
-    model: { name: "mock-model", providerBaseUrl: model.url, providerType: "openai" },
+    model: { name: "mock-model", providerBaseUrl: offline.modelUrl, providerType: "openai" },
     logLevel: "silent",
   });
   gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: TOKEN }, log: pino({ level: "silent" }) });
@@ -41,8 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.drainAndStop();
   await client?.forceStop().catch(() => undefined);
-  await cli?.stop();
-  await model?.app.close();
+  await offline?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,28 +1,22 @@
 /** The per-user limiter on a bare Fastify app: keyed by the authenticated user, shared through Redis, failing open. */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../local/ports.js";
-import { startRedis, type RedisProcess } from "../local/redis-process.js";
+import { freePort } from "../testing/local.js";
+import { startTestRedis, type TestRedis } from "../testing/redis.js";
 import { ApiError } from "./errors.js";
 import { installRateLimit } from "./rate-limit.js";
 
-let redis: RedisProcess;
-let dir: string;
+let redis: TestRedis;
 const apps: FastifyInstance[] = [];
 const log = pino({ level: "silent" });
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "csk-rate-"));
-  redis = await startRedis({ port: await freePort(), dir, logFile: join(dir, "redis.log"), password: "rate-test-password" });
+  redis = await startTestRedis("rate-test-password");
 });
 afterAll(async () => {
   for (const a of apps) await a.close();
   await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** An app shaped like the gateway's: authentication first (the user from a header here), then the limiter. */

@@ -7,16 +7,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMockModel } from "../local/mock-model.js";
+import { startOfflineCli, type OfflineCli } from "../testing/local.js";
 import { parseGatewayConfig } from "../topology/gateway-config.js";
-import { startCliServer, type CliServerHandle } from "./cli-process.js";
+import type { CliServerHandle } from "./cli-process.js";
 import { createGateway, type Gateway } from "./server.js";
 
 const TOKEN = "t".repeat(32);
 const HEADERS = { authorization: "Bearer alice-token-0123456789", accept: "text/event-stream" };
 let dir: string;
 let cli: CliServerHandle;
-let model: Awaited<ReturnType<typeof startMockModel>>;
+let offline: OfflineCli;
 const gateways: Gateway[] = [];
 
 async function gateway(sseHeartbeatSeconds: number): Promise<Gateway> {
@@ -24,7 +24,7 @@ async function gateway(sseHeartbeatSeconds: number): Promise<Gateway> {
     topology: "shared",
     backends: { kind: "static", servers: [{ id: "cli-0", address: cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
     auth: { kind: "static" },
-    model: { name: "mock-model", providerBaseUrl: model.url, providerType: "openai" },
+    model: { name: "mock-model", providerBaseUrl: offline.modelUrl, providerType: "openai" },
     http: { sseHeartbeatSeconds },
     logLevel: "silent",
   });
@@ -35,13 +35,12 @@ async function gateway(sseHeartbeatSeconds: number): Promise<Gateway> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "csk-sse-"));
-  model = await startMockModel({ modelName: "mock-model" });
-  cli = await startCliServer({ home: join(dir, "home"), connectionToken: TOKEN, env: { COPILOT_OFFLINE: "true", COPILOT_PROVIDER_BASE_URL: model.url, COPILOT_MODEL: "mock-model" } });
+  offline = await startOfflineCli(join(dir, "home"), TOKEN);
+  cli = offline.cli;
 }, 120_000);
 afterAll(async () => {
   for (const gw of gateways) await gw.drainAndStop();
-  await cli?.stop();
-  await model?.app.close();
+  await offline?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,25 +1,18 @@
 /** The same contract, run against the in-process store and a real redis-server. */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../local/ports.js";
-import { startRedis, type RedisProcess } from "../local/redis-process.js";
+import { startTestRedis, type TestRedis } from "../testing/redis.js";
 import { RedisStore } from "./redis-store.js";
 import { MemoryStore, type Store } from "./store.js";
 
-let redis: RedisProcess;
-let dir: string;
+let redis: TestRedis;
 const stores: Store[] = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "csk-store-"));
-  redis = await startRedis({ port: await freePort(), dir, logFile: join(dir, "redis.log"), password: "test-password" });
+  redis = await startTestRedis("test-password");
 });
 afterAll(async () => {
   for (const s of stores) await s.close();
   await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

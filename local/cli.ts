@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { isTopologyName, readTargetFile, TOPOLOGY_NAMES, type TargetDescriptor } from "../topology/index.js";
 import { LocalPlatform, validateOptions, type LocalOptions } from "./platform.js";
 import { alive } from "./ports.js";
-import { mintToken } from "./tokens.js";
+import { mintToken } from "../topology/tokens.js";
 
 const DEFAULT_TARGET = ".local/target.json";
 const DEFAULT_TOPOLOGY = "shared";

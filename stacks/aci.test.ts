@@ -6,9 +6,9 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { gatewayConfigSchema, parseTarget, TOPOLOGIES, type TopologyName } from "../topology/index.js";
 import { CLI_PORT, CLI_PROBE_COMMAND, COPILOT_HOME_PATH, GATEWAY_STORE_FILE } from "../components/azure/contract.js";
-import { type AciRun, MOCK_STORAGE_KEY, runAciStack, secretPlacementProblems, TEST_SECRETS } from "../components/azure/testing/aci-mocks.js";
+import { type AciRun, MOCK_STORAGE_KEY, runAciStack, secretPlacementProblems, TEST_SECRETS } from "../testing/aci-mocks.js";
 import { checkAzureResource, CONTAINER_GROUP } from "../components/policy/azure.js";
-import type { CapturedResource } from "./testing/pulumi-mocks.js";
+import type { CapturedResource } from "../testing/pulumi-mocks.js";
 import { aciStackSchema, planServers } from "./aci.js";
 import { targetSettings } from "./config.js";
 

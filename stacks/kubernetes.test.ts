@@ -2,24 +2,19 @@
  * Runs the real stacks/index.ts for every Kubernetes stack file under Pulumi mocks and checks what
  * each topology must and must not render. Every object is validated against the Kubernetes schema.
  */
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { checkKubernetesObjects, type KubeObject } from "../components/policy/kubernetes.js";
 import { CLI_PORT, CLI_PROBE_COMMAND, isSecretEnvName } from "../images/contract.js";
 import { tenantServerId } from "../components/k8s/isolated-per-user.js";
 import { BACKEND_CLIENT_LABEL, COMPONENT_LABEL, TENANT_LABEL } from "../components/k8s/meta.js";
 import { gatewayConfigSchema, GATEWAY_CONFIG_ENV, PROFILES, parseTarget, type TargetDescriptor } from "../topology/index.js";
 import { SECRET_CONFIG_KEYS } from "./kubernetes.js";
-import type { StackOutputs } from "./outputs.js";
-import { resolveOutput } from "./testing/pulumi-mocks.js";
+import { resolveOutput } from "../testing/pulumi-mocks.js";
 import { secretNeedles } from "../topology/secret-scan.js";
-import { listStackFiles } from "./testing/stack-files.js";
-import { type KubeResource, type KubernetesRun, MOCK_LB_IP, runKubernetesStack, STACKS_DIR, TEST_SECRETS, validateKubeObject } from "./testing/kubernetes.js";
+import { listStackFiles, STACKS_DIR } from "../testing/stack-files.js";
+import { type KubeResource, type KubernetesRun, MOCK_LB_IP, runKubernetesStack, TEST_SECRETS, validateKubeObject } from "../testing/kubernetes.js";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- assertions walk rendered JSON */
-const importIndex = async () => {
-  vi.resetModules();
-  return (await import("./index.js")) as unknown as StackOutputs;
-};
 
 /** Secrets each stack is run with (as `pulumi config set --secret` would provide them). */
 const STACK_SECRETS: Record<string, (keyof typeof TEST_SECRETS)[]> = {
@@ -73,7 +68,7 @@ describe.each(Object.keys(STACK_SECRETS))("stack %s", (stack) => {
   let run: KubernetesRun;
   let target: TargetDescriptor;
   beforeAll(async () => {
-    run = await runKubernetesStack(stack, importIndex, { secrets: STACK_SECRETS[stack] });
+    run = await runKubernetesStack(stack, { secrets: STACK_SECRETS[stack] });
     const t = await targetOf(run);
     expect(t.secret).toBe(true);
     target = t.target;
@@ -209,7 +204,7 @@ const podSpecLabels = (r: KubeResource): Record<string, string> =>
 describe("what each topology must and must not have", () => {
   const runs = new Map<string, KubernetesRun>();
   const get = async (stack: string) => {
-    if (!runs.has(stack)) runs.set(stack, await runKubernetesStack(stack, importIndex, { secrets: STACK_SECRETS[stack] }));
+    if (!runs.has(stack)) runs.set(stack, await runKubernetesStack(stack, { secrets: STACK_SECRETS[stack] }));
     return runs.get(stack)!;
   };
 
@@ -306,7 +301,7 @@ describe("what each topology must and must not have", () => {
 
   it("claims the lifecycle features only with settings a conformance run can wait out", async () => {
     const lifecycle = '{"idleTimeoutSeconds":20,"sessionTtlSeconds":25,"maxSessionsPerServer":5}';
-    const run = await runKubernetesStack("dev", importIndex, { secrets: ["githubToken"], config: { "copilot-scale-kit:lifecycle": lifecycle } });
+    const run = await runKubernetesStack("dev", { secrets: ["githubToken"], config: { "copilot-scale-kit:lifecycle": lifecycle } });
     const { target } = await targetOf(run);
     expect(target.features).toEqual([...PROFILES.shared.core, "idle-detach", "session-ttl", "eviction"]);
     expect(target.settings).toMatchObject({ idleTimeoutSeconds: 20, sessionTtlSeconds: 25, maxSessionsPerServer: 5 });
@@ -315,7 +310,7 @@ describe("what each topology must and must not have", () => {
 
   it("builds and pushes both images when asked, and runs the pushed digests", async () => {
     const k8sSection = JSON.stringify({ namespace: "copilot-staging", build: { push: true, platforms: ["linux/amd64"] } });
-    const run = await runKubernetesStack("staging", importIndex, { secrets: STACK_SECRETS.staging, config: { "copilot-scale-kit:kubernetes": k8sSection } });
+    const run = await runKubernetesStack("staging", { secrets: STACK_SECRETS.staging, config: { "copilot-scale-kit:kubernetes": k8sSection } });
     const images = run.run.resources.filter((r) => r.type === "docker-build:index:Image");
     expect(images.map((r) => [r.inputs.tags, (r.inputs.dockerfile as any).location.replace(/.*\/images\//, "images/"), r.inputs.push])).toEqual([
       [["ghcr.io/your-org/copilot-cli:1.0.102"], "images/cli/Dockerfile", true],
@@ -326,7 +321,7 @@ describe("what each topology must and must not have", () => {
     expect(podSpec(gatewayDeployment(run)).containers[0].image).toMatch(/^ghcr\.io\/your-org\/copilot-gateway:0\.1\.0@sha256:/);
     for (const r of run.kube) validateKubeObject(r);
 
-    const local = await runKubernetesStack("dev", importIndex, { secrets: ["githubToken"], config: { "copilot-scale-kit:kubernetes": JSON.stringify({ build: { push: false } }) } });
+    const local = await runKubernetesStack("dev", { secrets: ["githubToken"], config: { "copilot-scale-kit:kubernetes": JSON.stringify({ build: { push: false } }) } });
     const localImages = local.run.resources.filter((r) => r.type === "docker-build:index:Image");
     expect(localImages.map((r) => r.inputs.exports)).toEqual([[{ docker: {} }], [{ docker: {} }]]);
     expect(podSpec(gatewayDeployment(local)).containers[0].image).toBe("copilot-scale-kit/gateway:dev");
@@ -334,7 +329,7 @@ describe("what each topology must and must not have", () => {
 
   it("targets a named kubeconfig context, and an existing namespace when asked", async () => {
     const k8sSection = JSON.stringify({ context: "kind-copilot", createNamespace: false, namespace: "team-a" });
-    const run = await runKubernetesStack("dev", importIndex, { secrets: ["githubToken"], config: { "copilot-scale-kit:kubernetes": k8sSection } });
+    const run = await runKubernetesStack("dev", { secrets: ["githubToken"], config: { "copilot-scale-kit:kubernetes": k8sSection } });
     const provider = run.run.resources.find((r) => r.type === "pulumi:providers:kubernetes");
     expect(provider?.inputs.context).toBe("kind-copilot");
     expect(kind(run, "Namespace")).toEqual([]);
@@ -345,7 +340,7 @@ describe("what each topology must and must not have", () => {
   });
 
   it("adds Redis as soon as the gateway has more than one replica", async () => {
-    const run = await runKubernetesStack("dev", importIndex, { secrets: ["githubToken"], config: { "copilot-scale-kit:gateway": '{"replicas":2}' } });
+    const run = await runKubernetesStack("dev", { secrets: ["githubToken"], config: { "copilot-scale-kit:gateway": '{"replicas":2}' } });
     expect(gatewayConfig(run)).toMatchObject({ store: "redis" });
     expect(gatewayConfig(run).storeFile).toBeUndefined();
     expect(kind(run, "Deployment").filter((d) => role(d) === "redis")).toHaveLength(1);
@@ -356,7 +351,7 @@ describe("what each topology must and must not have", () => {
 
 describe("config errors name the key and the fix", () => {
   const fails = (stack: string, config: Record<string, string>) =>
-    runKubernetesStack(stack, importIndex, { config, secrets: STACK_SECRETS[stack] }).then(
+    runKubernetesStack(stack, { config, secrets: STACK_SECRETS[stack] }).then(
       () => "no error",
       (err: Error) => err.message,
     );
@@ -381,21 +376,21 @@ describe("config errors name the key and the fix", () => {
   });
 
   it("an external Redis without its URL secret", async () => {
-    const msg = await runKubernetesStack("prod", importIndex, { secrets: ["githubToken"] }).then(() => "", (e: Error) => e.message);
+    const msg = await runKubernetesStack("prod", { secrets: ["githubToken"] }).then(() => "", (e: Error) => e.message);
     expect(msg).toMatch(/copilot-scale-kit:redisUrl is not set \(fix: pulumi config set --secret copilot-scale-kit:redisUrl/);
   });
 
   it("no model access: neither a GitHub token nor a BYOK provider", async () => {
-    const msg = await runKubernetesStack("dev", importIndex, { secrets: [] }).then(() => "", (e: Error) => e.message);
+    const msg = await runKubernetesStack("dev", { secrets: [] }).then(() => "", (e: Error) => e.message);
     expect(msg).toMatch(/no model access: set copilot-scale-kit:githubToken .*pulumi config set --secret copilot-scale-kit:githubToken/);
-    const byok = await runKubernetesStack("dev", importIndex, { secrets: ["providerApiKey"], config: { "copilot-scale-kit:gateway": '{"providerBaseUrl":"https://models.example.net/v1","providerType":"azure"}' } });
+    const byok = await runKubernetesStack("dev", { secrets: ["providerApiKey"], config: { "copilot-scale-kit:gateway": '{"providerBaseUrl":"https://models.example.net/v1","providerType":"azure"}' } });
     expect(gatewayConfig(byok).model).toMatchObject({ providerBaseUrl: "https://models.example.net/v1", providerType: "azure" });
   });
 
   it("no secret seed", async () => {
-    const msg = await runKubernetesStack("dev", importIndex, { noSeed: true }).then(() => "", (e: Error) => e.message);
+    const msg = await runKubernetesStack("dev", { noSeed: true }).then(() => "", (e: Error) => e.message);
     expect(msg).toMatch(/copilot-scale-kit:secretSeed is not set: .* \(fix: pulumi config set --secret copilot-scale-kit:secretSeed "\$\(openssl rand -hex 32\)"\)/);
-    const short = await runKubernetesStack("dev", importIndex, { noSeed: true, config: { "copilot-scale-kit:secretSeed": "short" } }).then(() => "", (e: Error) => e.message);
+    const short = await runKubernetesStack("dev", { noSeed: true, config: { "copilot-scale-kit:secretSeed": "short" } }).then(() => "", (e: Error) => e.message);
     expect(short).toMatch(/copilot-scale-kit:secretSeed is shorter than 32 characters/);
   });
 

@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { resolveOutput, runWithMocks } from "../../stacks/testing/pulumi-mocks.js";
-import { azureState } from "./testing/aci-mocks.js";
-import { recordLeafSecrets } from "./testing/leaf-secrets.js";
+import { resolveOutput, runWithMocks } from "../../testing/pulumi-mocks.js";
+import { azureState } from "../../testing/aci-mocks.js";
+import { recordLeafSecrets } from "../../testing/leaf-secrets.js";
 import { AciCliGroup, type AciCliGroupArgs } from "./cli-group.js";
 
 const state = {

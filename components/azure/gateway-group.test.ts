@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { gatewayConfigSchema } from "../../topology/index.js";
-import { resolveOutput, runWithMocks } from "../../stacks/testing/pulumi-mocks.js";
-import { azureState } from "./testing/aci-mocks.js";
-import { recordLeafSecrets } from "./testing/leaf-secrets.js";
+import { resolveOutput, runWithMocks } from "../../testing/pulumi-mocks.js";
+import { azureState } from "../../testing/aci-mocks.js";
+import { recordLeafSecrets } from "../../testing/leaf-secrets.js";
 import { AciGatewayGroup, type AciGatewayGroupArgs, staticGatewayConfig, redisSidecar } from "./gateway-group.js";
 
 type Env = { name: string; value?: string; secureValue?: string };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { resolveOutput, runWithMocks } from "../../stacks/testing/pulumi-mocks.js";
-import { azureState } from "./testing/aci-mocks.js";
+import { resolveOutput, runWithMocks } from "../../testing/pulumi-mocks.js";
+import { azureState } from "../../testing/aci-mocks.js";
 import { AciNetwork } from "./network.js";
 
 describe("AciNetwork", () => {

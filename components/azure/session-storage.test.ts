@@ -1,7 +1,7 @@
 import type { Output } from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { resolveOutput, runWithMocks } from "../../stacks/testing/pulumi-mocks.js";
-import { MOCK_STORAGE_KEY, azureCall, azureState } from "./testing/aci-mocks.js";
+import { resolveOutput, runWithMocks } from "../../testing/pulumi-mocks.js";
+import { MOCK_STORAGE_KEY, azureCall, azureState } from "../../testing/aci-mocks.js";
 import { SessionStorage, type SessionStorageArgs, azureFileVolume } from "./session-storage.js";
 
 const base = { resourceGroupName: "rg", location: "westeurope" };

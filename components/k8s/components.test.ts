@@ -5,7 +5,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { gatewaySchema, lifecycleSchema } from "../../stacks/config.js";
-import { type CapturedResource, runWithMocks } from "../../stacks/testing/pulumi-mocks.js";
+import { type CapturedResource, runWithMocks } from "../../testing/pulumi-mocks.js";
 import { parseGatewayConfig } from "../../topology/gateway-config.js";
 import { CliServer } from "./cli-server.js";
 import { Gateway } from "./gateway.js";

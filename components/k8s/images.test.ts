@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CliServerHandle, startCliServer } from "../../gateway/cli-process.js";
+import { type CliServerHandle, startCliServer } from "../../testing/local.js";
 import { bundle } from "../../images/bundle.js";
 import {
   CLI_PORT,

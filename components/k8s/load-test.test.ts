@@ -6,7 +6,7 @@ import { SecurityContext } from "kubernetes-models/v1/SecurityContext";
 import { Volume } from "kubernetes-models/v1/Volume";
 import { VolumeMount } from "kubernetes-models/v1/VolumeMount";
 import { describe, expect, it } from "vitest";
-import { runWithMocks, type CapturedResource } from "../../stacks/testing/pulumi-mocks.js";
+import { runWithMocks, type CapturedResource } from "../../testing/pulumi-mocks.js";
 import type { TargetDescriptor } from "../../topology/target.js";
 import type { LoadConfig } from "../../scripts/load/config.js";
 import { bundleScripts, CONFIG_MAP_LIMIT_BYTES, K6_VERSION, LoadTest, type LoadTestArgs } from "./load-test.js";

@@ -4,9 +4,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type CapturedResource, runWithMocks } from "../../stacks/testing/pulumi-mocks.js";
+import { type CapturedResource, runWithMocks } from "../../testing/pulumi-mocks.js";
 import { AciCliGroup, AciGatewayGroup, SessionStorage, redisSidecar } from "../azure/index.js";
-import { azureCall, azureState } from "../azure/testing/aci-mocks.js";
+import { azureCall, azureState } from "../../testing/aci-mocks.js";
 import { CONTAINER_GROUP, FILE_SHARE, PUBLIC_CLI_TAG, STORAGE_ACCOUNT, azurePolicies, azureRules, checkAzureResource } from "./azure.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

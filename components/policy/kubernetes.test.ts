@@ -2,9 +2,8 @@
  * The Kubernetes policy rules against the objects Pulumi's mocks captured from real stacks: clean
  * as rendered, and each rule catches its invariant broken in a copy of those objects.
  */
-import { beforeAll, describe, expect, it, vi } from "vitest";
-import type { StackOutputs } from "../../stacks/outputs.js";
-import { runKubernetesStack } from "../../stacks/testing/kubernetes.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runKubernetesStack } from "../../testing/kubernetes.js";
 import {
   checkCliNetworkIsolation,
   checkKubernetesObjects,
@@ -22,16 +21,12 @@ import {
 } from "./kubernetes.js";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- mutating rendered JSON */
-const importIndex = async () => {
-  vi.resetModules();
-  return (await import("../../stacks/index.js")) as unknown as StackOutputs;
-};
 
 let prod: KubeObject[];
 let rooms: KubeObject[];
 beforeAll(async () => {
-  prod = (await runKubernetesStack("prod", importIndex, { secrets: ["githubToken", "redisUrl"] })).kube.map((r) => r.obj);
-  rooms = (await runKubernetesStack("collaborative", importIndex, { secrets: ["githubToken"] })).kube.map((r) => r.obj);
+  prod = (await runKubernetesStack("prod", { secrets: ["githubToken", "redisUrl"] })).kube.map((r) => r.obj);
+  rooms = (await runKubernetesStack("collaborative", { secrets: ["githubToken"] })).kube.map((r) => r.obj);
 });
 
 /** A deep copy of the objects, with `mutate` applied to the first one `pick` selects. */

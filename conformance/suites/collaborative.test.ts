@@ -1,6 +1,6 @@
 /** collaborative: shared rooms serialized by a fair, fenced lock. */
 import { describe, expect } from "vitest";
-import { mintToken } from "../../local/tokens.js";
+import { mintToken } from "../../topology/tokens.js";
 import { api, conformance, recordFigure, sleep, target, turnOf, user, waitFor } from "../harness.js";
 
 type RoomReply = { content: string; turn: number; room: string };

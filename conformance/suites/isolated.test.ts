@@ -1,7 +1,7 @@
 /** isolated: each user gets an own CLI server, spawned on the first request and culled when idle. */
 import { createHash } from "node:crypto";
 import { describe, expect } from "vitest";
-import { alive } from "../../local/ports.js";
+import { alive } from "../../testing/local.js";
 import type { TargetServer } from "../../topology/index.js";
 import { withCli } from "../cli-access.js";
 import { api, claims, conformance, createSession, recordFigure, send, target, turnOf, user, waitFor } from "../harness.js";

@@ -7,8 +7,7 @@
 import { readFileSync } from "node:fs";
 import type { CopilotSession, SessionConfig } from "@github/copilot-sdk";
 import { describe, expect } from "vitest";
-import { startMockModel } from "../../local/mock-model.js";
-import { alive } from "../../local/ports.js";
+import { alive, startMockModel } from "../../testing/local.js";
 import { cliLog, cliSessionIds, serverById, stateOnDisk, withCli } from "../cli-access.js";
 import { api, claims, conformance, createSession, metric, recordFigure, send, sleep, target, turnOf, user, waitFor } from "../harness.js";
 

@@ -6,7 +6,7 @@
  * list never shows the other's session. Afterwards every owner's history is intact.
  */
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { mintToken } from "../../local/tokens.js";
+import { mintToken } from "../../topology/tokens.js";
 import { api, conformance, createSession, recordFigure, send, target, turnOf, user, type ApiResponse } from "../harness.js";
 
 interface Tenant {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalPlatform, type LocalOptions } from "../../local/platform.js";
-import { mintToken } from "../../local/tokens.js";
+import { mintToken } from "../../topology/tokens.js";
 import type { TargetDescriptor } from "../../topology/index.js";
 
 /** Starts a local platform in a throwaway folder, runs fn, always stops it. */

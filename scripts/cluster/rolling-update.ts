@@ -6,7 +6,7 @@
  * CLI pod.
  */
 import { writeFileSync } from "node:fs";
-import { mintToken } from "../../local/tokens.js";
+import { mintToken } from "../../topology/tokens.js";
 import { parseTarget, type TopologyName } from "../../topology/index.js";
 import { stackNamespace } from "./deploy-check.js";
 import { engineStack } from "./engine.js";

@@ -1,6 +1,6 @@
-/** Mints bearer tokens from a target's auth: HS256 JWTs for any user, or the static token of a known user. */
+/** Mints bearer tokens from a target's auth (every client of a target: conformance, load, benchmarks, the local CLI): HS256 JWTs for any user, or the static token of a known user. */
 import { SignJWT } from "jose";
-import type { TargetAuth } from "../topology/target.js";
+import type { TargetAuth } from "./target.js";
 
 export async function mintToken(
   auth: TargetAuth,

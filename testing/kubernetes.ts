@@ -2,21 +2,19 @@
  * Runs a Kubernetes stack file through the real stacks/index.ts under mocks, and validates the
  * objects it renders against the Kubernetes OpenAPI schema (kubernetes-models).
  */
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { CronJob } from "kubernetes-models/batch/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
-import type { KubeObject } from "../../components/policy/kubernetes.js";
-import { CONFIG_NAMESPACE } from "../config.js";
-import type { StackOutputs } from "../outputs.js";
+import type { KubeObject } from "../components/policy/kubernetes.js";
+import { CONFIG_NAMESPACE } from "../stacks/config.js";
+import type { StackOutputs } from "../stacks/outputs.js";
 import { type CapturedResource, type MockRun, runWithMocks } from "./pulumi-mocks.js";
-import { loadStackFile } from "./stack-files.js";
+import { importStackProgram, loadStackFile, STACKS_DIR } from "./stack-files.js";
 
-export const STACKS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Values for the secret config keys; stack files never hold them. */
 export const TEST_SECRETS = {
@@ -43,19 +41,18 @@ export interface KubernetesRun {
 }
 
 /**
- * Runs stacks/Pulumi.<stack>.yaml. `importProgram` must load a fresh stacks/index.ts (e.g.
- * vi.resetModules() then import), since the program runs at module evaluation.
+ * Runs stacks/Pulumi.<stack>.yaml through a fresh stacks/index.ts (the program runs at module
+ * evaluation, so every run imports it anew).
  */
 export async function runKubernetesStack(
   stack: string,
-  importProgram: () => Promise<StackOutputs>,
   opts: { secrets?: (keyof typeof TEST_SECRETS)[]; config?: Record<string, string>; noSeed?: boolean } = {},
 ): Promise<KubernetesRun> {
   const file = loadStackFile(join(STACKS_DIR, `Pulumi.${stack}.yaml`));
   // Every stack needs the seed (as `pulumi config set --secret` gives it); `noSeed` shows the error without it.
   const keys = opts.noSeed ? (opts.secrets ?? []) : ["secretSeed" as const, ...(opts.secrets ?? [])];
   const secrets = Object.fromEntries(keys.map((k) => [`${CONFIG_NAMESPACE}:${k}`, TEST_SECRETS[k]]));
-  const run = await runWithMocks(importProgram, {
+  const run = await runWithMocks(importStackProgram, {
     config: { ...file.config, ...secrets, ...opts.config },
     secretKeys: Object.keys(secrets),
     stack,
@@ -89,7 +86,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
 /** Throws when the object breaks the Kubernetes OpenAPI schema, or its kind has no validator here. */
 export function validateKubeObject(r: Pick<KubeResource, "type" | "name" | "obj">): void {
   const Model = MODELS[r.type];
-  if (!Model) throw new Error(`${r.type} ${r.name}: no schema validator registered in stacks/testing/kubernetes.ts`);
+  if (!Model) throw new Error(`${r.type} ${r.name}: no schema validator registered in testing/kubernetes.ts`);
   try {
     new Model(r.obj as never).validate();
   } catch (err) {

@@ -1,10 +1,16 @@
 /**
- * Reads a `stacks/Pulumi.<stack>.yaml` file into the raw config the Pulumi CLI would hand the
- * program (PULUMI_CONFIG): full keys to strings, structured values as JSON text.
+ * Stack files and the stack program for tests: reads a `stacks/Pulumi.<stack>.yaml` file into the
+ * raw config the Pulumi CLI would hand the program (PULUMI_CONFIG): full keys to strings,
+ * structured values as JSON text.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { vi } from "vitest";
 import { parse } from "yaml";
+import type { StackOutputs } from "../stacks/outputs.js";
+
+/** The folder of the Pulumi program and its stack files. */
+export const STACKS_DIR = join(import.meta.dirname, "..", "stacks");
 
 export interface StackFile {
   /** Stack name: `dev` for Pulumi.dev.yaml. */
@@ -37,4 +43,10 @@ export function listStackFiles(dir: string, filter: (stack: string) => boolean =
     .filter((f) => /^Pulumi\.[^.]+\.ya?ml$/.test(f) && filter(f.split(".")[1]!))
     .sort()
     .map((f) => loadStackFile(join(dir, f)));
+}
+
+/** A fresh evaluation of the stack program (stacks/index.ts runs at module evaluation). */
+export async function importStackProgram(): Promise<StackOutputs> {
+  vi.resetModules();
+  return (await import("../stacks/index.js")) as unknown as StackOutputs;
 }

@@ -5,7 +5,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { readStackConfig } from "../config.js";
+import { readStackConfig } from "../stacks/config.js";
 import { resolveOutput, runWithMocks, unwrapSecrets } from "./pulumi-mocks.js";
 import { listStackFiles, loadStackFile } from "./stack-files.js";
 

@@ -1,19 +1,17 @@
 /**
  * Runs the real stack program (stacks/index.ts) with an ACI stack file under Pulumi mocks
- * (stacks/testing/pulumi-mocks.ts) and gives tests what Azure would have computed: group IPs and
+ * (testing/pulumi-mocks.ts) and gives tests what Azure would have computed: group IPs and
  * FQDNs, resource names, the storage account key.
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
-import { vi } from "vitest";
-import { type CapturedResource, resolveOutput, runWithMocks } from "../../../stacks/testing/pulumi-mocks.js";
-import { loadStackFile } from "../../../stacks/testing/stack-files.js";
-import { CONFIG_NAMESPACE } from "../../../stacks/config.js";
-import { secretNeedles } from "../../../topology/secret-scan.js";
+import { type CapturedResource, resolveOutput, runWithMocks } from "./pulumi-mocks.js";
+import { importStackProgram, loadStackFile, STACKS_DIR } from "./stack-files.js";
+import { CONFIG_NAMESPACE } from "../stacks/config.js";
+import { secretNeedles } from "../topology/secret-scan.js";
 import { recordLeafSecrets } from "./leaf-secrets.js";
 
-export const STACKS_DIR = join(import.meta.dirname, "../../../stacks");
 export const MOCK_STORAGE_KEY = "bW9jay1zdG9yYWdlLWFjY291bnQta2V5LTAxMjM0NTY3ODk=";
 /** Secret config every ACI test stack gets unless a test says otherwise. */
 export const TEST_SECRETS: Record<string, string> = {
@@ -99,11 +97,10 @@ export async function runAciStack(stackFile: string, opts: AciRunOptions = {}): 
     if (v !== undefined) raw[prefix + k] = typeof v === "string" ? v : JSON.stringify(v);
   }
 
-  vi.resetModules();
   const recorder = recordLeafSecrets();
   try {
     const stack = opts.stack ?? file.stack;
-    const run = await runWithMocks(() => import("../../../stacks/index.js"), {
+    const run = await runWithMocks(importStackProgram, {
       config: raw,
       secretKeys: Object.keys(secrets).map((k) => prefix + k),
       stack,

@@ -2,7 +2,7 @@
  * Where exactly each secret sits in a resource's inputs. The mock monitor lifts secretness to the
  * top-level property (a token deep in `containers` marks all of `containers` secret), which cannot
  * tell a `secureValue` from a plain `value`. The SDK itself sends each secret as its own envelope,
- * so this reads the request before the monitor deserializes it. Use with stacks/testing/pulumi-mocks.ts.
+ * so this reads the request before the monitor deserializes it. Use with testing/pulumi-mocks.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
 import mocks from "@pulumi/pulumi/runtime/mocks.js";

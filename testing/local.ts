@@ -1,0 +1,43 @@
+/**
+ * Test fixtures from the local platform: one real CLI server (COPILOT_OFFLINE) against a mock
+ * model of its own, and the process helpers conformance suites use on local targets. Tests reach
+ * local/ through here, so no layer's code imports it the wrong way.
+ */
+import { startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
+import { startMockModel } from "../local/mock-model.js";
+
+export { startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
+export { startMockModel } from "../local/mock-model.js";
+export { alive, freePort } from "../local/ports.js";
+
+export const MOCK_MODEL = "mock-model";
+
+export interface OfflineCli {
+  cli: CliServerHandle;
+  /** The mock model's OpenAI-compatible base URL (…/v1). */
+  modelUrl: string;
+  /** Stops the CLI, then the model. */
+  stop(): Promise<void>;
+}
+
+export async function startOfflineCli(home: string, connectionToken: string): Promise<OfflineCli> {
+  const model = await startMockModel({ modelName: MOCK_MODEL });
+  try {
+    const cli = await startCliServer({
+      home,
+      connectionToken,
+      env: { COPILOT_OFFLINE: "true", COPILOT_PROVIDER_BASE_URL: model.url, COPILOT_MODEL: MOCK_MODEL },
+    });
+    return {
+      cli,
+      modelUrl: model.url,
+      stop: async () => {
+        await cli.stop();
+        await model.app.close();
+      },
+    };
+  } catch (err) {
+    await model.app.close();
+    throw err;
+  }
+}
