@@ -51,6 +51,8 @@ export interface LocalOptions {
    */
   maxSessionsPerUser?: number;
   maxTurnsInFlightPerUser?: number;
+  /** The orphan reconciler's grace; absent = the gateway default (60 s). The soak shortens it to settle sooner. */
+  orphanGraceSeconds?: number;
   /** SSE comment heartbeat interval; absent = the gateway default (15 s). */
   sseHeartbeatSeconds?: number;
   /** Gateway port of the first replica; 0 = any free port. */
@@ -304,6 +306,7 @@ export class LocalPlatform {
         maxSessionsPerServer: s.maxSessionsPerServer,
         cliIdleTimeoutSeconds: s.cliIdleTimeoutSeconds,
         drainGraceSeconds: this.opts.drainGraceSeconds ?? 30,
+        ...(this.opts.orphanGraceSeconds !== undefined ? { orphanGraceSeconds: this.opts.orphanGraceSeconds } : {}),
       },
       http: {
         bodyLimitBytes: BODY_LIMIT_BYTES,

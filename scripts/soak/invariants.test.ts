@@ -3,7 +3,8 @@
  * violation is detected on its own (so the checker cannot pass vacuously, nor on empty input).
  */
 import { describe, expect, it } from "vitest";
-import { checkSoak, countByKind, VIOLATION_KINDS, type DriverRecord, type History, type HistoryEvent, type Leftovers, type ViolationKind } from "./invariants.js";
+import { checkSoak, countByKind, VIOLATION_KINDS, type DriverRecord, type History, type HistoryEvent, type ViolationKind } from "./invariants.js";
+import type { Leftovers } from "../../conformance/leftovers.js";
 
 const none: Leftovers = { orphanSessions: [], recordsWithoutSession: [], heldLocks: [], strayLeases: [], processes: [] };
 

@@ -3,6 +3,7 @@
  * session's and room's history as the CLI holds it, plus what was left behind, and lists each
  * violation. It cannot pass on empty input: no acknowledged turn at all is a violation.
  */
+import type { Leftovers } from "../../conformance/leftovers.js";
 
 /** One request of the load driver, as its k6 script logs it (one JSON line each). */
 export interface DriverRecord {
@@ -34,20 +35,6 @@ export interface HistoryEvent {
 
 /** A session's history read from its CLI: its events, "not found", or the reason it could not be read. */
 export type History = { events: HistoryEvent[] } | { missing: true } | { error: string };
-
-/** What must be gone once the load stopped and the platform settled (and, for processes, stopped). */
-export interface Leftovers {
-  /** CLI sessions with a gateway id that no record owns. */
-  orphanSessions: string[];
-  /** Session and room records whose CLI session does not exist. */
-  recordsWithoutSession: string[];
-  /** Turn locks still held, and waiters still queued. */
-  heldLocks: string[];
-  /** Session leases naming a session without a record or a server that does not exist. */
-  strayLeases: string[];
-  /** Processes of the run still alive after the platform stopped. */
-  processes: string[];
-}
 
 export const VIOLATION_KINDS = [
   "no-acknowledged-turns",
