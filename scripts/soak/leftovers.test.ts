@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { alive, findLeftovers, isEmpty, processesIn, storeUrlOf } from "../../conformance/leftovers.js";
 import { RedisStore } from "../../gateway/redis-store.js";
 import { LocalPlatform } from "../../local/platform.js";
-import { mintToken } from "../../local/tokens.js";
+import { mintToken } from "../../topology/tokens.js";
 
 const dir = mkdtempSync(join(tmpdir(), "csk-leftovers-"));
 let platform: LocalPlatform;
