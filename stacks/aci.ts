@@ -29,22 +29,22 @@ import {
   redisSidecar,
 } from "../components/azure/index.js";
 import {
+  deployedFeatures,
+  gatewaySettings,
   TARGET_VERSION,
   TOPOLOGIES,
   type TargetDescriptor,
+  targetSettings,
   type TopologyName,
   parseTarget,
 } from "../topology/index.js";
 import {
   CONFIG_NAMESPACE,
   commonStackSchema,
-  deployedFeatures,
-  gatewaySettings,
   readStackConfig,
   requireSecretSeed,
   SECRET_SEED_KEY,
   serverCount,
-  targetSettings,
 } from "./config.js";
 import type { StackOutputs } from "./outputs.js";
 

@@ -4,16 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import {
-  type Feature,
-  type GatewayConfig,
-  type GatewayConfigInput,
-  PLATFORM_NAMES,
-  PROFILES,
-  TOPOLOGIES,
-  TOPOLOGY_NAMES,
-  type TargetSettings,
-} from "../topology/index.js";
+import { deploymentGatewaySchema, deploymentLifecycleSchema, PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
 
 export const CONFIG_NAMESPACE = "copilot-scale-kit";
 
@@ -24,53 +15,19 @@ export const imagesSchema = z.strictObject({
   gateway: z.string().min(1),
 });
 
-export const lifecycleSchema = z
-  .strictObject({
-    idleTimeoutSeconds: z.number().int().min(0).default(1800),
-    sessionTtlSeconds: z.number().int().min(0).default(7 * 24 * 3600),
-    lockTtlSeconds: z.number().int().positive().default(30),
-    lockWaitSeconds: z.number().positive().default(30),
-    maxSessionsPerServer: z.number().int().positive().default(200),
-    drainGraceSeconds: z.number().int().positive().default(60),
-    /** Cron schedule of the TTL cleanup job. */
-    cleanupSchedule: z.string().default("*/15 * * * *"),
-    /** The gateway's own TTL cleanup timer; default: a quarter of the TTL, between 1 and 60 s. */
-    cleanupIntervalSeconds: z.number().positive().optional(),
-  })
-  .prefault({});
-
-export const gatewaySchema = z
-  .strictObject({
-    replicas: z.number().int().min(1).default(1),
-    /** Optional autoscaling bounds; omitted = fixed replicas. */
-    autoscale: z
-      .strictObject({ min: z.number().int().min(1), max: z.number().int().min(1), cpuPercent: z.number().int().min(1).max(100).default(70) })
-      .optional(),
-    model: z.string().optional(),
-    /** BYOK provider endpoint; omit to use GitHub-hosted models via the GitHub token. */
-    providerBaseUrl: z.string().url().optional(),
-    /** The BYOK provider's API flavour (its key is the secret providerApiKey). */
-    providerType: z.enum(["openai", "azure", "anthropic"]).default("openai"),
-    rateLimitPerMinute: z.number().int().min(0).default(0),
-    /** Per-user quotas (429 session_quota_exceeded / turn_quota_exceeded with Retry-After). */
-    maxSessionsPerUser: z.number().int().positive().default(50),
-    maxTurnsInFlightPerUser: z.number().int().positive().default(4),
-  })
-  .prefault({});
-
 export const tenantSchema = z.strictObject({
   user: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, "a tenant id is lowercase letters, digits and '-'"),
   storageGi: z.number().int().positive().optional(),
 });
 
-/** Settings every platform shares. Platform sections are added by stacks/kubernetes.ts and stacks/aci.ts. */
+/** Settings every platform shares (gateway and lifecycle: topology/deployment.ts). Platform sections are added by stacks/kubernetes.ts and stacks/aci.ts. */
 export const commonStackSchema = z.object({
   topology: z.enum(TOPOLOGY_NAMES),
   platform: z.enum(PLATFORM_NAMES).exclude(["local"]),
   servers: z.number().int().min(1).max(64).optional(),
   images: imagesSchema,
-  gateway: gatewaySchema,
-  lifecycle: lifecycleSchema,
+  gateway: deploymentGatewaySchema,
+  lifecycle: deploymentLifecycleSchema,
   /** isolated: static tenants, one CLI server each. */
   tenants: z.array(tenantSchema).default([]),
   /** Redis for multi-replica gateways: in-cluster unless an external URL secret is set. */
@@ -143,70 +100,6 @@ export function readStackConfig<S extends z.ZodObject>(schema: S, secretKeys: re
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw formatIssues(parsed.error, `stack ${pulumi.getStack()}`);
   return parsed.data;
-}
-
-/**
- * The gateway settings every platform derives the same way from the stack config; each platform
- * adds its topology, backends, store and auth.
- */
-export function gatewaySettings(
-  cfg: Pick<CommonStackConfig, "gateway" | "lifecycle">,
-): Pick<GatewayConfigInput, "model" | "lifecycle" | "http" | "quotas"> {
-  const { gateway, lifecycle } = cfg;
-  return {
-    model: { name: gateway.model, providerBaseUrl: gateway.providerBaseUrl, providerType: gateway.providerType },
-    lifecycle: {
-      idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
-      sessionTtlSeconds: lifecycle.sessionTtlSeconds,
-      cleanupIntervalSeconds: lifecycle.cleanupIntervalSeconds ?? Math.min(60, Math.max(1, lifecycle.sessionTtlSeconds / 4)),
-      lockTtlSeconds: lifecycle.lockTtlSeconds,
-      lockWaitSeconds: lifecycle.lockWaitSeconds,
-      maxSessionsPerServer: lifecycle.maxSessionsPerServer,
-      drainGraceSeconds: lifecycle.drainGraceSeconds,
-      // Static servers are never culled; culling is a local-platform (spawn) feature.
-      cliIdleTimeoutSeconds: 0,
-    },
-    http: { rateLimitPerMinute: gateway.rateLimitPerMinute },
-    quotas: { maxSessionsPerUser: gateway.maxSessionsPerUser, maxTurnsInFlightPerUser: gateway.maxTurnsInFlightPerUser },
-  };
-}
-
-/**
- * Lifecycle settings short enough for a conformance test to observe them within its 60 s budget
- * (the tests wait for the real timeout). Production values (minutes, days) are not claimed.
- */
-export const OBSERVABLE_LIFECYCLE = { idleTimeoutSeconds: 30, sessionTtlSeconds: 30, maxSessionsPerServer: 10 } as const;
-
-/**
- * Features a deployed stack claims for conformance: the topology's core profile plus the lifecycle
- * behaviour the gateway provides on its own, when its settings make it observable. Nothing that
- * needs process control (drain, restart, culling) or one URL per gateway replica, which a cloud
- * deployment does not expose.
- */
-export function deployedFeatures(cfg: Pick<CommonStackConfig, "topology" | "lifecycle" | "gateway">): Feature[] {
-  const { lifecycle } = cfg;
-  const within = (value: number, max: number) => value > 0 && value <= max;
-  const features: Feature[] = [...PROFILES[cfg.topology].core];
-  if (within(lifecycle.idleTimeoutSeconds, OBSERVABLE_LIFECYCLE.idleTimeoutSeconds)) features.push("idle-detach");
-  if (within(lifecycle.sessionTtlSeconds, OBSERVABLE_LIFECYCLE.sessionTtlSeconds)) features.push("session-ttl");
-  if (within(lifecycle.maxSessionsPerServer, OBSERVABLE_LIFECYCLE.maxSessionsPerServer)) features.push("eviction");
-  if (cfg.gateway.rateLimitPerMinute > 0) features.push("rate-limit");
-  return features;
-}
-
-/** The target descriptor's settings: what the deployed gateway was configured with. */
-export function targetSettings(config: GatewayConfig): TargetSettings {
-  const { lifecycle } = config;
-  return {
-    idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
-    sessionTtlSeconds: lifecycle.sessionTtlSeconds,
-    lockTtlSeconds: lifecycle.lockTtlSeconds,
-    lockWaitSeconds: lifecycle.lockWaitSeconds,
-    maxSessionsPerServer: lifecycle.maxSessionsPerServer,
-    cliIdleTimeoutSeconds: lifecycle.cliIdleTimeoutSeconds,
-    bodyLimitBytes: config.http.bodyLimitBytes,
-    rateLimitPerMinute: config.http.rateLimitPerMinute,
-  };
 }
 
 /** The secret every generated secret is derived from (components/secrets.ts). */

@@ -17,8 +17,8 @@ import {
   SharedStorageCluster,
   StickyCluster,
 } from "../components/k8s/index.js";
-import { TARGET_VERSION, TOPOLOGIES, type TargetDescriptor, parseTarget } from "../topology/index.js";
-import { CONFIG_NAMESPACE, commonStackSchema, deployedFeatures, readStackConfig, requireSecretSeed, SECRET_SEED_KEY, serverCount, targetSettings } from "./config.js";
+import { deployedFeatures, TARGET_VERSION, TOPOLOGIES, type TargetDescriptor, parseTarget, targetSettings } from "../topology/index.js";
+import { CONFIG_NAMESPACE, commonStackSchema, readStackConfig, requireSecretSeed, SECRET_SEED_KEY, serverCount } from "./config.js";
 import type { StackOutputs } from "./outputs.js";
 
 const quantity = z.string().regex(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, "a Kubernetes quantity such as 250m, 512Mi or 2");

@@ -4,8 +4,8 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { gatewaySchema, lifecycleSchema } from "../../stacks/config.js";
 import { type CapturedResource, runWithMocks } from "../../testing/pulumi-mocks.js";
+import { deploymentGatewaySchema, deploymentLifecycleSchema } from "../../topology/deployment.js";
 import { parseGatewayConfig } from "../../topology/gateway-config.js";
 import { CliServer } from "./cli-server.js";
 import { Gateway } from "./gateway.js";
@@ -28,8 +28,8 @@ const ownDepSpec = (rs: CapturedResource[]) => ofKind(rs, "Deployment")[0]!.inpu
 const kit = (over: Partial<KitArgs> = {}): KitArgs => ({
   namespace: "ns",
   images: { cli: "cli:1", gateway: "gw:1" },
-  gateway: gatewaySchema.parse({}),
-  lifecycle: lifecycleSchema.parse({}),
+  gateway: deploymentGatewaySchema.parse({}),
+  lifecycle: deploymentLifecycleSchema.parse({}),
   secretSeed: "test-seed-0123456789abcdef0123456789abcdef",
   ...over,
 });

@@ -5,8 +5,14 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { type CommonStackConfig, gatewaySettings } from "../../stacks/config.js";
-import { type GatewayConfigInput, TOPOLOGIES, type TopologyName } from "../../topology/index.js";
+import {
+  type DeploymentGateway,
+  type DeploymentLifecycle,
+  type GatewayConfigInput,
+  gatewaySettings,
+  TOPOLOGIES,
+  type TopologyName,
+} from "../../topology/index.js";
 import { deriveSecret } from "../secrets.js";
 import { CliServer, type CliStorage } from "./cli-server.js";
 import { Gateway } from "./gateway.js";
@@ -23,7 +29,7 @@ export interface KitArgs {
   /** Image references (plain config, or KitImages outputs when the stack builds them). */
   images: { cli: pulumi.Input<string>; gateway: pulumi.Input<string> };
   imagePull?: ImagePull;
-  gateway: CommonStackConfig["gateway"] & {
+  gateway: DeploymentGateway & {
     serviceType?: "ClusterIP" | "LoadBalancer" | "NodePort";
     resources?: ResourceRequirements;
     /** Derived from `secretSeed` when omitted. */
@@ -31,7 +37,7 @@ export interface KitArgs {
   };
   /** Seed of every generated secret (connection tokens, JWT secret, Redis password); see components/secrets.ts. */
   secretSeed: pulumi.Input<string>;
-  lifecycle: CommonStackConfig["lifecycle"];
+  lifecycle: DeploymentLifecycle;
   cli?: {
     resources?: ResourceRequirements;
     /** Size of each server's own state volume. */

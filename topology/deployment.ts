@@ -1,0 +1,112 @@
+/**
+ * What every deployment platform derives alike from its settings: the gateway and lifecycle
+ * sections (with their defaults), the gateway settings they give, the features a deployment can
+ * claim for conformance, and the settings its target descriptor reports. Stacks read these
+ * sections from Pulumi config; components take them as typed args.
+ */
+import { z } from "zod";
+import { type Feature, PROFILES } from "./features.js";
+import type { GatewayConfig, GatewayConfigInput } from "./gateway-config.js";
+import type { TargetSettings } from "./target.js";
+import type { TopologyName } from "./topologies.js";
+
+export const deploymentLifecycleSchema = z
+  .strictObject({
+    idleTimeoutSeconds: z.number().int().min(0).default(1800),
+    sessionTtlSeconds: z.number().int().min(0).default(7 * 24 * 3600),
+    lockTtlSeconds: z.number().int().positive().default(30),
+    lockWaitSeconds: z.number().positive().default(30),
+    maxSessionsPerServer: z.number().int().positive().default(200),
+    drainGraceSeconds: z.number().int().positive().default(60),
+    /** Cron schedule of the TTL cleanup job. */
+    cleanupSchedule: z.string().default("*/15 * * * *"),
+    /** The gateway's own TTL cleanup timer; default: a quarter of the TTL, between 1 and 60 s. */
+    cleanupIntervalSeconds: z.number().positive().optional(),
+  })
+  .prefault({});
+export type DeploymentLifecycle = z.infer<typeof deploymentLifecycleSchema>;
+
+export const deploymentGatewaySchema = z
+  .strictObject({
+    replicas: z.number().int().min(1).default(1),
+    /** Optional autoscaling bounds; omitted = fixed replicas. */
+    autoscale: z
+      .strictObject({ min: z.number().int().min(1), max: z.number().int().min(1), cpuPercent: z.number().int().min(1).max(100).default(70) })
+      .optional(),
+    model: z.string().optional(),
+    /** BYOK provider endpoint; omit to use GitHub-hosted models via the GitHub token. */
+    providerBaseUrl: z.string().url().optional(),
+    /** The BYOK provider's API flavour (its key is the secret providerApiKey). */
+    providerType: z.enum(["openai", "azure", "anthropic"]).default("openai"),
+    rateLimitPerMinute: z.number().int().min(0).default(0),
+    /** Per-user quotas (429 session_quota_exceeded / turn_quota_exceeded with Retry-After). */
+    maxSessionsPerUser: z.number().int().positive().default(50),
+    maxTurnsInFlightPerUser: z.number().int().positive().default(4),
+  })
+  .prefault({});
+export type DeploymentGateway = z.infer<typeof deploymentGatewaySchema>;
+
+/**
+ * The gateway settings every platform derives the same way from its gateway and lifecycle
+ * sections; each platform adds its topology, backends, store and auth.
+ */
+export function gatewaySettings(cfg: {
+  gateway: DeploymentGateway;
+  lifecycle: DeploymentLifecycle;
+}): Pick<GatewayConfigInput, "model" | "lifecycle" | "http" | "quotas"> {
+  const { gateway, lifecycle } = cfg;
+  return {
+    model: { name: gateway.model, providerBaseUrl: gateway.providerBaseUrl, providerType: gateway.providerType },
+    lifecycle: {
+      idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
+      sessionTtlSeconds: lifecycle.sessionTtlSeconds,
+      cleanupIntervalSeconds: lifecycle.cleanupIntervalSeconds ?? Math.min(60, Math.max(1, lifecycle.sessionTtlSeconds / 4)),
+      lockTtlSeconds: lifecycle.lockTtlSeconds,
+      lockWaitSeconds: lifecycle.lockWaitSeconds,
+      maxSessionsPerServer: lifecycle.maxSessionsPerServer,
+      drainGraceSeconds: lifecycle.drainGraceSeconds,
+      // Static servers are never culled; culling is a local-platform (spawn) feature.
+      cliIdleTimeoutSeconds: 0,
+    },
+    http: { rateLimitPerMinute: gateway.rateLimitPerMinute },
+    quotas: { maxSessionsPerUser: gateway.maxSessionsPerUser, maxTurnsInFlightPerUser: gateway.maxTurnsInFlightPerUser },
+  };
+}
+
+/**
+ * Lifecycle settings short enough for a conformance test to observe them within its 60 s budget
+ * (the tests wait for the real timeout). Production values (minutes, days) are not claimed.
+ */
+export const OBSERVABLE_LIFECYCLE = { idleTimeoutSeconds: 30, sessionTtlSeconds: 30, maxSessionsPerServer: 10 } as const;
+
+/**
+ * Features a deployment claims for conformance: the topology's core profile plus the lifecycle
+ * behaviour the gateway provides on its own, when its settings make it observable. Nothing that
+ * needs process control (drain, restart, culling) or one URL per gateway replica, which a cloud
+ * deployment does not expose.
+ */
+export function deployedFeatures(cfg: { topology: TopologyName; lifecycle: DeploymentLifecycle; gateway: DeploymentGateway }): Feature[] {
+  const { lifecycle } = cfg;
+  const within = (value: number, max: number) => value > 0 && value <= max;
+  const features: Feature[] = [...PROFILES[cfg.topology].core];
+  if (within(lifecycle.idleTimeoutSeconds, OBSERVABLE_LIFECYCLE.idleTimeoutSeconds)) features.push("idle-detach");
+  if (within(lifecycle.sessionTtlSeconds, OBSERVABLE_LIFECYCLE.sessionTtlSeconds)) features.push("session-ttl");
+  if (within(lifecycle.maxSessionsPerServer, OBSERVABLE_LIFECYCLE.maxSessionsPerServer)) features.push("eviction");
+  if (cfg.gateway.rateLimitPerMinute > 0) features.push("rate-limit");
+  return features;
+}
+
+/** The target descriptor's settings: what the deployed gateway was configured with. */
+export function targetSettings(config: GatewayConfig): TargetSettings {
+  const { lifecycle } = config;
+  return {
+    idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,
+    sessionTtlSeconds: lifecycle.sessionTtlSeconds,
+    lockTtlSeconds: lifecycle.lockTtlSeconds,
+    lockWaitSeconds: lifecycle.lockWaitSeconds,
+    maxSessionsPerServer: lifecycle.maxSessionsPerServer,
+    cliIdleTimeoutSeconds: lifecycle.cliIdleTimeoutSeconds,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    rateLimitPerMinute: config.http.rateLimitPerMinute,
+  };
+}
