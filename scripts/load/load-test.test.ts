@@ -8,7 +8,7 @@ import { VolumeMount } from "kubernetes-models/v1/VolumeMount";
 import { describe, expect, it } from "vitest";
 import { runWithMocks, type CapturedResource } from "../../testing/pulumi-mocks.js";
 import type { TargetDescriptor } from "../../topology/target.js";
-import type { LoadConfig } from "../../scripts/load/config.js";
+import type { LoadConfig } from "./config.js";
 import { bundleScripts, CONFIG_MAP_LIMIT_BYTES, K6_VERSION, LoadTest, type LoadTestArgs } from "./load-test.js";
 
 const secret = "j".repeat(48);
@@ -170,7 +170,7 @@ describe("LoadTest", () => {
   });
 
   it("pins the same k6 as scripts/install-k6.sh", () => {
-    const script = readFileSync(new URL("../../scripts/install-k6.sh", import.meta.url), "utf8");
+    const script = readFileSync(new URL("../install-k6.sh", import.meta.url), "utf8");
     expect(script).toContain(`K6_VERSION="v${K6_VERSION}"`);
   });
 });

@@ -20,9 +20,9 @@ import { join } from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { parseTarget } from "../../topology/target.js";
-import { buildLoadConfig, LOAD_CONFIG_ENV, REPORT_DIR_ENV } from "../../scripts/load/config.js";
-import { K6_MODULES, LOAD_SCRIPTS_DIR, SCENARIOS, type ProfileName, type ScenarioName } from "../../scripts/load/scenarios.js";
-import { PART_OF, type ResourceRequirements } from "./meta.js";
+import { buildLoadConfig, LOAD_CONFIG_ENV, REPORT_DIR_ENV } from "./config.js";
+import { K6_MODULES, LOAD_SCRIPTS_DIR, SCENARIOS, type ProfileName, type ScenarioName } from "./scenarios.js";
+import { PART_OF, type ResourceRequirements } from "../../components/k8s/meta.js";
 
 /** The k6 release the kit pins (scripts/install-k6.sh builds the same one for local runs). */
 export const K6_VERSION = "1.8.1";
