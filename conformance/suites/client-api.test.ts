@@ -4,6 +4,7 @@
  * success and while in flight writes the prompt once), and the OpenAPI document's routes.
  */
 import { describe, expect } from "vitest";
+import { expectNothingLeft } from "../leftovers.js";
 import { api, claims, conformance, createSession, recordFigure, send, sleep, target, turnOf, user, waitFor } from "../harness.js";
 
 type Msg = { id: string; role: "user" | "assistant"; content: string; status?: string };
@@ -61,6 +62,7 @@ describe("client API", () => {
     // What turn_interrupted tells a client to do: resend only what the history does not hold.
     if (r.status !== 200 && written.length === 0) expect((await send(u, id, prompt)).status).toBe(200);
     expect(userMessages(await history(u, id), prompt).length, "the prompt is in the history once").toBe(1);
+    await expectNothingLeft(() => target(true));
   }, 120_000, (t) => t.topology === "shared" || t.topology === "shared-storage");
 
   conformance(["abort", "history"], "abort stops the turn in flight (on the replica running it and on another); 409 when none runs", async () => {
@@ -81,6 +83,7 @@ describe("client API", () => {
       expect(userMessages(await history(u, id), prompt).map((m) => m.status)).toEqual(["aborted"]);
     }
     expect(turnOf((await send(u, id, "after the aborts")).body.content).prompt).toBe("after the aborts");
+    await expectNothingLeft(() => target(true));
   }, 90_000);
 
   conformance(["models"], "models: an authenticated list with at least one model; 401 without a token", async () => {

@@ -6,6 +6,7 @@
  * control) the noisy user fills the server and the quiet user is refused or slowed.
  */
 import { describe, expect } from "vitest";
+import { expectNothingLeft } from "../leftovers.js";
 import { api, conformance, createSession, recordFigure, send, sleep, target, user } from "../harness.js";
 
 const percentile = (xs: number[], p: number) => {
@@ -74,5 +75,6 @@ describe("noisy neighbour", () => {
     expect(ratio, `p50 ${Math.round(noisy50)} ms vs ${Math.round(base50)} ms baseline (${note})`).toBeLessThanOrEqual(MAX_RATIO);
     expect(counts.refused, "the noisy user hit its cap").toBeGreaterThan(0);
     expect(counts.served, "the noisy user's turns within its cap were served").toBeGreaterThan(0);
+    await expectNothingLeft(() => target(true));
   }, 180_000);
 });
