@@ -190,7 +190,9 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     }
     reply.hijack();
     const res = reply.raw;
+    // Headers set before the hijack (Idempotent-Replayed, rate-limit) go out with the stream.
     res.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string>),
       "content-type": "text/event-stream",
       "cache-control": "no-cache",
       connection: "keep-alive",

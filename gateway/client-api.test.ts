@@ -23,7 +23,7 @@ let redis: TestRedis;
 let offline: OfflineCli;
 const gateways: Gateway[] = [];
 
-async function gateway(unsafe: UnsafeSwitches = {}): Promise<Gateway> {
+async function gateway(unsafe: UnsafeSwitches = {}, idempotencyWaitSeconds = 20): Promise<Gateway> {
   const cfg = parseGatewayConfig({
     topology: "shared",
     store: "redis",
@@ -31,7 +31,7 @@ async function gateway(unsafe: UnsafeSwitches = {}): Promise<Gateway> {
     auth: { kind: "static" },
     model: { name: "mock-model", providerBaseUrl: offline.modelUrl, providerType: "openai" },
     lifecycle: { lockWaitSeconds: 20 },
-    http: { idempotencyWaitSeconds: 20 },
+    http: { idempotencyWaitSeconds },
     logLevel: "silent",
   });
   const env = { GATEWAY_STATIC_TOKENS: JSON.stringify({ alice: TOKENS.alice, bob: TOKENS.bob }), CLI_TOKEN_CLI_0: TOKEN, GATEWAY_REDIS_URL: redis.url };
@@ -176,5 +176,31 @@ describe("client API", () => {
     expect((await send(gw, bobs, "lost", k2)).statusCode).toBe(404);
     expect((await send(gw, id, "lost", k2)).statusCode).toBe(200);
     expect(times((await history(gw, id)).messages, "first")).toBe(1);
+  }, 60_000);
+
+  it("Idempotency-Key: past the wait a retry gets 409 idempotency_in_flight; a streamed retry and a chat retry replay the first answer", async () => {
+    const gw = await gateway({}, 0);
+    const id = await newSession(gw);
+    const key = { "idempotency-key": `k-${Math.random()}` };
+    const prompt = "slow once [sleep:2000]";
+    const first = send(gw, id, prompt, key);
+    await sleep(500);
+    const early = await send(gw, id, prompt, key);
+    expect(early.statusCode).toBe(409);
+    expect(early.json()).toMatchObject({ error: { code: "idempotency_in_flight" } });
+    expect(Number(early.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    const content = (await first).json<{ content: string }>().content;
+    const streamed = await send(gw, id, prompt, { ...key, accept: "text/event-stream" });
+    expect(streamed.headers["idempotent-replayed"]).toBe("true");
+    expect(streamed.body).toContain("event: done");
+    expect(streamed.body).toContain(JSON.stringify(content));
+    expect(times((await history(gw, id)).messages, prompt)).toBe(1);
+
+    const chatKey = { "idempotency-key": `chat-${Math.random()}` };
+    const chat = () => gw.app.inject({ method: "POST", url: "/v1/chat", headers: as("alice", chatKey), payload: { prompt: "one-shot" } });
+    const [c1, c2] = [await chat(), await chat()];
+    expect([c1.statusCode, c2.statusCode]).toEqual([200, 200]);
+    expect(c2.json()).toEqual(c1.json());
+    expect([c1.headers["idempotent-replayed"], c2.headers["idempotent-replayed"]]).toEqual([undefined, "true"]);
   }, 60_000);
 });
