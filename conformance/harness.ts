@@ -5,10 +5,17 @@
  */
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "vitest";
+import { getCurrentSuite } from "vitest/suite";
 import { mintToken } from "../topology/tokens.js";
 import { readTargetFile, type Feature, type TargetDescriptor } from "../topology/index.js";
-import { REPORT_DIR_ENV, TARGET_ENV } from "./env.js";
+import { FEATURES_ENV, REPORT_DIR_ENV, TARGET_ENV } from "./env.js";
+
+declare module "vitest" {
+  interface TaskMeta {
+    /** The features a conformance test declares; the report reads them from here. */
+    features?: Feature[];
+  }
+}
 
 
 let cached: TargetDescriptor | undefined;
@@ -25,7 +32,16 @@ export function claims(...features: Feature[]): boolean {
   return features.every((f) => claimed.has(f));
 }
 
-/** A conformance test: the name carries its features in brackets, which the report reads back. */
+/** Features asked for with --features (none = all): a test must declare one of them to run. */
+function requested(features: readonly Feature[]): boolean {
+  const only = process.env[FEATURES_ENV]?.split(",").filter(Boolean) ?? [];
+  return only.length === 0 || features.some((f) => only.includes(f));
+}
+
+/**
+ * A conformance test that declares its features as data (`task.meta.features`, as the Gateway API
+ * conformance suite declares them on each test); skipped when the target does not claim them.
+ */
 export function conformance(
   features: Feature[],
   name: string,
@@ -34,7 +50,8 @@ export function conformance(
   /** An extra condition on the target (e.g. its topology or store); false = skipped like a missing feature. */
   when: (t: TargetDescriptor) => boolean = () => true,
 ): void {
-  test.skipIf(!claims(...features) || !when(target()))(`${name} [${features.join(", ")}]`, fn, timeoutMs);
+  const skip = !requested(features) || !claims(...features) || !when(target());
+  getCurrentSuite().task(name, { skip, timeout: timeoutMs, meta: { features }, handler: fn });
 }
 
 /** Records a measured figure for the report (tests run in worker processes, so via a file). */

@@ -47,13 +47,6 @@ export interface ConformanceReport {
   tests: TestResult[];
 }
 
-const FEATURE_TAG = /\[([a-z-]+(?:, [a-z-]+)*)\]$/;
-export function featuresOf(name: string): Feature[] {
-  const m = FEATURE_TAG.exec(name);
-  if (!m) return [];
-  return m[1]!.split(", ").filter((f): f is Feature => (FEATURES as readonly string[]).includes(f));
-}
-
 function count(tests: TestResult[]): Counts {
   return {
     passed: tests.filter((t) => t.state === "passed").length,
@@ -148,10 +141,10 @@ export function markdownSummary(r: ConformanceReport): string {
     lines.push("", "| measured figure | value |", "| --- | --- |", ...r.figures.map((f) => `| ${f.name} | ${f.value.toFixed(3).replace(/\.?0+$/, "")} ${f.unit} |`));
   }
   const failed = r.tests.filter((t) => t.state === "failed");
-  if (failed.length) lines.push("", "## Failed", ...failed.map((t) => `- ${t.name}: ${(t.error ?? "").split("\n")[0]}`));
+  if (failed.length) lines.push("", "## Failed", ...failed.map((t) => `- ${t.name} [${t.features.join(", ")}]: ${(t.error ?? "").split("\n")[0]}`));
   const flaky = r.tests.filter((t) => t.state === "passed" && (t.retries ?? 0) > 0);
   if (flaky.length) lines.push("", "## Passed only on a retry (flaky)", ...flaky.map((t) => `- ${t.name} (${t.retries} retr${t.retries === 1 ? "y" : "ies"})`));
   const skipped = r.tests.filter((t) => t.state === "skipped");
-  if (skipped.length) lines.push("", "## Skipped (features not claimed by the target)", ...skipped.map((t) => `- ${t.name}`));
+  if (skipped.length) lines.push("", "## Skipped (features not claimed by the target)", ...skipped.map((t) => `- ${t.name} [${t.features.join(", ")}]`));
   return `${lines.join("\n")}\n`;
 }

@@ -9,12 +9,13 @@ import { parseArgs } from "node:util";
 import type { File, Task } from "@vitest/runner";
 import { startVitest } from "vitest/node";
 import { FEATURES, isTopologyName, readTargetFile, type Feature, type TopologyName } from "../topology/index.js";
-import { REPORT_DIR_ENV, TARGET_ENV } from "./env.js";
-import { buildReport, featuresOf, markdownSummary, type ConformanceReport, type Figure, type TestResult } from "./report.js";
+import { FEATURES_ENV, REPORT_DIR_ENV, TARGET_ENV } from "./env.js";
+import { buildReport, markdownSummary, type ConformanceReport, type Figure, type TestResult } from "./report.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 
-function collect(tasks: Task[], file: string, out: TestResult[]): void {
+/** Flattens vitest's task tree into report rows; features come from each task's declared meta. */
+export function collect(tasks: Task[], file: string, out: TestResult[]): void {
   for (const t of tasks) {
     if (t.type === "suite") {
       collect(t.tasks, file, out);
@@ -26,18 +27,13 @@ function collect(tasks: Task[], file: string, out: TestResult[]): void {
     out.push({
       name: [...parents, t.name].join(" > "),
       file,
-      features: featuresOf(t.name),
+      features: t.meta.features ?? [],
       state,
       durationMs: Math.round(t.result?.duration ?? 0),
       error: t.result?.errors?.map((e) => e.message).join("\n"),
       ...(t.result?.retryCount ? { retries: t.result.retryCount } : {}),
     });
   }
-}
-
-/** vitest name pattern for the tests that declare at least one of these features (names end in `[f1, f2]`). */
-export function featurePattern(features: readonly Feature[]): string {
-  return `\\[(?:[^\\]]*, )?(?:${features.join("|")})(?:, [^\\]]*)?\\]$`;
 }
 
 export async function runConformance(opts: {
@@ -61,6 +57,7 @@ export async function runConformance(opts: {
   rmSync(join(reportDir, "figures.jsonl"), { force: true });
   process.env[TARGET_ENV] = targetFile;
   process.env[REPORT_DIR_ENV] = reportDir;
+  process.env[FEATURES_ENV] = opts.features?.join(",") ?? "";
 
   const vitest = await startVitest(
     "test",
@@ -71,7 +68,6 @@ export async function runConformance(opts: {
       run: true,
       watch: false,
       retry: opts.retry ?? 0,
-      ...(opts.features?.length ? { testNamePattern: featurePattern(opts.features) } : {}),
       reporters: [opts.quiet ? "dot" : "default", ["junit", { outputFile: join(reportDir, "junit.xml"), suiteName: `conformance ${target.name ?? target.topology}` }]],
     },
     {},
