@@ -20,6 +20,8 @@ interface Attached {
   lastActive: number;
   inflight: number;
   persistent: boolean;
+  /** POST …/abort reached this replica while the turn was being set up: do not send its prompt. */
+  abortRequested?: boolean;
 }
 
 export interface TurnResult {
@@ -43,8 +45,10 @@ class TurnConnectionLost extends Error {}
 /** The CLI reported an `abort` of this prompt's turn (POST …/abort, from any replica). */
 class TurnAborted extends Error {}
 
-export const turnAborted = () =>
-  new ApiError(409, "turn_aborted", "the turn was stopped by an abort request; the prompt is in the history with status aborted");
+export const turnAborted = (written = true) =>
+  new ApiError(409, "turn_aborted", written
+    ? "the turn was stopped by an abort request; the prompt is in the history with status aborted"
+    : "the turn was stopped by an abort request before its prompt was written");
 
 /**
  * Like the SDK's sendAndWait, but only events after this prompt's own `user.message` count. When
@@ -292,6 +296,7 @@ export class SessionManager {
         if (attached) {
           attached.inflight--;
           attached.lastActive = Date.now();
+          if (attached.inflight === 0) attached.abortRequested = false;
         }
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         this.metrics.turnDuration.observe({ server: backend.id, kind: opts.kind, outcome }, seconds);
@@ -338,7 +343,10 @@ export class SessionManager {
     });
     lost.catch(() => undefined);
     try {
+      // An abort that came while the turn was being set up: the prompt is not sent at all.
+      if (a.abortRequested) throw turnAborted(false);
       await opts.beforeSend?.();
+      if (a.abortRequested) throw turnAborted(false);
       const content = await Promise.race([sendAndAwaitOwnTurn(a.session, prompt, timeoutMs), lost]);
       if (typeof content !== "string") throw new ApiError(502, "no_reply", "the CLI finished the turn without an assistant message");
       return content;
@@ -405,7 +413,10 @@ export class SessionManager {
   async abortLocal(id: string): Promise<boolean> {
     const a = this.attached.get(id);
     if (!a || a.inflight === 0) return false;
-    await a.session.abort();
+    a.abortRequested = true;
+    await a.session.abort().catch(async (err: Error) => {
+      throw await this.backendFailure(a.backend, err.message ?? String(err));
+    });
     return true;
   }
 
