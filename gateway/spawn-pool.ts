@@ -6,8 +6,9 @@
  * starts them again on the same home, so the user's sessions come back intact.
  */
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import writeFileAtomic from "write-file-atomic";
 import type { Logger } from "pino";
 import { GATEWAY_SECRET_ENV, TOPOLOGIES, type GatewayConfig, type RoutingMode } from "../topology/index.js";
 import { Backend } from "./backends.js";
@@ -363,9 +364,7 @@ export class SpawnPool implements BackendPool {
     if (!file) return;
     try {
       mkdirSync(dirname(file), { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, `${JSON.stringify(this.entries(), null, 2)}\n`, { mode: 0o600 });
-      renameSync(tmp, file);
+      writeFileAtomic.sync(file, `${JSON.stringify(this.entries(), null, 2)}\n`, { mode: 0o600 });
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message, file }, "could not write the spawn registry");
     }

@@ -3,8 +3,9 @@
  * in-process (this file; the default for a single replica, optionally snapshotted to a file so a
  * restarted gateway keeps its registry) and Redis (redis-store.ts) for several replicas.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
+import writeFileAtomic from "write-file-atomic";
 import { ApiError, unavailable } from "./errors.js";
 
 export interface SessionRecord {
@@ -203,9 +204,8 @@ export class MemoryStore implements Store {
     this.saveTimer = undefined;
     if (!this.file) return;
     mkdirSync(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify([...this.sessions.values()]));
-    renameSync(tmp, this.file);
+    // No fsync on this coalesced hot path (as before): the rename alone keeps the file whole.
+    writeFileAtomic.sync(this.file, JSON.stringify([...this.sessions.values()]), { fsync: false });
   }
 
   async createSession(rec: SessionRecord): Promise<boolean> {

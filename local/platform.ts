@@ -5,8 +5,9 @@
  * delay) and keeps the target descriptor file current.
  */
 import { randomBytes } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unwatchFile, watchFile, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, unwatchFile, watchFile } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import writeFileAtomic from "write-file-atomic";
 import type { FastifyInstance } from "fastify";
 import {
   backendTokenEnv,
@@ -393,9 +394,7 @@ export class LocalPlatform {
   private writeTarget(): void {
     if (this.stopping) return;
     mkdirSync(dirname(this.targetFile), { recursive: true });
-    const tmp = `${this.targetFile}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(this.descriptor(), null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.targetFile);
+    writeFileAtomic.sync(this.targetFile, `${JSON.stringify(this.descriptor(), null, 2)}\n`, { mode: 0o600 });
   }
 
   /**
