@@ -5,8 +5,8 @@
  * it is a secret either way.
  */
 import { randomBytes } from "node:crypto";
-import { SignJWT } from "jose";
 import type { TargetDescriptor } from "../../topology/index.js";
+import { mintToken } from "../../topology/tokens.js";
 import { SCENARIOS, type ProfileName, type ScenarioName } from "./scenarios.js";
 
 export const LOAD_CONFIG_VERSION = 1;
@@ -69,20 +69,11 @@ export async function buildLoadConfig(
   let users: LoadUser[];
   let usersRepeat = false;
   if (auth.kind === "jwt-hs256") {
-    const key = new TextEncoder().encode(auth.secret);
-    const iat = Math.floor((opts.now ?? Date.now)() / 1000);
-    const exp = iat + (opts.tokenTtlS ?? resolved.maxDurationS + 3600);
+    const ttlSeconds = opts.tokenTtlS ?? resolved.maxDurationS + 3600;
     users = await Promise.all(
       Array.from({ length: resolved.users }, async (_, i) => {
         const id = `load-${runId}-u${i}`;
-        let jwt = new SignJWT(rooms.length > 0 ? { rooms } : {})
-          .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-          .setSubject(id)
-          .setIssuedAt(iat)
-          .setExpirationTime(exp);
-        if (auth.issuer) jwt = jwt.setIssuer(auth.issuer);
-        if (auth.audience) jwt = jwt.setAudience(auth.audience);
-        return { id, token: await jwt.sign(key) };
+        return { id, token: await mintToken(auth, id, { rooms: rooms.length > 0 ? rooms : undefined, ttlSeconds, now: opts.now }) };
       }),
     );
   } else {
