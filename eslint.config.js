@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".local/", "dist/", "reports/", "scripts/load/**/*.js"] },
+  { ignores: ["node_modules/", ".local/", "dist/", "reports/", "scripts/load/**/*.js", "scripts/soak/**/*.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

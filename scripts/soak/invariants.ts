@@ -15,6 +15,8 @@ export interface DriverRecord {
   status: number;
   /** `error.code` of a JSON error answer. */
   code?: string;
+  /** The error answer's message (for the report). */
+  message?: string;
   /** k6's transport error when there was no answer. */
   error?: string;
   /** 200 answers: the turn the reply states (rooms: the JSON `turn`; sessions and chats: the marker). */
@@ -155,7 +157,7 @@ export function checkSoak(input: { records: DriverRecord[]; histories: ReadonlyM
     inc(byStatus, r.code ? `${r.status} ${r.code}` : String(r.status));
     attempted.add(r.op);
     if (r.status >= 500 && !(r.status === 503 && r.code && DOCUMENTED_503_CODES.has(r.code))) {
-      v.push({ kind: "server-error", subject, detail: `HTTP ${r.status} ${r.code ?? "(no error code)"} is not a documented 503` });
+      v.push({ kind: "server-error", subject, detail: `HTTP ${r.status} ${r.code ?? "(no error code)"} is not a documented 503: ${r.message ?? ""}` });
     }
     if (r.status === 0 && /timeout/i.test(r.error ?? "")) v.push({ kind: "silence", subject, detail: `no answer: ${r.error}` });
     if ((r.op === "send" || r.op === "room") && r.id && r.prompt !== undefined) {
