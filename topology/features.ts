@@ -4,8 +4,8 @@
  */
 import type { TopologyName } from "./topologies.js";
 
-export const FEATURES = [
-  // core API, every topology
+/** The core API every topology serves: sessions, and the client API (history, abort, models, Idempotency-Key, the OpenAPI document). */
+export const CORE_API = [
   "sessions",
   "session-isolation",
   "persistence",
@@ -14,12 +14,21 @@ export const FEATURES = [
   "bad-input",
   "readiness",
   "metrics",
-  // the client API: history, abort, models, Idempotency-Key, the OpenAPI document
   "history",
   "abort",
   "models",
   "idempotency",
   "openapi",
+] as const;
+const LIFECYCLE = ["idle-detach", "session-ttl", "eviction", "drain"] as const;
+// Claimed only when a per-user limit is configured (http.rateLimitPerMinute > 0), and a per-user
+// turn cap small enough to observe against a small server (user-quotas: one user holding its
+// maximum of slow turns does not slow the others, the noisy-neighbour test).
+const PROTECTION = ["rate-limit", "user-quotas"] as const;
+const PLATFORM = ["multi-gateway", "restart-gateway", "process-control"] as const;
+
+export const FEATURES = [
+  ...CORE_API,
   // topology mechanisms
   "per-user-cli",
   "cli-culling",
@@ -29,19 +38,9 @@ export const FEATURES = [
   "session-lease",
   /** Every CLI server has a home of its own: no database or lock file is open in two CLI processes. */
   "private-homes",
-  // lifecycle
-  "idle-detach",
-  "session-ttl",
-  "eviction",
-  "drain",
-  // abuse protection
-  "rate-limit",
-  /** Per-user turn cap: one user holding its maximum of slow turns does not slow the others (noisy neighbour). */
-  "user-quotas",
-  // platform capabilities
-  "multi-gateway",
-  "restart-gateway",
-  "process-control",
+  ...LIFECYCLE,
+  ...PROTECTION,
+  ...PLATFORM,
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -51,27 +50,6 @@ export interface Profile {
   readonly extended: readonly Feature[];
 }
 
-/** The core API every topology serves. */
-export const CORE_API: readonly Feature[] = [
-  "sessions",
-  "session-isolation",
-  "persistence",
-  "ephemeral-chat",
-  "streaming",
-  "bad-input",
-  "readiness",
-  "metrics",
-  "history",
-  "abort",
-  "models",
-  "idempotency",
-  "openapi",
-];
-const LIFECYCLE: readonly Feature[] = ["idle-detach", "session-ttl", "eviction", "drain"];
-// Claimed only when a per-user limit is configured (http.rateLimitPerMinute > 0), and a per-user
-// turn cap small enough to observe against a small server (the noisy-neighbour test).
-const PROTECTION: readonly Feature[] = ["rate-limit", "user-quotas"];
-const PLATFORM: readonly Feature[] = ["multi-gateway", "restart-gateway", "process-control"];
 
 export const PROFILES: Readonly<Record<TopologyName, Profile>> = {
   shared: { topology: "shared", core: CORE_API, extended: [...LIFECYCLE, ...PROTECTION, ...PLATFORM] },
