@@ -4,9 +4,6 @@
  * and Idempotency-Key (a retry after success and while in flight writes the prompt once; off
  * with the test switch, the same retries write it twice).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startOfflineCli, type OfflineCli } from "../testing/local.js";
@@ -17,7 +14,6 @@ import { createGateway, type Gateway, type UnsafeSwitches } from "./server.js";
 
 const TOKEN = "t".repeat(32);
 const TOKENS = { alice: "alice-token-0123456789", bob: "bob-token-0123456789ab" };
-let dir: string;
 let cli: CliServerHandle;
 let redis: TestRedis;
 let offline: OfflineCli;
@@ -41,16 +37,14 @@ async function gateway(unsafe: UnsafeSwitches = {}, idempotencyWaitSeconds = 20)
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "csk-client-api-"));
   redis = await startTestRedis();
-  offline = await startOfflineCli(join(dir, "home"), TOKEN);
+  offline = await startOfflineCli(TOKEN);
   cli = offline.cli;
 }, 120_000);
 afterAll(async () => {
   for (const gw of gateways) await gw.drainAndStop();
   await offline?.stop();
   await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 type Msg = { id: string; role: string; content: string; status?: string };

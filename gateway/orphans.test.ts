@@ -2,8 +2,7 @@
  * No orphans between steps: a real CLI (offline, against the mock model) behind a real
  * gateway replica whose store fails one write on demand, as a stalled or full Redis would.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CopilotClient, RuntimeConnection } from "@github/copilot-sdk";
 import { pino } from "pino";
@@ -17,15 +16,13 @@ import type { Store } from "./store.js";
 
 const TOKEN = "t".repeat(32);
 const AUTH = { authorization: "Bearer alice-token-0123456789" };
-let dir: string;
 let cli: CliServerHandle;
 let client: CopilotClient;
 let gw: Gateway;
 let offline: OfflineCli;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "csk-undo-"));
-  offline = await startOfflineCli(join(dir, "home"), TOKEN);
+  offline = await startOfflineCli(TOKEN);
   cli = offline.cli;
   client = new CopilotClient({ connection: RuntimeConnection.forUri(cli.address, { connectionToken: TOKEN }) });
   await client.start();
@@ -42,12 +39,11 @@ afterAll(async () => {
   await gw?.drainAndStop();
   await client?.forceStop().catch(() => undefined);
   await offline?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** Sessions the CLI holds: on disk (a fresh session is listed by listSessions only after its first turn), or known to it. */
 const cliSessions = async () => {
-  const state = join(dir, "home", "session-state");
+  const state = join(cli.home, "session-state");
   const onDisk = existsSync(state) ? readdirSync(state) : [];
   return new Set([...onDisk, ...(await client.listSessions()).map((s) => s.sessionId)].filter((id) => id.startsWith("s-")));
 };

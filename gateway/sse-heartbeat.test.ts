@@ -2,9 +2,6 @@
  * SSE heartbeats: a streamed turn whose model is slow gets `: heartbeat` comment lines on the
  * configured interval (a real CLI against the mock model), and none when the interval is 0.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startOfflineCli, type OfflineCli } from "../testing/local.js";
@@ -14,7 +11,6 @@ import { createGateway, type Gateway } from "./server.js";
 
 const TOKEN = "t".repeat(32);
 const HEADERS = { authorization: "Bearer alice-token-0123456789", accept: "text/event-stream" };
-let dir: string;
 let cli: CliServerHandle;
 let offline: OfflineCli;
 const gateways: Gateway[] = [];
@@ -34,14 +30,12 @@ async function gateway(sseHeartbeatSeconds: number): Promise<Gateway> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "csk-sse-"));
-  offline = await startOfflineCli(join(dir, "home"), TOKEN);
+  offline = await startOfflineCli(TOKEN);
   cli = offline.cli;
 }, 120_000);
 afterAll(async () => {
   for (const gw of gateways) await gw.drainAndStop();
   await offline?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const heartbeats = (body: string) => body.split("\n").filter((l) => l === ": heartbeat").length;
