@@ -87,6 +87,9 @@ export async function sendAndAwaitOwnTurn(session: CopilotSession, prompt: strin
   }
 }
 
+/** How a CLI reports that it cannot write its state (errno names and their messages). */
+const WRITE_FAILURE = /\b(EACCES|EPERM|EROFS|ENOSPC|EDQUOT)\b|Operation not permitted|Permission denied|Read-only file system|No space left/i;
+
 /** Removes a session's state from a CLI; one already gone is fine (a retried delete, an undo). */
 export async function deleteCliSession(client: CopilotClient, id: string): Promise<void> {
   await client.deleteSession(id).catch((err: Error) => {
@@ -441,11 +444,16 @@ export class SessionManager {
     }
   }
 
-  /** Classifies a failed call: a dead server is 503 naming it; a live server's error is 502. */
+  /**
+   * Classifies a failed call: a dead server is 503 naming it; a live server that cannot write its
+   * session state (its disk is read-only, full or not permitted) is 503 too, since a retry succeeds
+   * once it can (readiness reports it); any other error of a live server is 502.
+   */
   async backendFailure(backend: Backend, message: string): Promise<ApiError> {
     try {
       await backend.ping(1_500);
       this.onBackendHealth?.(backend.id, true);
+      if (WRITE_FAILURE.test(message)) return unavailable("server_unavailable", `CLI server ${backend.id} cannot write session state: ${message}`, 5);
       return new ApiError(502, "cli_error", `CLI server ${backend.id} failed the request: ${message}`);
     } catch (err) {
       this.onBackendHealth?.(backend.id, false);

@@ -1,0 +1,80 @@
+/**
+ * A CLI that cannot write its session state (found by the fault soak): a real CLI (offline, mock
+ * model) whose session-state folder is made immutable. Creates, chats and deletes must answer the
+ * documented, retryable 503 server_unavailable with Retry-After (they were 502 cli_error), and
+ * succeed once the CLI can write again, leaving no session behind.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MOCK_MODEL, startOfflineCli, type OfflineCli } from "../testing/local.js";
+import { parseGatewayConfig } from "../topology/gateway-config.js";
+import { createGateway, type Gateway } from "./server.js";
+
+const TOKEN = "w".repeat(32);
+const AUTH = { authorization: "Bearer alice-token-0123456789" };
+let dir: string;
+let cli: OfflineCli;
+let gw: Gateway;
+let state: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "csk-unwritable-"));
+  state = join(dir, "home", "session-state");
+  mkdirSync(state, { recursive: true });
+  cli = await startOfflineCli(join(dir, "home"), TOKEN);
+  const cfg = parseGatewayConfig({
+    topology: "shared",
+    backends: { kind: "static", servers: [{ id: "cli-0", address: cli.cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
+    auth: { kind: "static" },
+    model: { name: MOCK_MODEL, providerBaseUrl: cli.modelUrl, providerType: "openai" },
+    logLevel: "silent",
+  });
+  gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: TOKEN }, log: pino({ level: "silent" }) });
+}, 120_000);
+afterAll(async () => {
+  execFileSync("chattr", ["-i", state]);
+  await gw?.drainAndStop();
+  await cli?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function unwritable<T>(fn: () => Promise<T>): Promise<T> {
+  execFileSync("chattr", ["+i", state]);
+  try {
+    return await fn();
+  } finally {
+    execFileSync("chattr", ["-i", state]);
+  }
+}
+
+function expectRetryable503(r: { statusCode: number; body: string; headers: Record<string, unknown> }) {
+  expect(r.statusCode, r.body).toBe(503);
+  const err = JSON.parse(r.body).error as { code: string; message: string };
+  expect(err.code).toBe("server_unavailable");
+  expect(err.message).toMatch(/cli-0 cannot write session state/);
+  expect(Number(r.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+}
+
+describe("a CLI that cannot write", () => {
+  it("answers creates and chats with a retryable 503, and serves them once it can write again", async () => {
+    await unwritable(async () => {
+      expectRetryable503(await gw.app.inject({ method: "POST", url: "/v1/sessions", headers: AUTH, payload: {} }));
+      expectRetryable503(await gw.app.inject({ method: "POST", url: "/v1/chat", headers: AUTH, payload: { prompt: "hi" } }));
+    });
+    expect((await gw.app.inject({ method: "POST", url: "/v1/sessions", headers: AUTH, payload: {} })).statusCode).toBe(201);
+    expect((await gw.app.inject({ method: "POST", url: "/v1/chat", headers: AUTH, payload: { prompt: "hi" } })).statusCode).toBe(200);
+  }, 60_000);
+
+  it("answers a delete with a retryable 503, and the retry removes the session", async () => {
+    const id = (await gw.app.inject({ method: "POST", url: "/v1/sessions", headers: AUTH, payload: {} })).json<{ sessionId: string }>().sessionId;
+    expect((await gw.app.inject({ method: "POST", url: `/v1/sessions/${id}/messages`, headers: AUTH, payload: { prompt: "one" } })).statusCode).toBe(200);
+    await unwritable(async () => expectRetryable503(await gw.app.inject({ method: "DELETE", url: `/v1/sessions/${id}`, headers: AUTH })));
+    const retry = await gw.app.inject({ method: "DELETE", url: `/v1/sessions/${id}`, headers: AUTH });
+    expect(retry.statusCode, retry.body).toBe(204);
+    expect(readdirSync(state)).not.toContain(id);
+  }, 60_000);
+});
