@@ -5,8 +5,7 @@
  * succeed once the CLI can write again, leaving no session behind.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,16 +15,14 @@ import { createGateway, type Gateway } from "./server.js";
 
 const TOKEN = "w".repeat(32);
 const AUTH = { authorization: "Bearer alice-token-0123456789" };
-let dir: string;
 let cli: OfflineCli;
 let gw: Gateway;
 let state: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "csk-unwritable-"));
-  state = join(dir, "home", "session-state");
+  cli = await startOfflineCli(TOKEN);
+  state = join(cli.cli.home, "session-state");
   mkdirSync(state, { recursive: true });
-  cli = await startOfflineCli(join(dir, "home"), TOKEN);
   const cfg = parseGatewayConfig({
     topology: "shared",
     backends: { kind: "static", servers: [{ id: "cli-0", address: cli.cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
@@ -36,10 +33,9 @@ beforeAll(async () => {
   gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: TOKEN }, log: pino({ level: "silent" }) });
 }, 120_000);
 afterAll(async () => {
-  execFileSync("chattr", ["-i", state]);
+  if (state) execFileSync("chattr", ["-i", state]);
   await gw?.drainAndStop();
   await cli?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function unwritable<T>(fn: () => Promise<T>): Promise<T> {
