@@ -87,6 +87,8 @@ export async function sendAndAwaitOwnTurn(session: CopilotSession, prompt: strin
   }
 }
 
+/** How the CLI refuses to resume a session that has no events on disk. */
+const NO_EVENTS = /Failed to load session events: Session not found/;
 /** How a CLI reports that it cannot write its state (errno names and their messages). */
 const WRITE_FAILURE = /\b(EACCES|EPERM|EROFS|ENOSPC|EDQUOT)\b|Operation not permitted|Permission denied|Read-only file system|No space left/i;
 
@@ -244,7 +246,17 @@ export class SessionManager {
     if (current) await this.detach(id, current.backend === backend ? "backend-lost" : "moved");
     await this.reserve(backend);
     try {
-      const opened = await backend.call(async (client) => ({ client, session: await client.resumeSession(id, this.sessionConfig(id, model)) }));
+      const opened = await backend.call(async (client) => {
+        try {
+          return { client, session: await client.resumeSession(id, this.sessionConfig(id, model)) };
+        } catch (err) {
+          // The CLI writes a session's events with its first turn: one created but never used
+          // before the CLI restarted has none to load. It had no history to lose, so open it afresh.
+          if (!NO_EVENTS.test((err as Error).message ?? "")) throw err;
+          this.log.warn({ sessionId: id, server: backend.id }, "reopened a session the CLI holds no events for (never used before a restart)");
+          return { client, session: await client.createSession(this.sessionConfig(id, model)) };
+        }
+      });
       return this.track(id, backend, opened, persistent);
     } finally {
       this.release(backend);
