@@ -73,4 +73,20 @@ describe("a CLI that cannot write", () => {
     expect(retry.statusCode, retry.body).toBe(204);
     expect(readdirSync(state)).not.toContain(id);
   }, 60_000);
+
+  it("keeps a chat's record when its CLI session cannot be deleted, so no CLI session is left without one", async () => {
+    const chat = gw.app.inject({ method: "POST", url: "/v1/chat", headers: AUTH, payload: { prompt: "[sleep:1500] long enough to lock the disk under it" } });
+    await new Promise((r) => setTimeout(r, 700));
+    // The turn writes inside its own folder (allowed); removing the folder afterwards is not.
+    const r = await unwritable(async () => {
+      const answer = await chat;
+      await new Promise((res) => setTimeout(res, 200));
+      return answer;
+    });
+    expect(r.statusCode, r.body).toBe(200);
+    const chats = readdirSync(state).filter((id) => id.startsWith("c-"));
+    expect(chats.length, "the chat's CLI session outlived the failed delete").toBeGreaterThan(0);
+    const records = new Set((await gw.store.allSessions()).map((x) => x.sessionId));
+    expect(chats.filter((id) => !records.has(id)), "CLI sessions without a record (TTL cleanup could never find them)").toEqual([]);
+  }, 60_000);
 });
