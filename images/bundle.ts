@@ -29,8 +29,13 @@ export async function bundle(name: BundleName, outfile: string): Promise<void> {
     // TCP client never uses; the SDK's platform packages are that runtime's binaries.
     alias: { koffi: join(ROOT, "images/koffi-unavailable.ts") },
     external: ["@github/copilot-sdk-*"],
-    // Bundled CommonJS dependencies (pino, ioredis, ...) call require() on Node built-ins.
-    banner: { js: "import { createRequire as __kitCreateRequire } from 'node:module'; const require = __kitCreateRequire(import.meta.url);" },
+    // Bundled CommonJS dependencies (pino, ioredis, ...) call require() on Node built-ins, and some
+    // read __filename at run time (write-file-atomic names its temp files after it).
+    banner: {
+      js:
+        "import { createRequire as __kitCreateRequire } from 'node:module'; import { fileURLToPath as __kitFileURLToPath } from 'node:url'; " +
+        "const require = __kitCreateRequire(import.meta.url); const __filename = __kitFileURLToPath(import.meta.url);",
+    },
   });
   // `node /app/gateway.js` must load the bundle as ESM.
   if (outfile.endsWith(".js")) writeFileSync(join(dirname(outfile), "package.json"), '{ "type": "module" }\n');
