@@ -81,7 +81,8 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     ...(deps.unsafeNoHttpLimits ? {} : fastifyLimits(cfg)),
     disableRequestLogging: true,
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // A request during close is routed, so it gets the JSON 503 draining with Retry-After (Fastify's own has neither).
+    return503OnClosing: false,
     // Long ids reach validateId (400) instead of failing the route match (404).
     routerOptions: { maxParamLength: 4_096 },
     clientErrorHandler,
