@@ -95,12 +95,20 @@ async function readStore(t: TargetDescriptor, storeUrl?: string): Promise<StoreV
 async function cliSessions(server: TargetDescriptor["servers"][number]): Promise<Set<string>> {
   const ids = new Set<string>();
   if (server.home && existsSync(join(server.home, "session-state"))) {
-    for (const d of readdirSync(join(server.home, "session-state"), { withFileTypes: true })) if (d.isDirectory()) ids.add(d.name);
+    // A session's state is its workspace.yaml (written at create) and events.jsonl (first turn on);
+    // an emptied folder a failed removal left is not a session.
+    for (const d of readdirSync(join(server.home, "session-state"), { withFileTypes: true })) {
+      const dir = join(server.home, "session-state", d.name);
+      if (d.isDirectory() && (existsSync(join(dir, "workspace.yaml")) || existsSync(join(dir, "events.jsonl")))) ids.add(d.name);
+    }
   }
   const client = new CopilotClient({ connection: RuntimeConnection.forUri(server.address, { connectionToken: server.connectionToken }) });
   try {
     await client.start();
     for (const s of await client.listSessions()) ids.add(s.sessionId);
+  } catch (err) {
+    // A server that is not running (culled, restarting) holds what its home holds.
+    if (!server.home) throw err;
   } finally {
     await client.forceStop().catch(() => undefined);
   }
@@ -122,15 +130,28 @@ export function processesIn(runDir: string): { pid: number; line: string }[] {
   return out;
 }
 
-/** Of these pids, the ones still alive (zombies count as gone). */
-export function alive(pids: Iterable<number>): number[] {
-  return [...new Set(pids)].filter((pid) => {
-    try {
-      return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
-    } catch {
-      return false;
-    }
-  });
+/** A process's start time (clock ticks since boot), which tells it apart from a later one given the same pid. */
+export function startTime(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ").pop()!.split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Of these processes (pid and start time), the ones still alive: zombies and reused pids count as gone. */
+export function alive(procs: Iterable<number> | ReadonlyMap<number, string | undefined>): number[] {
+  const entries: [number, string | undefined][] = procs instanceof Map ? [...procs] : [...new Set(procs as Iterable<number>)].map((p) => [p, undefined]);
+  return entries
+    .filter(([pid, started]) => {
+      try {
+        if (/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"))) return false;
+        return started === undefined || startTime(pid) === started;
+      } catch {
+        return false;
+      }
+    })
+    .map(([pid]) => pid);
 }
 
 /** Processes of a running local target that no listed server, gateway or store (or the supervisor) accounts for. */

@@ -7,6 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import { startTime } from "../../conformance/leftovers.js";
 import type { TargetDescriptor } from "../../topology/index.js";
 import type { Fault, FaultKind } from "./schedule.js";
 
@@ -33,7 +34,8 @@ const isAlive = (pid: number) => {
 export class FaultInjector {
   readonly injected: Injected[] = [];
   readonly skipped: { kind: FaultKind; target: string; reason: string }[] = [];
-  readonly pidsSeen = new Set<number>();
+  /** Every process the target listed, with its start time (a pid can be reused later). */
+  readonly pidsSeen = new Map<number, string | undefined>();
   private readonly busy = new Map<string, Promise<void>>();
   private readonly paused = new Set<number>();
   private readonly immutable = new Set<string>();
@@ -48,7 +50,9 @@ export class FaultInjector {
   /** Records every pid the target lists now (servers, gateways, store). */
   notePids(): void {
     const t = this.target();
-    for (const p of [...t.servers.map((s) => s.pid), ...(t.gateways ?? []).map((g) => g.pid), t.store?.pid]) if (p) this.pidsSeen.add(p);
+    for (const p of [...t.servers.map((s) => s.pid), ...(t.gateways ?? []).map((g) => g.pid), t.store?.pid]) {
+      if (p && !this.pidsSeen.has(p)) this.pidsSeen.set(p, startTime(p));
+    }
   }
 
   /** Runs the schedule until stop(); faults on different components may overlap. */
