@@ -303,7 +303,18 @@ export class SessionManager {
           });
         }
         outcome = "ok";
-        const turns = opts.countTurns ? (await attached.session.getEvents()).filter((e) => e.type === "user.message").length : undefined;
+        let turns: number | undefined;
+        if (opts.countTurns) {
+          try {
+            turns = (await attached.session.getEvents()).filter((e) => e.type === "user.message").length;
+          } catch (err) {
+            // Answered, but the connection went before its place in the history could be read.
+            const message = (err as { message?: string }).message ?? String(err);
+            this.log.warn({ server: backend.id, sessionId: id, err: message }, "turn answered but its count could not be read");
+            await this.detach(id, "backend-lost");
+            throw unavailable("turn_interrupted", `CLI server ${backend.id} answered the turn but its place in the history could not be read (${message}); read the history before resending`, 1);
+          }
+        }
         return { content, serverId: backend.id, turns };
       } finally {
         this.inflightTotal--;
