@@ -1,6 +1,7 @@
 /**
  * Prints the one closing line CI reads, `N passed, N failed`, from the JSON results that `npm test`
- * writes: vitest unit results, the conformance self-test, and the k6 smoke runs when present.
+ * writes: vitest unit results, the conformance self-test, and, when present, the k6 smoke runs and
+ * the fault soak's CI profile (reports/soak/soak.json: one run, passed only with 0 violations).
  * A stage whose results file is missing counts as one failure.
  */
 import { existsSync, readFileSync } from "node:fs";

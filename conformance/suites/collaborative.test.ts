@@ -2,6 +2,7 @@
 import { describe, expect } from "vitest";
 import { mintToken } from "../../topology/tokens.js";
 import { api, conformance, recordFigure, sleep, target, turnOf, user, waitFor } from "../harness.js";
+import { expectNothingLeft } from "../leftovers.js";
 
 type RoomReply = { content: string; turn: number; room: string };
 const uniqueRoom = (name: string) => `${name}-${Math.random().toString(36).slice(2, 8)}`;
@@ -98,6 +99,7 @@ describe("rooms", () => {
     // The doomed prompt reached the CLI before the kill, so the survivor's turn comes after it.
     expect(r.body.turn).toBe(turnOf(r.body.content).turn);
     await waitFor("killed replica restarted", async () => target(true).gateways!.find((g) => g.url === victim.url)!.pid !== victim.pid && (await fetch(`${victim.url}/readyz`)).ok, 60_000, 200);
+    await expectNothingLeft(() => target(true));
   });
 
   conformance(["room-lock", "multi-gateway", "process-control"], "a replica paused past the lock TTL and resumed is fenced off: the history does not fork", async () => {
@@ -143,6 +145,7 @@ describe("rooms", () => {
     } finally {
       if (!resumed) process.kill(paused.pid, "SIGCONT");
     }
+    await expectNothingLeft(() => target(true));
   }, 120_000);
 });
 
@@ -168,5 +171,6 @@ describe("delete during a turn", () => {
     if (del.status === 423) expect((await api("DELETE", `/v1/sessions/${id}`, { user: u })).status).toBe(204);
     expect((await api("GET", `/v1/sessions/${id}`, { user: u })).status).toBe(404);
     recordFigure("turn duration with a concurrent delete on another replica", turnMs, "ms");
+    await expectNothingLeft(() => target(true));
   }, 90_000);
 });

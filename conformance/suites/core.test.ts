@@ -2,6 +2,7 @@
 import { describe, expect } from "vitest";
 import { cliSessionIds, killAndAwaitRestart, stateOnDisk } from "../cli-access.js";
 import { api, claims, conformance, createSession, recordFigure, send, sse, target, tokenFor, turnOf, user, waitFor } from "../harness.js";
+import { expectNothingLeft } from "../leftovers.js";
 
 const NOT_FOUND = { error: { code: "not_found", message: "session not found" } };
 
@@ -109,6 +110,7 @@ describe("persistence", () => {
     const after = await send(alice, id, "after restart");
     expect(after.status).toBe(200);
     expect(turnOf(after.body.content)).toEqual({ turn: 3, prompt: "after restart" });
+    await expectNothingLeft(() => target(true));
   });
 });
 
@@ -271,6 +273,7 @@ describe("health and metrics", () => {
     expect(unready.body.servers.find((s) => s.server === server.id)?.ok).toBe(false);
     await waitFor("readyz 200 after the CLI restarts", async () => (await api("GET", "/readyz")).status === 200, 60_000, 200);
     recordFigure("CLI killed to ready again", (Date.now() - t0) / 1000, "s");
+    await expectNothingLeft(() => target(true));
   });
 
   conformance(["metrics"], "a streamed turn whose client goes away is still counted, as client_gone", async () => {

@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect } from "vitest";
 import { api, conformance, createSession, recordFigure, send, sleep, target, turnOf, user, waitFor } from "../harness.js";
+import { expectNothingLeft } from "../leftovers.js";
 
 type Reply = { status: number; body: { content?: string; error?: { code: string; message: string } }; text: string };
 const isClearError = (r: Reply) => r.status >= 400 && typeof r.body.error?.code === "string" && !/\bat .*\.(ts|js):\d+/.test(r.text);
@@ -36,6 +37,7 @@ describe("faults", () => {
     const { reply, seconds } = await untilServed(u, id, "three");
     recordFigure("CLI restart to session served again", seconds, "s");
     expect(turnOf(reply.body.content)).toEqual({ turn: 3, prompt: "three" });
+    await expectNothingLeft(() => target(true));
   });
 
   conformance(["session-lease", "process-control"], "shared-storage: a CLI SIGKILLed mid-turn gives a clear error or a retried success, and loses no acknowledged turn", async () => {
@@ -58,6 +60,7 @@ describe("faults", () => {
     expect(turn).toBeGreaterThanOrEqual(3);
     expect(turn).toBeLessThanOrEqual(4);
     recordFigure("acknowledged turns lost (mid-turn CLI kill)", 0, "count");
+    await expectNothingLeft(() => target(true));
   }, 120_000, (t) => t.topology === "shared-storage");
 
   conformance(["sticky-routing", "process-control"], "sticky: a killed CLI gives its users a clear 503 while the others keep working", async () => {
@@ -94,6 +97,7 @@ describe("faults", () => {
     expect(clear503).toBeGreaterThan(0);
     expect(othersOk).toBeGreaterThan(0);
     await waitFor("the killed CLI is back", async () => (await api("GET", "/readyz")).status === 200, 60_000, 250);
+    await expectNothingLeft(() => target(true));
   }, 120_000);
 
   conformance(["multi-gateway", "process-control"], "a Redis restart: requests fail clearly or recover, with no split brain", async () => {
@@ -123,6 +127,7 @@ describe("faults", () => {
     const final = turnOf(reply.body.content!).turn;
     for (const n of turns) expect(n).toBeLessThan(final);
     recordFigure("forked histories after a Redis restart", 0, "count");
+    await expectNothingLeft(() => target(true));
   }, 120_000, (t) => t.store?.kind === "redis" && t.store.pid !== undefined);
 
   conformance(["rooms", "room-lock", "multi-gateway", "process-control"], "a Redis restart during room contention: no split brain in the room history", async () => {
@@ -152,6 +157,7 @@ describe("faults", () => {
     for (const n of turns) expect(n).toBeLessThan(final.body.turn);
     expect(final.body.turn).toBe(turnOf(final.body.content).turn);
     recordFigure("forked room histories after a Redis restart", 0, "count");
+    await expectNothingLeft(() => target(true));
   }, 120_000, (t) => t.store?.kind === "redis" && t.store.pid !== undefined);
 
   conformance(["drain", "process-control"], "SIGTERM under load: no turn in flight is lost, and readiness drops before the process stops", async () => {
@@ -184,6 +190,7 @@ describe("faults", () => {
     expect(lost).toBe(0);
     expect(sawUnready).toBe(true);
     await waitFor("gateway restarted", async () => target(true).gateways![0]!.pid !== gw.pid && (await fetch(`${gw.url}/readyz`)).ok, 60_000, 200);
+    await expectNothingLeft(() => target(true));
   }, 120_000);
 
   conformance(["readiness", "process-control"], "an unwritable COPILOT_HOME makes the CLI unready with the reason, and no 500 carries a stack trace", async () => {
@@ -209,5 +216,6 @@ describe("faults", () => {
       execFileSync("chattr", ["-i", stateDir]);
     }
     await waitFor("ready again once writable", async () => (await api("GET", "/readyz")).status === 200, 30_000, 500);
+    await expectNothingLeft(() => target(true));
   }, 90_000, (t) => t.topology === "shared");
 });

@@ -10,6 +10,7 @@ import { describe, expect } from "vitest";
 import { alive, startMockModel } from "../../testing/local.js";
 import { cliLog, cliSessionIds, serverById, stateOnDisk, withCli } from "../cli-access.js";
 import { api, claims, conformance, createSession, metric, recordFigure, send, sleep, target, turnOf, user, waitFor } from "../harness.js";
+import { expectNothingLeft } from "../leftovers.js";
 
 interface SessionView {
   sessionId: string;
@@ -358,5 +359,6 @@ describe("drain", () => {
     await waitFor("readyz 200 after the restart", async () => (await api("GET", "/readyz")).status === 200, 60_000, 200);
     recordFigure("SIGTERM to ready again (drain + restart)", seconds(t0), "s");
     await ok(u, id, "after restart", 3);
+    await expectNothingLeft(() => target(true));
   });
 });

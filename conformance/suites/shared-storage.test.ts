@@ -1,6 +1,7 @@
 /** shared-storage: N CLI servers on one state directory; a session lease keeps one writer per session. */
 import { describe, expect } from "vitest";
 import { api, conformance, createSession, recordFigure, send, target, turnOf, user, waitFor } from "../harness.js";
+import { expectNothingLeft } from "../leftovers.js";
 
 describe("shared storage", () => {
   conformance(["session-lease", "process-control"], "a session created on one server continues on another with its history", async () => {
@@ -22,6 +23,7 @@ describe("shared storage", () => {
     } finally {
       process.kill(server.pid!, "SIGCONT");
     }
+    await expectNothingLeft(() => target(true));
   });
 
   conformance(["session-lease", "process-control"], "after the serving CLI is killed, the next message succeeds on a survivor with the turn count intact", async () => {
@@ -39,6 +41,7 @@ describe("shared storage", () => {
     expect(three.headers.get("x-copilot-server")).not.toBe(from);
     expect(turnOf(three.body.content)).toEqual({ turn: 3, prompt: "three" });
     await waitFor("the killed server is back", async () => (await api("GET", "/readyz")).status === 200, 60_000, 250);
+    await expectNothingLeft(() => target(true));
   });
 
   conformance(["session-lease", "multi-gateway"], "concurrent messages to one session through different gateway replicas never fork it", async () => {

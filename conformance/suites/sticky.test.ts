@@ -1,6 +1,7 @@
 /** sticky: N CLI servers with their own state; users pinned by rendezvous hashing. */
 import { describe, expect } from "vitest";
 import { api, conformance, createSession, recordFigure, send, sleep, target, turnOf, user, waitFor } from "../harness.js";
+import { expectNothingLeft } from "../leftovers.js";
 
 /** The server a user's new session lands on. */
 async function serverOf(u: string): Promise<string> {
@@ -77,6 +78,7 @@ describe("sticky routing", () => {
     const back = await send(affected, affectedSession, "after");
     expect(back.headers.get("x-copilot-server")).toBe(victimId);
     expect(turnOf(back.body.content).turn).toBe(2);
+    await expectNothingLeft(() => target(true));
   });
 
   // Runs last: it adds a server to the target.

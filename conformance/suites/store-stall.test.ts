@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect } from "vitest";
 import { api, conformance, createSession, recordFigure, send, target, turnOf, user, waitFor } from "../harness.js";
+import { expectNothingLeft } from "../leftovers.js";
 
 // The gateway's default store timeout, plus a loaded machine's slack.
 const BOUND_MS = 2_000 + 2_000;
@@ -56,5 +57,6 @@ describe("stalled store", () => {
     }, 30_000, 250);
     expect(turnOf(after.body.content).turn).toBe(2);
     expect((await api("DELETE", `/v1/sessions/${id}`, { user: u })).status).toBe(204);
+    await expectNothingLeft(() => target(true));
   }, 120_000, (t) => t.store?.kind === "redis" && t.store.pid !== undefined);
 });

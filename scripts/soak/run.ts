@@ -7,7 +7,7 @@
  * no process is left, and judges it all with scripts/soak/invariants.ts. Prints the seed first.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -164,6 +164,9 @@ async function main(): Promise<number> {
     ok: verdict.violations.length === 0 && problems.length === 0,
   };
   const dir = writeReport(reportRoot, report);
+  // The evidence beside the verdict: every request the driver logged, k6's output, every process's log.
+  for (const f of ["requests.jsonl", "k6.log"]) if (existsSync(join(work, f))) cpSync(join(work, f), join(dir, f));
+  cpSync(join(runDir, "logs"), join(dir, "logs"), { recursive: true });
   console.log(readFileSync(join(dir, "summary.md"), "utf8"));
   console.log(`soak ${report.ok ? "PASSED" : "FAILED"}: seed ${seed}, ${report.faults.injected} faults, ${report.violations.total} violations; report ${dir}`);
   return report.ok ? 0 : 1;
