@@ -4,34 +4,20 @@
  * and Idempotency-Key (a retry after success and while in flight writes the prompt once; off
  * with the test switch, the same retries write it twice).
  */
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gatewayFor } from "../testing/gateway.js";
 import { startOfflineCli, type OfflineCli } from "../testing/local.js";
 import { startTestRedis, type TestRedis } from "../testing/redis.js";
-import { parseGatewayConfig } from "../topology/gateway-config.js";
-import type { CliServerHandle } from "./cli-process.js";
-import { createGateway, type Gateway, type UnsafeSwitches } from "./server.js";
+import type { Gateway, UnsafeSwitches } from "./server.js";
 
 const TOKEN = "t".repeat(32);
 const TOKENS = { alice: "alice-token-0123456789", bob: "bob-token-0123456789ab" };
-let cli: CliServerHandle;
 let redis: TestRedis;
 let offline: OfflineCli;
 const gateways: Gateway[] = [];
 
 async function gateway(unsafe: UnsafeSwitches = {}, idempotencyWaitSeconds = 20): Promise<Gateway> {
-  const cfg = parseGatewayConfig({
-    topology: "shared",
-    store: "redis",
-    backends: { kind: "static", servers: [{ id: "cli-0", address: cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
-    auth: { kind: "static" },
-    model: { name: "mock-model", providerBaseUrl: offline.modelUrl, providerType: "openai" },
-    lifecycle: { lockWaitSeconds: 20 },
-    http: { idempotencyWaitSeconds },
-    logLevel: "silent",
-  });
-  const env = { GATEWAY_STATIC_TOKENS: JSON.stringify({ alice: TOKENS.alice, bob: TOKENS.bob }), CLI_TOKEN_CLI_0: TOKEN, GATEWAY_REDIS_URL: redis.url };
-  const gw = await createGateway(cfg, { env, log: pino({ level: "silent" }), unsafe });
+  const gw = await gatewayFor(offline, { store: "redis", lifecycle: { lockWaitSeconds: 20 }, http: { idempotencyWaitSeconds } }, { env: { GATEWAY_REDIS_URL: redis.url }, unsafe });
   gateways.push(gw);
   return gw;
 }
@@ -39,7 +25,6 @@ async function gateway(unsafe: UnsafeSwitches = {}, idempotencyWaitSeconds = 20)
 beforeAll(async () => {
   redis = await startTestRedis();
   offline = await startOfflineCli(TOKEN);
-  cli = offline.cli;
 }, 120_000);
 afterAll(async () => {
   for (const gw of gateways) await gw.drainAndStop();

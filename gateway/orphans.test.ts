@@ -5,13 +5,12 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CopilotClient, RuntimeConnection } from "@github/copilot-sdk";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gatewayFor } from "../testing/gateway.js";
 import { startOfflineCli, type OfflineCli } from "../testing/local.js";
-import { parseGatewayConfig } from "../topology/gateway-config.js";
 import type { CliServerHandle } from "./cli-process.js";
 import { reconcileOrphans } from "./reconcile.js";
-import { createGateway, type Gateway } from "./server.js";
+import type { Gateway } from "./server.js";
 import type { Store } from "./store.js";
 
 const TOKEN = "t".repeat(32);
@@ -26,14 +25,7 @@ beforeAll(async () => {
   cli = offline.cli;
   client = new CopilotClient({ connection: RuntimeConnection.forUri(cli.address, { connectionToken: TOKEN }) });
   await client.start();
-  const cfg = parseGatewayConfig({
-    topology: "shared",
-    backends: { kind: "static", servers: [{ id: "cli-0", address: cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
-    auth: { kind: "static" },
-    model: { name: "mock-model", providerBaseUrl: offline.modelUrl, providerType: "openai" },
-    logLevel: "silent",
-  });
-  gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: TOKEN }, log: pino({ level: "silent" }) });
+  gw = await gatewayFor(offline);
 }, 120_000);
 afterAll(async () => {
   await gw?.drainAndStop();

@@ -2,36 +2,24 @@
  * SSE heartbeats: a streamed turn whose model is slow gets `: heartbeat` comment lines on the
  * configured interval (a real CLI against the mock model), and none when the interval is 0.
  */
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gatewayFor } from "../testing/gateway.js";
 import { startOfflineCli, type OfflineCli } from "../testing/local.js";
-import { parseGatewayConfig } from "../topology/gateway-config.js";
-import type { CliServerHandle } from "./cli-process.js";
-import { createGateway, type Gateway } from "./server.js";
+import type { Gateway } from "./server.js";
 
 const TOKEN = "t".repeat(32);
 const HEADERS = { authorization: "Bearer alice-token-0123456789", accept: "text/event-stream" };
-let cli: CliServerHandle;
 let offline: OfflineCli;
 const gateways: Gateway[] = [];
 
 async function gateway(sseHeartbeatSeconds: number): Promise<Gateway> {
-  const cfg = parseGatewayConfig({
-    topology: "shared",
-    backends: { kind: "static", servers: [{ id: "cli-0", address: cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
-    auth: { kind: "static" },
-    model: { name: "mock-model", providerBaseUrl: offline.modelUrl, providerType: "openai" },
-    http: { sseHeartbeatSeconds },
-    logLevel: "silent",
-  });
-  const gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: TOKEN }, log: pino({ level: "silent" }) });
+  const gw = await gatewayFor(offline, { http: { sseHeartbeatSeconds } });
   gateways.push(gw);
   return gw;
 }
 
 beforeAll(async () => {
   offline = await startOfflineCli(TOKEN);
-  cli = offline.cli;
 }, 120_000);
 afterAll(async () => {
   for (const gw of gateways) await gw.drainAndStop();

@@ -4,11 +4,10 @@
  * ("Failed to load session events: Session not found") and every message answered 502 for good.
  * The gateway opens it afresh instead: it had no history to lose. Real CLI, restarted in place.
  */
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gatewayFor } from "../testing/gateway.js";
 import { MOCK_MODEL, startCliServer, startOfflineCli, type CliServerHandle, type OfflineCli } from "../testing/local.js";
-import { parseGatewayConfig } from "../topology/gateway-config.js";
-import { createGateway, type Gateway } from "./server.js";
+import type { Gateway } from "./server.js";
 
 const TOKEN = "u".repeat(32);
 const AUTH = { authorization: "Bearer alice-token-0123456789" };
@@ -18,14 +17,7 @@ let gw: Gateway;
 
 beforeAll(async () => {
   offline = await startOfflineCli(TOKEN);
-  const cfg = parseGatewayConfig({
-    topology: "shared",
-    backends: { kind: "static", servers: [{ id: "cli-0", address: offline.cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
-    auth: { kind: "static" },
-    model: { name: MOCK_MODEL, providerBaseUrl: offline.modelUrl, providerType: "openai" },
-    logLevel: "silent",
-  });
-  gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: TOKEN }, log: pino({ level: "silent" }) });
+  gw = await gatewayFor(offline);
 }, 120_000);
 afterAll(async () => {
   await gw?.drainAndStop();

@@ -17,6 +17,7 @@ export const MOCK_MODEL = "mock-model";
 
 export interface OfflineCli {
   cli: CliServerHandle;
+  connectionToken: string;
   /** The mock model's OpenAI-compatible base URL (…/v1). */
   modelUrl: string;
   /** Stops the CLI and the model, and removes the CLI's home. */
@@ -35,6 +36,7 @@ export async function startOfflineCli(connectionToken: string): Promise<OfflineC
     });
     return {
       cli,
+      connectionToken,
       modelUrl: model.url,
       stop: async () => {
         await cli.stop();
