@@ -51,7 +51,8 @@ function body(res) {
 function record(op, res, fields) {
   const b = body(res);
   const marker = res.status === 200 ? parseMarker(b?.content) : undefined;
-  const line = { op, status: res.status, ...fields };
+  // When it ended, how long it took and which replica answered: what a failure's diagnosis needs.
+  const line = { op, status: res.status, ...fields, at: new Date().toISOString(), ms: Math.round(res.timings.duration), gw: String(res.request?.url ?? "").split("/")[2] };
   if (b?.error?.code) line.code = b.error.code;
   if (res.status >= 400) line.message = String(b?.error?.message ?? res.body).slice(0, 240);
   if (res.status === 0) line.error = String(res.error);

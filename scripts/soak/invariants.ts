@@ -25,6 +25,10 @@ export interface DriverRecord {
   markerTurn?: number;
   /** The prompt the reply's marker says it answered. */
   replyPrompt?: string;
+  /** When the answer came, how long it took (ms) and the replica (host:port): for diagnosis only. */
+  at?: string;
+  ms?: number;
+  gw?: string;
 }
 
 /** A persisted history event as the SDK's getEvents returns it. */
