@@ -87,6 +87,8 @@ export async function sendAndAwaitOwnTurn(session: CopilotSession, prompt: strin
   }
 }
 
+/** How the SDK fails a call whose connection it disposed (an Error, or a JSON-RPC rejection object). */
+const DISPOSED = /connection is disposed|connection got disposed/i;
 /** How the CLI refuses to resume a session that has no events on disk. */
 const NO_EVENTS = /Failed to load session events: Session not found/;
 /** How a CLI reports that it cannot write its state (errno names and their messages). */
@@ -380,14 +382,16 @@ export class SessionManager {
       if (err instanceof ApiError) throw err;
       if (err instanceof TurnAborted) throw turnAborted();
       const message = (err as Error).message ?? String(err);
-      if (err instanceof TurnConnectionLost) {
+      // Lost mid-call (the turn watch saw it, or the SDK disposed the connection under the send):
+      // the prompt may have been written. A retryable 503 even when the CLI is already back up.
+      if (err instanceof TurnConnectionLost || DISPOSED.test(message)) {
         this.log.warn({ server: a.backend.id, err: message }, "connection lost mid-turn");
         a.backend.drop();
         await this.detach(a.id, "backend-lost");
         const failure = await this.backendFailure(a.backend, message);
-        throw new ApiError(failure.status === 503 ? 503 : 502, "turn_interrupted",
+        throw new ApiError(503, "turn_interrupted",
           `the connection to CLI server ${a.backend.id} was lost during the turn; the prompt may or may not be in the history, check before resending`,
-          failure.headers);
+          { "retry-after": failure.headers["retry-after"] ?? "1" });
       }
       if (/^Connection is closed/i.test(message)) {
         // Written on a connection that was already closed: the prompt never left this process.
