@@ -16,6 +16,8 @@ import type { LockGrant, SessionRecord, Store } from "./store.js";
 const PREFIX = "csk:";
 const RELEASE_CHANNEL = `${PREFIX}lock-released`;
 const HEARTBEAT_MS = 3_000;
+/** A lock queue outlives its last live waiter's heartbeat by this much (waiters renew it every second). */
+const QUEUE_TTL_MS = 2 * HEARTBEAT_MS;
 const POLL_MS = 25;
 
 const TRY_ACQUIRE = `
@@ -186,7 +188,9 @@ export class RedisStore implements Store {
   async acquireLock(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null> {
     const waiterId = `${holder}:${randomUUID()}`;
     const ticket = await this.redis.incr(k.ticket(key));
-    await this.redis.multi().zadd(k.queue(key), ticket, waiterId).set(`${k.heartbeat}${waiterId}`, "1", "PX", HEARTBEAT_MS).exec();
+    // The queue lives while some waiter heartbeats it: a waiter that died (its replica killed, its
+    // clean-up lost to a stalled Redis) is not kept for good when nobody takes this lock again.
+    await this.redis.multi().zadd(k.queue(key), ticket, waiterId).pexpire(k.queue(key), QUEUE_TTL_MS).set(`${k.heartbeat}${waiterId}`, "1", "PX", HEARTBEAT_MS).exec();
     const deadline = Date.now() + waitMs;
     let lastBeat = Date.now();
     // Registered for the whole wait: a wake-up that lands while a try is in flight is not lost.
@@ -204,7 +208,7 @@ export class RedisStore implements Store {
         const left = deadline - Date.now();
         if (left <= 0) return null;
         if (Date.now() - lastBeat > HEARTBEAT_MS / 3) {
-          await this.redis.set(`${k.heartbeat}${waiterId}`, "1", "PX", HEARTBEAT_MS);
+          await this.redis.multi().set(`${k.heartbeat}${waiterId}`, "1", "PX", HEARTBEAT_MS).pexpire(k.queue(key), QUEUE_TTL_MS).exec();
           lastBeat = Date.now();
         }
         if (woken) continue;
