@@ -97,6 +97,13 @@ const RUNS: Run[] = [
     features: ["metrics"],
     mustFail: "per-user-cli",
   },
+  // Two users on one server (as if they shared a pod): the per-user separation tests must fail.
+  {
+    name: "control-shared-user-servers",
+    up: ["--topology", "isolated", "--unsafe", "shared-user-servers"],
+    filter: "isolated.test.ts",
+    mustFail: "per-user-cli",
+  },
   {
     name: "control-no-spawn-singleflight",
     up: ["--topology", "isolated", "--unsafe", "no-spawn-singleflight"],

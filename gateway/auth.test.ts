@@ -34,9 +34,18 @@ describe("jwt authenticator", () => {
       `Bearer ${wrongKey}`,
       `Bearer ${await sign({}, { sub: "alice", exp: Math.floor(Date.now() / 1000) - 120 })}`,
       `Bearer ${await sign({})}`,
-      `Bearer ${await sign({}, { sub: "../etc" })}`,
+      `Bearer ${await sign({}, { sub: "line\nbreak" })}`,
+      `Bearer ${await sign({}, { sub: "nul\u0000byte" })}`,
+      `Bearer ${await sign({}, { sub: " padded" })}`,
+      `Bearer ${await sign({}, { sub: "x".repeat(257) })}`,
     ];
     for (const header of cases) expect(await status(auth.authenticate(header)), String(header)).toBe(401);
+  });
+
+  it("accepts any id a provider issues: e-mail, provider|subject, unicode, even path-like (ids never name paths)", async () => {
+    for (const sub of ["pat@example.com", "auth0|5f7c8ec7", "zoë ünïcødé", "用户", "../etc", "x".repeat(256)]) {
+      expect((await auth.authenticate(`Bearer ${await sign({}, { sub })}`)).user).toBe(sub);
+    }
   });
 });
 

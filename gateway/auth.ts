@@ -16,7 +16,13 @@ export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<Principal>;
 }
 
-const USER_RE = /^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$/;
+/**
+ * Any user id an identity provider issues (e-mail addresses, opaque or `provider|id` subjects,
+ * unicode names): 1-256 characters, no control or line-separator characters, no surrounding
+ * space, no U+FFFD (a sign the id was mangled in decoding). Ids never reach names or labels: those
+ * use a keyed hash of them.
+ */
+const USER_RE = /^(?!\s)(?!.*\s$)[^\p{Cc}\p{Cs}\p{Zl}\p{Zp}\uFFFD]{1,256}$/u;
 
 function bearer(header: string | undefined): string {
   const m = /^Bearer\s+(\S+)$/i.exec(header ?? "");

@@ -82,10 +82,15 @@ export function createMetrics() {
       labelNames: ["reason"] as const,
       registers: [registry],
     }),
+    spawnRefusals: new Counter({
+      name: "copilot_gateway_cli_spawn_refusals_total",
+      help: "New per-user CLI servers refused because backends.maxServers were running (503 server_capacity)",
+      registers: [registry],
+    }),
     cliSpawnDuration: new Histogram({
       name: "copilot_gateway_cli_spawn_seconds",
       help: "Time from spawning a per-user CLI server to it listening",
-      buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
+      buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 120],
       registers: [registry],
     }),
     drains: new Counter({

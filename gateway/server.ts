@@ -13,6 +13,7 @@ import { reconcileOrphans } from "./reconcile.js";
 import { RedisStore } from "./redis-store.js";
 import { moduloHash, rendezvous } from "./routing.js";
 import { SessionManager } from "./sessions.js";
+import { PodSpawner } from "./kube-spawner.js";
 import { SpawnPool } from "./spawn-pool.js";
 import { guardStore, MemoryStore, type Store } from "./store.js";
 
@@ -25,7 +26,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "no-store-deadline", "no-idempotency", "no-turn-quota"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "shared-user-servers", "no-store-deadline", "no-idempotency", "no-turn-quota"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -101,12 +102,13 @@ export function createPool(
     );
   }
   if (!deps?.log || !deps.sessions) {
-    throw new Error("backends.kind spawn: the per-user CLIs belong to the serving gateway (`gateway.js serve`), whose own TTL loop cleans their sessions");
+    throw new Error("backends.kind spawn/kubernetes: the per-user CLIs belong to the serving gateway (`gateway.js serve`), whose own TTL loop cleans their sessions");
   }
-  const why = "backends.kind spawn: per-user server ids are keyed hashes of user ids; keep it stable, the ids name the users' homes";
+  const why = "per-user backends (kind spawn or kubernetes): per-user server ids are keyed hashes of user ids; keep it stable, the ids name the users' homes";
   const idKey = deps.unsafe?.["keyless-server-ids"] ? undefined : requireEnv(env, GATEWAY_SECRET_ENV.serverIdKey, why);
   if (idKey !== undefined && idKey.length < 32) throw new Error(`${GATEWAY_SECRET_ENV.serverIdKey} must have at least 32 characters`);
-  return new SpawnPool(cfg, { log: deps.log, metrics: deps.metrics, sessions: deps.sessions, env, singleFlight: !deps.unsafe?.["no-spawn-singleflight"], idKey });
+  const spawner = cfg.backends.kind === "kubernetes" ? new PodSpawner(cfg.backends, { log: deps.log, idleMs: cfg.lifecycle.cliIdleTimeoutSeconds * 1000 }) : undefined;
+  return new SpawnPool(cfg, { log: deps.log, metrics: deps.metrics, sessions: deps.sessions, env, singleFlight: !deps.unsafe?.["no-spawn-singleflight"], shareOneServer: deps.unsafe?.["shared-user-servers"], idKey, spawner });
 }
 
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}) {

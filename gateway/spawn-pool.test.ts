@@ -67,14 +67,14 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function makePool(opts: { idle?: number; singleFlight?: boolean; now?: () => number } = {}) {
+function makePool(opts: { idle?: number; singleFlight?: boolean; now?: () => number; maxServers?: number } = {}) {
   const cli = fakeCli();
   const sessions = fakeSessions();
   const metrics = createMetrics();
   const registryFile = join(dir, "registry.json");
   const cfg = parseGatewayConfig({
     topology: "isolated",
-    backends: { kind: "spawn", cliPath: "/bin/true", homeRoot: join(dir, "users"), registryFile, env: { COPILOT_OFFLINE: "true" } },
+    backends: { kind: "spawn", cliPath: "/bin/true", homeRoot: join(dir, "users"), registryFile, env: { COPILOT_OFFLINE: "true" }, maxServers: opts.maxServers },
     lifecycle: { cliIdleTimeoutSeconds: opts.idle ?? 0 },
   });
   const deps: SpawnPoolDeps = { log: pino({ level: "silent" }), metrics, sessions, start: cli.start, singleFlight: opts.singleFlight, now: opts.now, idKey: KEY };
@@ -246,5 +246,32 @@ describe("SpawnPool", () => {
   it("refuses topologies that do not route per user", () => {
     const cfg = parseGatewayConfig({ topology: "shared", backends: { kind: "spawn", cliPath: "/bin/true", homeRoot: dir } });
     expect(() => new SpawnPool(cfg, { log: pino({ level: "silent" }), metrics: createMetrics(), sessions: fakeSessions(), idKey: KEY })).toThrow(/only fits topology isolated/);
+  });
+});
+
+describe("the cap on running servers", () => {
+  it("answers the user beyond maxServers 503 server_capacity with Retry-After, starts nothing for them, and admits them after a cull", async () => {
+    let now = 0;
+    const { pool, cli, registry, count } = makePool({ maxServers: 2, idle: 20, now: () => now });
+    await pool.forNewSession("alice");
+    await pool.forNewSession("bob");
+    const refused = await pool.forNewSession("carol").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(ApiError);
+    expect(refused).toMatchObject({ status: 503, code: "server_capacity" });
+    expect(Number((refused as ApiError).headers["retry-after"])).toBeGreaterThan(0);
+    expect(cli.started).toHaveLength(2);
+    expect(registry()).toHaveLength(2);
+    expect(await count("copilot_gateway_cli_spawn_refusals_total")).toBe(1);
+    // A known user is still served at the cap.
+    expect((await pool.forNewSession("alice")).id).toBe(spawnServerId("alice", KEY));
+
+    now += 30_000;
+    expect(await pool.cullIdle()).toBe(2);
+    expect((await pool.forNewSession("carol")).id).toBe(spawnServerId("carol", KEY));
+    expect(cli.started.filter((c) => !c.stopped)).toHaveLength(1);
+    await pool.close();
   });
 });

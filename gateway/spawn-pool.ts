@@ -1,22 +1,22 @@
 /**
- * isolated with `backends.kind: spawn`: one CLI server per user, started by the gateway on that
- * user's first request (the Zero to JupyterHub spawner model). Each server gets its own
- * COPILOT_HOME and a fresh random connection token that only the gateway knows (and the registry
- * file it writes for the platform). Idle servers are drained and stopped (culled); the next request
- * starts them again on the same home, so the user's sessions come back intact.
+ * isolated with per-user servers (`backends.kind` spawn or kubernetes): one CLI server per user,
+ * started on that user's first request (the Zero to JupyterHub spawner model) through a Spawner
+ * (spawner.ts: a local process; kube-spawner.ts: a Pod). Idle servers are drained and stopped
+ * (culled); the next request starts them again on the same state, so the user's sessions come back.
  */
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import type { Logger } from "pino";
-import { GATEWAY_SECRET_ENV, TOPOLOGIES, type GatewayConfig, type RoutingMode } from "../topology/index.js";
+import { TOPOLOGIES, type GatewayConfig, type RoutingMode } from "../topology/index.js";
 import { Backend } from "./backends.js";
-import { startCliServer, type CliServerHandle, type CliServerOptions } from "./cli-process.js";
-import { unavailable } from "./errors.js";
+import type { CliServerHandle, CliServerOptions } from "./cli-process.js";
+import { ApiError, unavailable } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import type { SessionManager } from "./sessions.js";
+import { ProcessSpawner, type ServerExit, type SpawnedServer, type Spawner } from "./spawner.js";
 import type { SessionRecord } from "./store.js";
 
 /** One spawned server as listed in the registry file (the local platform mirrors it into the target). */
@@ -37,19 +37,22 @@ export interface SpawnPoolDeps {
   env?: Record<string, string | undefined>;
   /** Test switch: off = concurrent first requests each spawn a CLI (the race the pool prevents). */
   singleFlight?: boolean;
+  /** Test switch (negative control): every user is served by one server, as if users shared a pod. */
+  shareOneServer?: boolean;
   /** Key of the server ids (GATEWAY_SERVER_ID_KEY); undefined only for the keyless-server-ids control. */
   idKey: string | undefined;
-  /** Starts one CLI server; unit tests pass a fake. */
+  /** Where servers run; default: a local process per user (backends.kind spawn). */
+  spawner?: Spawner;
+  /** kind spawn: starts one CLI process; unit tests pass a fake. */
   start?: (opts: CliServerOptions) => Promise<CliServerHandle>;
   now?: () => number;
 }
 
-type SpawnBackends = Extract<GatewayConfig["backends"], { kind: "spawn" }>;
+type PerUserBackends = Extract<GatewayConfig["backends"], { kind: "spawn" | "kubernetes" }>;
 
 interface Running {
-  handle: CliServerHandle;
+  handle: SpawnedServer;
   backend: Backend;
-  token: string;
   startedAt: number;
   /** Set when the pool stops it on purpose, so its exit is not taken for a crash. */
   stopping: boolean;
@@ -58,7 +61,6 @@ interface Running {
 interface Slot {
   id: string;
   user: string;
-  home: string;
   /** The current process; stays set while a crashed one waits for its restart (readiness reports it). */
   running?: Running;
   dead: boolean;
@@ -90,30 +92,28 @@ export function spawnServerId(user: string, key: string | undefined): string {
 
 export class SpawnPool implements BackendPool {
   readonly mode: RoutingMode;
-  private readonly spec: SpawnBackends;
+  private readonly spec: PerUserBackends;
   private readonly slots = new Map<string, Slot>();
-  private readonly start: (opts: CliServerOptions) => Promise<CliServerHandle>;
+  private readonly spawner: Spawner;
   private readonly now: () => number;
   private readonly singleFlight: boolean;
   private readonly idleMs: number;
   private cullTimer?: NodeJS.Timeout;
   private culling = false;
   private closed = false;
-  /** Spawns run one at a time until one succeeded: the first start unpacks the CLI into the shared cache. */
-  private warmed = false;
-  private gate: Promise<unknown> = Promise.resolve();
 
   constructor(
     cfg: GatewayConfig,
     private readonly deps: SpawnPoolDeps,
   ) {
-    if (cfg.backends.kind !== "spawn") throw new Error("SpawnPool needs backends.kind spawn");
+    if (cfg.backends.kind === "static") throw new Error("SpawnPool needs backends.kind spawn or kubernetes");
     this.spec = cfg.backends;
     this.mode = TOPOLOGIES[cfg.topology].routing;
     if (this.mode !== "per-user") {
-      throw new Error(`backends.kind spawn starts one CLI per user, which only fits topology isolated (got topology ${cfg.topology})`);
+      throw new Error(`backends.kind ${cfg.backends.kind} starts one CLI per user, which only fits topology isolated (got topology ${cfg.topology})`);
     }
-    this.start = deps.start ?? startCliServer;
+    if (cfg.backends.kind === "kubernetes" && !deps.spawner) throw new Error("backends.kind kubernetes needs the Pod spawner");
+    this.spawner = deps.spawner ?? new ProcessSpawner(cfg.backends as Extract<PerUserBackends, { kind: "spawn" }>, deps.env, deps.start);
     this.now = deps.now ?? Date.now;
     this.singleFlight = deps.singleFlight ?? true;
     this.idleMs = cfg.lifecycle.cliIdleTimeoutSeconds * 1000;
@@ -123,6 +123,7 @@ export class SpawnPool implements BackendPool {
   async startBackground(): Promise<void> {
     await this.reapOrphans();
     this.writeRegistry();
+    await this.spawner.startBackground?.();
     if (this.idleMs > 0) {
       const every = Math.min(5_000, Math.max(250, this.idleMs / 4));
       this.cullTimer = setInterval(() => void this.cullIdle(), every);
@@ -150,11 +151,12 @@ export class SpawnPool implements BackendPool {
     return this.acquire(rec.owner);
   }
 
-  private slot(user: string): Slot {
+  private slot(requester: string): Slot {
+    const user = this.deps.shareOneServer ? "(everyone)" : requester;
     let s = this.slots.get(user);
     if (!s) {
       const id = spawnServerId(user, this.deps.idKey);
-      s = { id, user, home: join(this.spec.homeRoot, id), dead: false, everStarted: false, lastUsed: this.now(), failures: 0, extra: [] };
+      s = { id, user, dead: false, everStarted: false, lastUsed: this.now(), failures: 0, extra: [] };
       this.slots.set(user, s);
     }
     return s;
@@ -164,6 +166,7 @@ export class SpawnPool implements BackendPool {
   private async acquire(user: string): Promise<Backend> {
     const slot = this.slot(user);
     slot.lastUsed = this.now();
+    this.spawner.touch?.(slot.id, slot.lastUsed);
     for (;;) {
       if (this.closed) throw unavailable("draining", "this gateway replica is shutting down; retry on another", 1);
       if (slot.stopping) {
@@ -171,10 +174,12 @@ export class SpawnPool implements BackendPool {
         continue;
       }
       if (slot.running && !slot.dead) return slot.running.backend;
+      if (!slot.starting) this.checkCapacity();
       const starting = this.singleFlight && slot.starting ? slot.starting : this.begin(slot);
       try {
         await starting;
       } catch (err) {
+        if (err instanceof ApiError) throw err;
         throw unavailable("cli_unavailable", `could not start this user's CLI server: ${(err as Error).message}`, 5);
       } finally {
         slot.lastUsed = this.now();
@@ -192,39 +197,35 @@ export class SpawnPool implements BackendPool {
     return p;
   }
 
+  /** At most backends.maxServers run here; a new user beyond that waits for a cull (503 + Retry-After). */
+  private checkCapacity(): void {
+    let running = 0;
+    for (const s of this.slots.values()) if (s.running || s.starting) running++;
+    if (running >= this.spec.maxServers) {
+      this.deps.metrics.spawnRefusals.inc();
+      throw unavailable("server_capacity", `all ${this.spec.maxServers} per-user CLI servers are in use; retry when an idle one has been culled`, this.retryAfterSeconds());
+    }
+  }
+
+  /** About when the next idle server can be culled. */
+  private retryAfterSeconds(): number {
+    return Math.max(5, Math.min(300, Math.ceil(this.idleMs / 1000 / 4) || 30));
+  }
+
   private async spawn(slot: Slot, reason: string): Promise<void> {
-    const token = randomBytes(24).toString("base64url");
     const t0 = performance.now();
     const tail: string[] = [];
-    const opts: CliServerOptions = {
-      cliPath: this.spec.cliPath,
-      home: slot.home,
-      connectionToken: token,
-      host: this.spec.host,
-      port: 0,
-      sessionIdleTimeoutSeconds: this.spec.sessionIdleTimeoutSeconds,
-      env: this.cliEnv(),
-      onOutput: (line) => {
-        tail.push(line);
-        if (tail.length > 10) tail.shift();
-      },
+    const onOutput = (line: string) => {
+      tail.push(line);
+      if (tail.length > 10) tail.shift();
     };
-    mkdirSync(slot.home, { recursive: true, mode: 0o700 });
-    let handle: CliServerHandle;
-    if (this.warmed) {
-      handle = await this.start(opts);
-    } else {
-      const started = this.gate.then(() => this.start(opts));
-      this.gate = started.catch(() => undefined);
-      handle = await started;
-      this.warmed = true;
-    }
+    const handle = await this.spawner.start(slot.id, onOutput);
     if (this.closed) {
       await handle.stop(STOP_GRACE_MS);
       throw new Error("the gateway is shutting down");
     }
-    const backend = new Backend({ id: slot.id, address: handle.address, user: slot.user, pid: handle.pid }, token);
-    const run: Running = { handle, backend, token, startedAt: this.now(), stopping: false };
+    const backend = new Backend({ id: slot.id, address: handle.address, user: slot.user, pid: handle.pid }, handle.connectionToken);
+    const run: Running = { handle, backend, startedAt: this.now(), stopping: false };
     // Only reachable with single-flight off: the earlier racer keeps running beside the new one.
     if (slot.running && !slot.dead) slot.extra.push(slot.running);
     slot.running = run;
@@ -234,22 +235,13 @@ export class SpawnPool implements BackendPool {
     this.deps.metrics.cliSpawns.inc({ reason });
     this.deps.metrics.cliSpawnDuration.observe(seconds);
     this.deps.log.info({ server: slot.id, pid: handle.pid, reason, ms: Math.round(seconds * 1000) }, "per-user CLI started");
-    void handle.exited.then((code) => this.onExit(slot, run, code, tail));
+    void handle.exited.then((exit) => this.onExit(slot, run, exit, tail));
     this.writeRegistry();
   }
 
-  private cliEnv(): Record<string, string> {
-    const githubToken = this.deps.env?.[GATEWAY_SECRET_ENV.githubToken];
-    return {
-      // One unpacked CLI for all users instead of ~235 MB and a 2-3 s unpack per user home.
-      XDG_CACHE_HOME: join(this.spec.homeRoot, ".cache"),
-      ...this.spec.env,
-      ...(githubToken ? { [GATEWAY_SECRET_ENV.githubToken]: githubToken } : {}),
-    };
-  }
-
-  private onExit(slot: Slot, run: Running, code: number | string, tail: string[]): void {
+  private onExit(slot: Slot, run: Running, exit: ServerExit, tail: string[]): void {
     if (run.stopping || this.closed) return;
+    const { code } = exit;
     const extra = slot.extra.indexOf(run);
     if (extra >= 0) {
       slot.extra.splice(extra, 1);
@@ -257,6 +249,13 @@ export class SpawnPool implements BackendPool {
       return;
     }
     if (slot.running !== run) return;
+    if (exit.removed) {
+      // Culled by another replica: its sessions here are detached; the next request starts it again.
+      this.deps.log.info({ server: slot.id }, "per-user CLI removed by another gateway replica");
+      run.stopping = true;
+      void this.stopSlot(slot, false);
+      return;
+    }
     this.deps.log.warn({ server: slot.id, code, output: tail.slice(-5) }, "per-user CLI exited unexpectedly");
     slot.dead = true;
     run.backend.drop();
@@ -293,22 +292,32 @@ export class SpawnPool implements BackendPool {
   async cullIdle(): Promise<number> {
     if (this.culling || this.closed || this.idleMs <= 0) return 0;
     this.culling = true;
-    let culled = 0;
+    // Stopped together: a Pod takes seconds to go, and twenty of them in turn would take minutes.
+    const stops: Promise<void>[] = [];
     try {
       for (const slot of [...this.slots.values()]) {
         const run = slot.running;
         if (!run || slot.dead || slot.starting || slot.stopping) continue;
         const activity = this.deps.sessions.lastActivityOn(slot.id);
-        if (activity.inflight > 0) continue;
         const last = Math.max(slot.lastUsed, activity.lastActive, run.startedAt);
-        if (this.now() - last < this.idleMs) continue;
-        await this.stopSlot(slot, true);
-        culled++;
+        if (activity.inflight > 0 || this.now() - last < this.idleMs) {
+          // Tell the other replicas, which cull by the same rule: the real last use, or now while a turn runs.
+          this.spawner.touch?.(slot.id, activity.inflight > 0 ? this.now() : last);
+          continue;
+        }
+        if (this.spawner.usedElsewhereWithin) {
+          if (await this.spawner.usedElsewhereWithin(slot.id, this.idleMs)) continue;
+          // A request may have come in while we asked.
+          if (slot.running !== run || slot.starting || slot.stopping || this.now() - slot.lastUsed < this.idleMs) continue;
+          if (this.deps.sessions.lastActivityOn(slot.id).inflight > 0) continue;
+        }
+        stops.push(this.stopSlot(slot, true));
       }
+      await Promise.all(stops);
     } finally {
       this.culling = false;
     }
-    return culled;
+    return stops.length;
   }
 
   /** Drain, then stop: requests arriving meanwhile wait and start a fresh server on the same home. */
@@ -346,13 +355,14 @@ export class SpawnPool implements BackendPool {
     await Promise.allSettled([...this.slots.values()].map((s) => s.starting));
     await Promise.all([...this.slots.values()].map((s) => s.stopping ?? this.stopSlot(s, false)));
     this.writeRegistry();
+    await this.spawner.close?.();
   }
 
   private entries(): SpawnRegistryEntry[] {
     const out: SpawnRegistryEntry[] = [];
     for (const s of this.slots.values()) {
       for (const r of [s.running, ...s.extra]) {
-        if (r) out.push({ id: s.id, user: s.user, address: r.handle.address, connectionToken: r.token, pid: r.handle.pid, home: s.home });
+        if (r) out.push({ id: s.id, user: s.user, address: r.handle.address, connectionToken: r.handle.connectionToken, pid: r.handle.pid ?? 0, home: r.handle.home ?? "" });
       }
     }
     return out;
@@ -360,7 +370,7 @@ export class SpawnPool implements BackendPool {
 
   /** Atomic (tmp + rename) and owner-only: it holds the connection tokens. */
   private writeRegistry(): void {
-    const file = this.spec.registryFile;
+    const file = this.spec.kind === "spawn" ? this.spec.registryFile : undefined;
     if (!file) return;
     try {
       mkdirSync(dirname(file), { recursive: true });
@@ -372,7 +382,7 @@ export class SpawnPool implements BackendPool {
 
   /** CLIs listed by a predecessor that died without stopping them; identified by their working directory (= home). */
   private async reapOrphans(): Promise<void> {
-    const file = this.spec.registryFile;
+    const file = this.spec.kind === "spawn" ? this.spec.registryFile : undefined;
     if (!file || !existsSync(file)) return;
     let listed: SpawnRegistryEntry[];
     try {

@@ -1,7 +1,7 @@
 /**
  * `npm run local -- up|down|status|token …` and `npm start` (= up, in the foreground).
  *   up --topology T [--servers N] [--gateways N] [--store memory|redis] [--idle-timeout S]
- *      [--session-ttl S] [--cli-idle-timeout S] [--max-sessions N] [--lock-ttl S] [--port P]
+ *      [--session-ttl S] [--cli-idle-timeout S] [--max-cli-servers N] [--max-sessions N] [--lock-ttl S] [--port P]
  *      [--rate-limit N (requests per user per minute)]
  *      [--max-user-sessions N] [--max-user-turns N (per-user quotas)] [--sse-heartbeat S]
  *      [--target-file PATH] [--detach]
@@ -30,6 +30,7 @@ const OPTIONS = {
   "idle-timeout": { type: "string" },
   "session-ttl": { type: "string" },
   "cli-idle-timeout": { type: "string" },
+  "max-cli-servers": { type: "string" },
   "max-sessions": { type: "string" },
   "lock-ttl": { type: "string" },
   "lock-wait": { type: "string" },
@@ -73,6 +74,7 @@ function toOptions(values: Values): LocalOptions {
     idleTimeoutSeconds: int(values, "idle-timeout"),
     sessionTtlSeconds: int(values, "session-ttl"),
     cliIdleTimeoutSeconds: int(values, "cli-idle-timeout"),
+    maxCliServers: int(values, "max-cli-servers", 1),
     maxSessionsPerServer: int(values, "max-sessions", 1),
     lockTtlSeconds: int(values, "lock-ttl", 1),
     lockWaitSeconds: int(values, "lock-wait", 0),

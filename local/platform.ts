@@ -43,6 +43,8 @@ export interface LocalOptions {
   lockWaitSeconds?: number;
   maxSessionsPerServer?: number;
   cliIdleTimeoutSeconds?: number;
+  /** isolated: per-user CLIs running at once (503 server_capacity beyond); default 100. */
+  maxCliServers?: number;
   drainGraceSeconds?: number;
   /** Requests per user per minute before 429; 0 or absent = off. */
   rateLimitPerMinute?: number;
@@ -278,6 +280,7 @@ export class LocalPlatform {
         registryFile: this.spawnRegistryFile,
         sessionIdleTimeoutSeconds: this.opts.idleTimeoutSeconds ?? 0,
         env: this.cliEnv(),
+        ...(this.opts.maxCliServers ? { maxServers: this.opts.maxCliServers } : {}),
       };
     }
     return {

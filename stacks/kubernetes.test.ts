@@ -8,6 +8,7 @@ import { CLI_PORT, CLI_PROBE_COMMAND, isSecretEnvName } from "../images/contract
 import { tenantServerId } from "../components/k8s/isolated-per-user.js";
 import { BACKEND_CLIENT_LABEL, COMPONENT_LABEL, TENANT_LABEL } from "../components/k8s/meta.js";
 import { gatewayConfigSchema, GATEWAY_CONFIG_ENV, PROFILES, parseTarget, type TargetDescriptor } from "../topology/index.js";
+import { userPod } from "../topology/user-pod.js";
 import { SECRET_CONFIG_KEYS } from "./kubernetes.js";
 import { resolveOutput } from "../testing/pulumi-mocks.js";
 import { secretNeedles } from "../topology/secret-scan.js";
@@ -84,10 +85,12 @@ describe.each(Object.keys(STACK_SECRETS))("stack %s", (stack) => {
   });
 
   it("creates the namespace under the restricted Pod Security Standard", () => {
-    const [ns] = kind(run, "Namespace");
-    expect(ns?.obj.metadata?.labels?.["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+    const namespaces = kind(run, "Namespace");
+    // Per-user Pods (isolated without tenants) get a namespace of their own.
+    expect(namespaces).toHaveLength(gatewayConfig(run).backends.kind === "kubernetes" ? 2 : 1);
+    for (const ns of namespaces) expect(ns.obj.metadata?.labels?.["pod-security.kubernetes.io/enforce"]).toBe("restricted");
     const namespaced = run.kube.filter((r) => r.obj.kind !== "Namespace");
-    expect(new Set(namespaced.map((r) => r.obj.metadata?.namespace))).toEqual(new Set([ns!.obj.metadata!.name]));
+    expect(new Set(namespaced.map((r) => r.obj.metadata?.namespace))).toEqual(new Set(namespaces.map((ns) => ns.obj.metadata!.name)));
   });
 
   it("probes every long-running container; CLI servers with the protocol probe", () => {
@@ -145,6 +148,8 @@ describe.each(Object.keys(STACK_SECRETS))("stack %s", (stack) => {
   });
 
   it("lets only gateway pods reach CLI servers and Redis, and blocks the metadata endpoint", () => {
+    // Per-user Pods have a policy of their own (see "per-user Pods" below).
+    if (cliDeployments(run).length === 0) return expect(gatewayConfig(run).backends.kind).toBe("kubernetes");
     const policies = kind(run, "NetworkPolicy");
     const cliPolicy = policies.find((p) => selects((p.obj.spec as any).podSelector.matchLabels, podSpecLabels(cliDeployments(run)[0]!)))!;
     expect(cliPolicy).toBeDefined();
@@ -170,8 +175,8 @@ describe.each(Object.keys(STACK_SECRETS))("stack %s", (stack) => {
     const cfg = gatewayConfig(run);
     const env = envOf(gatewayDeployment(run));
     const secretsByName = new Map(kind(run, "Secret").map((s) => [s.obj.metadata!.name!, (s.obj as any).stringData]));
-    expect(cfg.backends.kind).toBe("static");
-    if (cfg.backends.kind !== "static") return;
+    expect(cfg.backends.kind).toBe(cliDeployments(run).length > 0 ? "static" : "kubernetes");
+    if (cfg.backends.kind !== "static") return expect(target.servers).toEqual([]);
     const services = new Set(kind(run, "Service").map((s) => `${s.obj.metadata!.name}.${s.obj.metadata!.namespace}.svc.cluster.local:${CLI_PORT}`));
     expect(cfg.backends.servers).toHaveLength(cliDeployments(run).length);
     for (const b of cfg.backends.servers) {
@@ -191,7 +196,13 @@ describe.each(Object.keys(STACK_SECRETS))("stack %s", (stack) => {
     // The stack files use production lifecycle values (minutes, days), which no test can wait out;
     // a per-user rate limit is observable at any setting.
     const { rateLimitPerMinute } = gatewayConfig(run).http;
-    expect(target.features).toEqual([...PROFILES[target.topology].core, ...(rateLimitPerMinute > 0 ? ["rate-limit"] : [])]);
+    // Per-user Pods culled within a test's patience claim cli-culling.
+    const culling = gatewayConfig(run).lifecycle.cliIdleTimeoutSeconds;
+    expect(target.features).toEqual([
+      ...PROFILES[target.topology].core,
+      ...(rateLimitPerMinute > 0 ? ["rate-limit"] : []),
+      ...(culling > 0 && culling <= 30 ? ["cli-culling"] : []),
+    ]);
     expect(target.settings).toMatchObject({ maxSessionsPerServer: gatewayConfig(run).lifecycle.maxSessionsPerServer, bodyLimitBytes: 256 * 1024, rateLimitPerMinute });
     expect(target.servers.map((s) => s.id)).toEqual(cliDeployments(run).map((d) => podSpecLabels(d)["copilot-scale-kit.io/server-id"]));
     expect((await resolveOutput(run.run.exports.gatewayUrl)).value).toBe(target.gatewayUrls[0]);
@@ -370,8 +381,12 @@ describe("config errors name the key and the fix", () => {
     expect(await fails("dev", { "copilot-scale-kit:gatway": "{}" })).toMatch(/unknown stack config copilot-scale-kit:gatway/);
   });
 
-  it("isolated without tenants, and tenants on another topology", async () => {
-    expect(await fails("isolated", { "copilot-scale-kit:tenants": "[]" })).toMatch(/copilot-scale-kit:tenants: isolated needs at least one tenant/);
+  it("per-user claims that would die before their sessions, and tenants on another topology", async () => {
+    const perUser = { namespace: "kit-isolated", perUser: { claimTtlSeconds: 60 } };
+    expect(await fails("local-isolated", { "copilot-scale-kit:kubernetes": JSON.stringify(perUser), "copilot-scale-kit:lifecycle": '{"sessionTtlSeconds":3600}' })).toMatch(
+      /copilot-scale-kit:kubernetes\.perUser\.claimTtlSeconds: a claim must outlive its sessions: at least lifecycle\.sessionTtlSeconds \(3600\)/,
+    );
+    expect(await fails("local-isolated", { "copilot-scale-kit:kubernetes": JSON.stringify({ perUser: { maxServer: 3 } }) })).toMatch(/copilot-scale-kit:kubernetes\.perUser\.maxServer: unknown key/);
     expect(await fails("dev", { "copilot-scale-kit:tenants": '[{"user":"a"}]' })).toMatch(/tenants apply only to the isolated topology/);
   });
 
@@ -396,5 +411,80 @@ describe("config errors name the key and the fix", () => {
 
   it("more than one server for shared", async () => {
     expect(await fails("dev", { "copilot-scale-kit:servers": "3" })).toMatch(/copilot-scale-kit:servers: shared runs exactly one CLI server/);
+  });
+});
+
+describe("per-user Pods (isolated without tenants: local-isolated)", () => {
+  let run: KubernetesRun;
+  let cfg: ReturnType<typeof gatewayConfig>;
+  beforeAll(async () => {
+    run = await runKubernetesStack("local-isolated", { secrets: STACK_SECRETS["local-isolated"] });
+    cfg = gatewayConfig(run);
+  });
+  const usersNs = "kit-isolated-users";
+
+  it("gives the gateway a Pod template, the CLI image, the cap and the cull timeout, and no fixed CLI server", () => {
+    expect(cliDeployments(run)).toEqual([]);
+    expect(cfg.backends).toMatchObject({ kind: "kubernetes", namespace: usersNs, namePrefix: "copilot-u", image: "localhost/copilot-cli:local", maxServers: 22, claimTtlSeconds: 0 });
+    expect(cfg.lifecycle.cliIdleTimeoutSeconds).toBe(15);
+    expect(cfg.store).toBe("redis");
+    // The gateway's own TTL loop cleans per-user sessions; no CronJob could reach the Pods.
+    expect(kind(run, "CronJob")).toEqual([]);
+  });
+
+  it("renders, with the gateway's per-user additions, a valid Pod under the restricted standard, with only the user's own secrets", () => {
+    if (cfg.backends.kind !== "kubernetes") throw new Error("not per-user");
+    const pod = userPod(cfg.backends, "user-0123456789abcdef", "user", new Date(0));
+    validateKubeObject({ type: "kubernetes:core/v1:Pod", name: "user pod", obj: { apiVersion: "v1", kind: "Pod", ...pod } as unknown as KubeObject });
+    const spec = pod.spec!;
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    const cli = spec.containers[0]!;
+    expect(cli.image).toBe("localhost/copilot-cli:local");
+    expect(cli.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true });
+    expect(cli.readinessProbe?.exec?.command).toEqual(CLI_PROBE_COMMAND);
+    const secretRefs = (cli.env ?? []).filter((e) => e.valueFrom?.secretKeyRef).map((e) => [e.name, e.valueFrom!.secretKeyRef!.name]);
+    expect(secretRefs).toEqual([
+      ["COPILOT_CONNECTION_TOKEN", "copilot-u-user-0123456789abcdef-token"],
+      ["COPILOT_GITHUB_TOKEN", "copilot-u-user-0123456789abcdef-credentials"],
+    ]);
+    expect(spec.volumes?.find((v) => v.name === "state")?.persistentVolumeClaim?.claimName).toBe("copilot-u-user-0123456789abcdef-state");
+    expect(pod.metadata?.labels?.["copilot-scale-kit.io/server-id"]).toBe("user-0123456789abcdef");
+    // Without a Secret of their own, a user gets no GitHub token unless the stack allows the shared one.
+    expect((userPod(cfg.backends, "user-0123456789abcdef", "none", new Date(0)).spec!.containers[0]!.env ?? []).map((e) => e.name)).not.toContain("COPILOT_GITHUB_TOKEN");
+  });
+
+  it("lets the gateway's ServiceAccount manage Pods, claims and Secrets in the users' namespace only, and caps the Pods with a quota", () => {
+    const gw = gatewayDeployment(run);
+    expect(podSpec(gw).serviceAccountName).toBe("copilot-gateway");
+    expect(podSpec(gw).automountServiceAccountToken).toBe(true);
+    for (const d of kind(run, "Deployment").filter((x) => x !== gw)) expect(podSpec(d).automountServiceAccountToken, d.name).toBe(false);
+    const [roleObj] = kind(run, "Role");
+    expect(roleObj!.obj.metadata?.namespace).toBe(usersNs);
+    const rules = (roleObj!.obj as any).rules as { resources: string[]; verbs: string[] }[];
+    expect(rules.flatMap((r) => r.resources).sort()).toEqual(["persistentvolumeclaims", "pods", "secrets"]);
+    expect(rules.find((r) => r.resources.includes("secrets"))!.verbs).not.toContain("list");
+    expect(kind(run, "ClusterRole")).toEqual([]);
+    const [binding] = kind(run, "RoleBinding");
+    expect((binding!.obj as any).subjects).toEqual([{ kind: "ServiceAccount", name: "copilot-gateway", namespace: "kit-isolated" }]);
+    const [quota] = kind(run, "ResourceQuota");
+    expect((quota!.obj as any).spec.hard).toEqual({ pods: "22" });
+    expect(quota!.obj.metadata?.namespace).toBe(usersNs);
+  });
+
+  it("lets a user's Pod be reached by the gateway alone and reach only DNS, the model and the public internet", () => {
+    const policy = kind(run, "NetworkPolicy").find((p) => p.obj.metadata?.namespace === usersNs)!;
+    const spec = policy.obj.spec as any;
+    expect(spec.podSelector.matchLabels).toEqual({ "app.kubernetes.io/component": "user-server", "app.kubernetes.io/instance": "copilot-u" });
+    expect(spec.policyTypes).toEqual(["Ingress", "Egress"]);
+    expect(spec.ingress).toEqual([
+      {
+        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kit-isolated" } }, podSelector: { matchLabels: { [BACKEND_CLIENT_LABEL]: "true", "app.kubernetes.io/instance": "copilot" } } }],
+        ports: [{ protocol: "TCP", port: CLI_PORT }],
+      },
+    ]);
+    expect(spec.egress[0]).toEqual({ ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] });
+    expect(spec.egress[1]).toEqual({ to: [{ ipBlock: { cidr: "10.244.0.1/32" } }], ports: [{ protocol: "TCP", port: 11435 }] });
+    expect(spec.egress[2].to[0].ipBlock).toEqual({ cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"] });
   });
 });

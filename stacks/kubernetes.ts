@@ -13,11 +13,12 @@ import {
   KitImages,
   type KitTopology,
   PART_OF,
+  type PerUserOptions,
   SharedCli,
   SharedStorageCluster,
   StickyCluster,
 } from "../components/k8s/index.js";
-import { deployedFeatures, TARGET_VERSION, TOPOLOGIES, type TargetDescriptor, parseTarget, targetSettings } from "../topology/index.js";
+import { deployedFeatures, OBSERVABLE_LIFECYCLE, TARGET_VERSION, TOPOLOGIES, type TargetDescriptor, parseTarget, targetSettings } from "../topology/index.js";
 import { CONFIG_NAMESPACE, commonStackSchema, readStackConfig, requireSecretSeed, SECRET_SEED_KEY, serverCount } from "./config.js";
 import type { StackOutputs } from "./outputs.js";
 
@@ -72,6 +73,26 @@ export const kubernetesSectionSchema = z.strictObject({
   /** CIDRs CLI pods may not reach: the cloud metadata endpoints by default. */
   blockedEgressCidrs: z.array(cidr).default(DEFAULT_BLOCKED_EGRESS),
   /**
+   * isolated without tenants: the gateway creates a Pod per user on demand in its own namespace,
+   * culls it when idle (the claim stays) and starts it again on the user's return.
+   */
+  perUser: z
+    .strictObject({
+      /** Namespace of the per-user Pods, claims and Secrets; default `<namespace>-users`. */
+      namespace: dnsLabel.optional(),
+      maxServers: z.number().int().positive().default(100),
+      /** A user's Pod with no request for this long is deleted; its claim stays. */
+      idleCullSeconds: z.number().int().positive().default(1800),
+      /** A claim (a user's sessions) unused this long is deleted; 0 = kept. At least lifecycle.sessionTtlSeconds. */
+      claimTtlSeconds: z.number().int().min(0).default(30 * 24 * 3600),
+      startTimeoutSeconds: z.number().int().positive().default(180),
+      /** Users without a credentials Secret of their own get the stack's githubToken; false = they get none. */
+      sharedCredential: z.boolean().default(false),
+      /** Private endpoints the user Pods may reach (everything private is refused otherwise), e.g. an in-cluster model. */
+      modelEgress: z.array(z.strictObject({ cidr, port: z.number().int().min(1).max(65535) })).default([]),
+    })
+    .prefault({}),
+  /**
    * Build images/cli and images/gateway during `pulumi up`, tagged with the `images` config.
    * push: to the registry in each tag (pods then run the pushed digest); false = local daemon only.
    */
@@ -93,8 +114,11 @@ export const kubernetesStackSchema = commonStackSchema
       issue(["kubernetes", "sharedStorageClass"], "shared-storage needs a ReadWriteMany storage class (e.g. azurefile-csi, efs-sc, nfs-client)");
     }
     if (cfg.topology === "isolated") {
-      if (cfg.tenants.length === 0) issue(["tenants"], "isolated needs at least one tenant, e.g. [{ user: alice }]");
-      if (cfg.servers !== undefined) issue(["servers"], "isolated runs one server per tenant; remove servers");
+      if (cfg.servers !== undefined) issue(["servers"], "isolated runs one server per user; remove servers");
+      const { claimTtlSeconds } = cfg.kubernetes.perUser;
+      if (cfg.tenants.length === 0 && claimTtlSeconds > 0 && claimTtlSeconds < cfg.lifecycle.sessionTtlSeconds) {
+        issue(["kubernetes", "perUser", "claimTtlSeconds"], `a claim must outlive its sessions: at least lifecycle.sessionTtlSeconds (${cfg.lifecycle.sessionTtlSeconds}), or 0`);
+      }
       const seen = new Set<string>();
       cfg.tenants.forEach((t, i) => {
         if (seen.has(t.user)) issue(["tenants", i, "user"], `tenant ${t.user} is listed twice`);
@@ -134,8 +158,13 @@ function createTopology(cfg: KubernetesStackConfig, kit: KitArgs, opts: pulumi.C
         opts,
       );
     case "isolated":
-      return new IsolatedPerUser(name, { ...kit, tenants: cfg.tenants }, opts);
+      return new IsolatedPerUser(name, { ...kit, tenants: cfg.tenants, ...(cfg.tenants.length === 0 ? { perUser: perUserOptions(cfg) } : {}) }, opts);
   }
+}
+
+function perUserOptions(cfg: KubernetesStackConfig): PerUserOptions {
+  const { namespace, ...rest } = cfg.kubernetes.perUser;
+  return { ...rest, namespace: namespace ?? `${cfg.kubernetes.namespace}-users`, createNamespace: cfg.kubernetes.createNamespace };
 }
 
 export async function deployKubernetes(): Promise<StackOutputs> {
@@ -217,7 +246,11 @@ export async function deployKubernetes(): Promise<StackOutputs> {
       platform: "kubernetes",
       gatewayUrls: [url],
       auth: { kind: "jwt-hs256", secret: jwtSecret },
-      features: deployedFeatures(cfg),
+      features: [
+        ...deployedFeatures(cfg),
+        // Per-user Pods are culled by the gateway itself; a test can watch it when the timeout is short.
+        ...(topology.userServers && cfg.kubernetes.perUser.idleCullSeconds <= OBSERVABLE_LIFECYCLE.idleTimeoutSeconds ? (["cli-culling"] as const) : []),
+      ],
       settings: targetSettings(topology.runtime.config),
       servers: topology.servers.map((s, i) => ({
         id: s.serverId,

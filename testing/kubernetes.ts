@@ -8,7 +8,8 @@ import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { CronJob } from "kubernetes-models/batch/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
-import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
+import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import { ConfigMap, Namespace, PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import type { KubeObject } from "../components/policy/kubernetes.js";
 import { CONFIG_NAMESPACE } from "../stacks/config.js";
 import type { StackOutputs } from "../stacks/outputs.js";
@@ -81,6 +82,12 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "kubernetes:policy/v1:PodDisruptionBudget": PodDisruptionBudget,
   "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": HorizontalPodAutoscaler,
   "kubernetes:networking.k8s.io/v1:NetworkPolicy": NetworkPolicy,
+  "kubernetes:core/v1:ServiceAccount": ServiceAccount,
+  "kubernetes:core/v1:ResourceQuota": ResourceQuota,
+  "kubernetes:rbac.authorization.k8s.io/v1:Role": Role,
+  "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": RoleBinding,
+  // Not a Pulumi resource: the per-user Pods the gateway creates from its template.
+  "kubernetes:core/v1:Pod": Pod,
 };
 
 /** Throws when the object breaks the Kubernetes OpenAPI schema, or its kind has no validator here. */

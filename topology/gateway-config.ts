@@ -24,6 +24,7 @@ export function backendTokenEnv(serverId: string): string {
   return `CLI_TOKEN_${serverId.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
 }
 
+const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const hostPort = z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, "must be host:port");
 
 export const staticBackendSchema = z.object({
@@ -50,6 +51,35 @@ export const backendsSchema = z.discriminatedUnion("kind", [
     sessionIdleTimeoutSeconds: z.number().int().min(0).default(0),
     /** Extra environment for spawned CLIs (never secrets of other users). */
     env: z.record(z.string(), z.string()).default({}),
+    /** Per-user servers running at once; a new user beyond that gets 503 server_capacity with Retry-After. */
+    maxServers: z.number().int().positive().default(100),
+  }),
+  /** isolated on Kubernetes: the gateway creates a Pod (with its claim and token Secret) per user (gateway/kube-spawner.ts). */
+  z.object({
+    kind: z.literal("kubernetes"),
+    /** Namespace of the per-user objects; the gateway's ServiceAccount needs the kit's Role there. */
+    namespace: z.string().regex(dnsLabel, "a namespace name"),
+    /** Object names are `<namePrefix>-<server id>`; also the value of the instance label. */
+    namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/, "lowercase letters, digits and '-', at most 21"),
+    /** The Pod, as the deployment renders it: the gateway adds name, labels, the token, credentials and the claim. */
+    podTemplate: z.object({
+      metadata: z.object({ labels: z.record(z.string(), z.string()).default({}), annotations: z.record(z.string(), z.string()).default({}) }).prefault({}),
+      spec: z.looseObject({ containers: z.array(z.looseObject({ name: z.string() })).min(1) }),
+    }),
+    /** The CLI image (the deployment adds it to the config it renders; required when the gateway starts). */
+    image: z.string().min(1).optional(),
+    /** Name of the container that runs the CLI in podTemplate. */
+    container: z.string().default("copilot"),
+    port: z.number().int().min(1).max(65535).default(4321),
+    /** Each user's state claim (ReadWriteOnce); it outlives culls and is deleted after claimTtlSeconds unused. */
+    storage: z.object({ sizeGi: z.number().positive().default(1), storageClass: z.string().optional() }).prefault({}),
+    /** Claims (and token Secrets) unused this long are deleted; 0 = kept until an operator deletes them. */
+    claimTtlSeconds: z.number().int().min(0).default(0),
+    maxServers: z.number().int().positive().default(100),
+    /** A Pod not Ready within this is deleted and the request answered 503. */
+    startTimeoutSeconds: z.number().positive().default(180),
+    /** Users without a credentials Secret of their own get the deployment's (COPILOT_GITHUB_TOKEN from this Secret) only if set. */
+    sharedCredential: z.object({ secretName: z.string(), key: z.string() }).optional(),
   }),
 ]);
 export type BackendsConfig = z.infer<typeof backendsSchema>;

@@ -60,6 +60,8 @@ export const targetServerSchema = z.object({
   pid: z.number().int().positive().optional(),
   /** Local platform only: the server's COPILOT_HOME. */
   home: z.string().optional(),
+  /** Which run of the server this is (a Pod's uid): it changes when the server is started again. */
+  instance: z.string().optional(),
   /** isolated: the user this server belongs to. */
   user: z.string().optional(),
 });

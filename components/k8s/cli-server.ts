@@ -4,24 +4,15 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  CLI_DATA_PATH,
-  CLI_HOME_PATH,
-  CLI_PORT,
-  CLI_PROBE_COMMAND,
-  CONNECTION_TOKEN_ENV,
-  COPILOT_HOME_ENV,
-  COPILOT_HOME_PATH,
-  isSecretEnvName,
-} from "../../images/contract.js";
+import { CLI_DATA_PATH, CLI_PORT, CONNECTION_TOKEN_ENV, COPILOT_HOME_PATH } from "../../images/contract.js";
 import { GATEWAY_SECRET_ENV } from "../../topology/gateway-config.js";
 import { SECRET_CHECKSUM_ANNOTATION, secretChecksum } from "../secrets.js";
+import { checkPlainEnv, cliContainer } from "./cli-pod.js";
 import {
   type ImagePull,
   type ResourceRequirements,
   type SecretKeyRef,
   hardenedPodTemplate,
-  preStopSleep,
   RESTRICTED_CONTAINER_SECURITY,
   scratchVolume,
   secretEnv,
@@ -31,7 +22,6 @@ import {
   singletonDeploymentSpec,
   standardLabels,
   TENANT_LABEL,
-  TMP_MOUNT,
 } from "./meta.js";
 
 /** Session state of one server. */
@@ -71,11 +61,7 @@ export interface CliServerArgs {
   rolloutSecrets?: pulumi.Input<string | undefined>[];
 }
 
-export const DEFAULT_CLI_RESOURCES: ResourceRequirements = {
-  // Measured: ~250-290 MB idle, ~420 MB after a few dozen sessions; tools the agent runs add more.
-  requests: { cpu: "250m", memory: "512Mi" },
-  limits: { cpu: "2", memory: "2Gi" },
-};
+export { DEFAULT_CLI_RESOURCES } from "./cli-pod.js";
 
 /** shared-storage: the pod's own COPILOT_HOME, and the folder of it that the RWX claim provides. */
 export const PRIVATE_HOME_VOLUME = "private-home";
@@ -100,12 +86,7 @@ export class CliServer extends pulumi.ComponentResource {
   constructor(name: string, args: CliServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("copilot-scale-kit:k8s:CliServer", name, {}, opts);
     const drainGrace = args.drainGraceSeconds ?? 60;
-    const resources = args.resources ?? DEFAULT_CLI_RESOURCES;
-    const extraEnv = Object.entries(args.env ?? {});
-    const refused = extraEnv.map(([k]) => k).filter((k) => isSecretEnvName(k));
-    if (refused.length) {
-      throw new Error(`CliServer ${args.serverId}: env ${refused.join(", ")} looks secret; pass secrets through a Kubernetes Secret, not plain env`);
-    }
+    checkPlainEnv(`CliServer ${args.serverId}`, args.env);
     const k8sName = `${args.instance}-cli-${args.serverId}`;
     if (!/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(k8sName)) {
       throw new Error(`CliServer name ${k8sName} is not a DNS label (at most 63 lowercase letters, digits and '-'); shorten the prefix or the server id`);
@@ -156,8 +137,6 @@ export class CliServer extends pulumi.ComponentResource {
           { name: "state", mountPath: `${COPILOT_HOME_PATH}/${SESSION_STATE_DIR}`, subPath: SESSION_STATE_DIR },
         ]
       : [{ name: "state", mountPath: CLI_DATA_PATH }];
-    const cliArgs = args.sessionIdleTimeoutSeconds ? ["--session-idle-timeout", String(args.sessionIdleTimeoutSeconds)] : [];
-    const probe = { exec: { command: [...CLI_PROBE_COMMAND] }, timeoutSeconds: 5 };
     this.deployment = new k8s.apps.v1.Deployment(
       k8sName,
       {
@@ -187,27 +166,19 @@ export class CliServer extends pulumi.ComponentResource {
                 }
               : {}),
             containers: [
-              {
-                name: "copilot",
+              cliContainer({
                 image: args.image,
-                imagePullPolicy: args.imagePull?.policy,
-                args: cliArgs,
-                ports: [{ name: "copilot", containerPort: CLI_PORT, protocol: "TCP" }],
-                env: [
-                  { name: COPILOT_HOME_ENV, value: COPILOT_HOME_PATH },
+                imagePull: args.imagePull,
+                sessionIdleTimeoutSeconds: args.sessionIdleTimeoutSeconds,
+                drainGraceSeconds: drainGrace,
+                secretEnv: [
                   secretEnv(CONNECTION_TOKEN_ENV, this.tokenSecret),
                   ...(args.githubToken ? [secretEnv(GATEWAY_SECRET_ENV.githubToken, args.githubToken)] : []),
-                  ...extraEnv.map(([k, v]) => ({ name: k, value: v })),
                 ],
-                // The first start on a node also pulls a ~1 GB image; allow two minutes.
-                startupProbe: { ...probe, periodSeconds: 2, failureThreshold: 60 },
-                readinessProbe: { ...probe, periodSeconds: 10, failureThreshold: 3 },
-                livenessProbe: { ...probe, periodSeconds: 20, failureThreshold: 3 },
-                lifecycle: preStopSleep(drainGrace),
-                resources,
-                securityContext: RESTRICTED_CONTAINER_SECURITY,
-                volumeMounts: [...stateMounts, TMP_MOUNT, { name: "home", mountPath: CLI_HOME_PATH }],
-              },
+                env: args.env,
+                resources: args.resources,
+                stateMounts,
+              }),
             ],
             volumes: [
               { name: "state", persistentVolumeClaim: { claimName: this.claimName } },

@@ -3,7 +3,7 @@
  * SessionCleanup CronJob: the validated non-secret config (GATEWAY_CONFIG) and every secret as a
  * secretKeyRef, never as a literal.
  */
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import {
   backendTokenEnv,
   GATEWAY_CONFIG_ENV,
@@ -21,6 +21,8 @@ export interface GatewaySecretRefs {
   redisUrl?: SecretKeyRef;
   githubToken?: SecretKeyRef;
   providerApiKey?: SecretKeyRef;
+  /** Per-user backends: the key of the server ids (GATEWAY_SERVER_ID_KEY). */
+  serverIdKey?: SecretKeyRef;
 }
 
 export interface GatewayRuntime {
@@ -32,13 +34,28 @@ export interface GatewayRuntime {
   env: EnvVar[];
 }
 
-export function gatewayRuntime(args: { image: pulumi.Input<string>; imagePull?: ImagePull; config: GatewayConfigInput; secrets: GatewaySecretRefs }): GatewayRuntime {
+export function gatewayRuntime(args: {
+  image: pulumi.Input<string>;
+  imagePull?: ImagePull;
+  config: GatewayConfigInput;
+  secrets: GatewaySecretRefs;
+  /** backends.kind kubernetes: the image of the per-user Pods, added to the rendered config. */
+  cliImage?: pulumi.Input<string>;
+}): GatewayRuntime {
   const config = parseGatewayConfig(args.config);
-  if (config.backends.kind !== "static") {
-    throw new Error(`gateway backends "${config.backends.kind}" spawn local processes; on Kubernetes the backends are static CLI servers`);
+  if (config.backends.kind === "spawn") {
+    throw new Error('gateway backends "spawn" start local processes; on Kubernetes use static CLI servers or kind kubernetes (a Pod per user)');
   }
-  const env: EnvVar[] = [{ name: GATEWAY_CONFIG_ENV, value: JSON.stringify(config) }];
-  for (const server of config.backends.servers) {
+  const backends = config.backends;
+  const rendered =
+    backends.kind === "kubernetes"
+      ? pulumi.output(args.cliImage ?? backends.image).apply((image) => {
+          if (!image) throw new Error("gatewayRuntime: backends.kind kubernetes needs cliImage");
+          return JSON.stringify({ ...config, backends: { ...backends, image } });
+        })
+      : JSON.stringify(config);
+  const env: EnvVar[] = [{ name: GATEWAY_CONFIG_ENV, value: rendered }];
+  for (const server of backends.kind === "static" ? backends.servers : []) {
     const ref = args.secrets.backendTokens[server.id];
     if (!ref) throw new Error(`gateway backend ${server.id} has no connection-token Secret`);
     env.push(secretEnv(server.tokenEnv, ref));
@@ -49,6 +66,10 @@ export function gatewayRuntime(args: { image: pulumi.Input<string>; imagePull?: 
   }
   if (args.secrets.githubToken) env.push(secretEnv(GATEWAY_SECRET_ENV.githubToken, args.secrets.githubToken));
   if (args.secrets.providerApiKey) env.push(secretEnv(GATEWAY_SECRET_ENV.providerApiKey, args.secrets.providerApiKey));
+  if (backends.kind === "kubernetes") {
+    if (!args.secrets.serverIdKey) throw new Error("per-user backends need the server-id key Secret (GATEWAY_SERVER_ID_KEY)");
+    env.push(secretEnv(GATEWAY_SECRET_ENV.serverIdKey, args.secrets.serverIdKey));
+  }
   return { image: args.image, imagePull: args.imagePull, config, env };
 }
 

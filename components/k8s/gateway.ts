@@ -46,6 +46,8 @@ export interface GatewayArgs {
   rolloutSecrets?: pulumi.Input<string | undefined>[];
   /** memory store only: the claim that holds `storeFile`. */
   stateStorage?: { sizeGi?: number; storageClass?: string };
+  /** Per-user Pods: the ServiceAccount whose Role lets the gateway create them; its token is mounted. */
+  serviceAccountName?: pulumi.Input<string>;
 }
 
 export const DEFAULT_GATEWAY_RESOURCES: ResourceRequirements = {
@@ -150,6 +152,7 @@ export class Gateway extends pulumi.ComponentResource {
                 },
               ],
               volumes,
+              ...(args.serviceAccountName ? { serviceAccountName: args.serviceAccountName } : {}),
             },
             {
               "prometheus.io/scrape": "true",

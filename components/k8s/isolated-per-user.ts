@@ -1,6 +1,7 @@
 /**
- * isolated: one CLI server per tenant, each with its own state volume and its own connection token
- * Secret. Tenants are static (from config); the gateway routes a user only to their own server.
+ * isolated: one CLI server per user. With `perUser`, the gateway creates each user's Pod on demand
+ * (UserServers); with static tenants, each tenant gets a fixed server with its own state volume
+ * and connection-token Secret. Either way the gateway routes a user only to their own server.
  */
 import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
@@ -20,13 +21,14 @@ export function tenantServerId(user: string): string {
 
 export class IsolatedPerUser extends KitTopology {
   constructor(name: string, args: IsolatedPerUserArgs, opts?: pulumi.ComponentResourceOptions) {
+    if (args.perUser && args.tenants.length > 0) throw new Error("IsolatedPerUser: either static tenants or perUser, not both");
     super(
       "copilot-scale-kit:k8s:IsolatedPerUser",
       name,
       "isolated",
       args,
       () => {
-        if (args.tenants.length === 0) throw new Error("IsolatedPerUser: at least one tenant is needed");
+        if (args.tenants.length === 0) throw new Error("IsolatedPerUser: at least one tenant is needed, or perUser for a Pod per user on demand");
         return args.tenants.map((t) => ({
           id: tenantServerId(t.user),
           tenant: t.user,

@@ -105,7 +105,8 @@ export function preStopSleep(seconds: number): k8s.types.input.core.v1.Lifecycle
 
 /**
  * A pod template with the kit's hardening: the restricted security context, no service-account
- * token (no pod talks to the API server) and no Service env links (they would clutter env).
+ * token unless the pod names a ServiceAccount (only a gateway that creates per-user Pods talks to
+ * the API server) and no Service env links (they would clutter env).
  */
 export function hardenedPodTemplate(
   labels: Record<string, string>,
@@ -120,7 +121,7 @@ export function hardenedPodTemplate(
   return {
     metadata: { labels, ...(annotations ? { annotations } : {}) },
     spec: {
-      automountServiceAccountToken: false,
+      automountServiceAccountToken: spec.serviceAccountName !== undefined,
       enableServiceLinks: false,
       securityContext: restrictedPodSecurity(uid, gid),
       imagePullSecrets: imagePullSecrets(imagePull),

@@ -21,6 +21,7 @@ import { type ImagePull, type ResourceRequirements, type SecretKeyRef, standardL
 import { NetworkPolicies } from "./network-policies.js";
 import { Redis } from "./redis.js";
 import { SessionCleanup } from "./session-cleanup.js";
+import { UserServers } from "./user-servers.js";
 
 export interface KitArgs {
   namespace: string;
@@ -56,6 +57,24 @@ export interface KitArgs {
   providerApiKey?: pulumi.Input<string>;
   cleanupResources?: ResourceRequirements;
   blockedEgressCidrs?: string[];
+  /** isolated only: a Pod per user, created by the gateway on demand, instead of fixed servers. */
+  perUser?: PerUserOptions;
+}
+
+export interface PerUserOptions {
+  /** Namespace of the per-user Pods; default `<namespace>-users`. */
+  namespace?: string;
+  createNamespace?: boolean;
+  maxServers: number;
+  /** A server with no request for this long is culled (its claim stays). */
+  idleCullSeconds: number;
+  /** A claim unused this long is deleted; 0 = kept. */
+  claimTtlSeconds: number;
+  startTimeoutSeconds?: number;
+  /** Private endpoints the user Pods may reach (an in-cluster or on-node model). */
+  modelEgress?: { cidr: string; port: number }[];
+  /** Users without a credentials Secret of their own get the deployment's GitHub token (else none). */
+  sharedCredential: boolean;
 }
 
 /** One CLI server a topology wants. */
@@ -81,6 +100,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
   readonly gateway: Gateway;
   readonly redis?: Redis;
   readonly cleanup?: SessionCleanup;
+  readonly userServers?: UserServers;
   /** The gateway's validated configuration, as the pods read it. */
   readonly runtime: GatewayRuntime;
 
@@ -98,9 +118,11 @@ export abstract class KitTopology extends pulumi.ComponentResource {
     const child = { parent: this };
     this.topology = topology;
     this.instance = instance;
-    const plans = plan(this, instance);
+    const perUser = args.perUser;
+    if (perUser && TOPOLOGIES[topology].routing !== "per-user") throw new Error(`${topology}: perUser applies to the isolated topology only`);
+    const plans = perUser ? [] : plan(this, instance);
     const ids = plans.map((p) => p.id);
-    if (ids.length === 0) throw new Error(`${topology}: no CLI servers planned`);
+    if (ids.length === 0 && !perUser) throw new Error(`${topology}: no CLI servers planned`);
     if (new Set(ids).size !== ids.length) throw new Error(`${topology}: duplicate server ids ${ids.join(", ")}`);
 
     const credentials = this.credentials(args, instance);
@@ -154,23 +176,52 @@ export abstract class KitTopology extends pulumi.ComponentResource {
       );
     }
 
+    if (perUser) {
+      this.userServers = new UserServers(
+        `${instance}-user-servers`,
+        {
+          gatewayNamespace: args.namespace,
+          namespace: perUser.namespace ?? `${args.namespace}-users`,
+          createNamespace: perUser.createNamespace,
+          instance,
+          imagePull: args.imagePull,
+          resources: args.cli?.resources,
+          storage: { sizeGi: args.cli?.storageGi ?? 10, storageClass: args.cli?.storageClass },
+          sessionIdleTimeoutSeconds: args.cli?.sessionIdleTimeoutSeconds,
+          drainGraceSeconds: args.lifecycle.drainGraceSeconds,
+          env: args.cli?.env,
+          maxServers: perUser.maxServers,
+          claimTtlSeconds: perUser.claimTtlSeconds,
+          startTimeoutSeconds: perUser.startTimeoutSeconds,
+          modelEgress: perUser.modelEgress,
+          sharedGithubToken: perUser.sharedCredential ? args.githubToken : undefined,
+          serverIdKey: deriveSecret(args.secretSeed, `${instance}/gateway/server-id-key`),
+        },
+        child,
+      );
+    }
+    const settings = gatewaySettings(args);
     const config: GatewayConfigInput = {
       topology,
-      backends: { kind: "static", servers: plans.map((p, i) => staticBackend(p.id, this.servers[i]!.address, p.tenant)) },
+      backends: this.userServers?.backends ?? { kind: "static", servers: plans.map((p, i) => staticBackend(p.id, this.servers[i]!.address, p.tenant)) },
       auth: { kind: "jwt-hs256" },
       store: useRedis ? "redis" : "memory",
       ...(useRedis ? {} : { storeFile: GATEWAY_STORE_FILE }),
-      ...gatewaySettings(args),
+      ...settings,
+      // Fixed servers are never culled; per-user Pods are, after this much idleness.
+      lifecycle: { ...settings.lifecycle, cliIdleTimeoutSeconds: perUser?.idleCullSeconds ?? 0 },
     };
     this.runtime = gatewayRuntime({
       image: args.images.gateway,
       imagePull: args.imagePull,
       config,
+      cliImage: perUser ? args.images.cli : undefined,
       secrets: {
         backendTokens: Object.fromEntries(this.servers.map((s) => [s.serverId, s.tokenSecret])),
         redisUrl: this.redis?.url,
         githubToken: credentials.githubToken,
         providerApiKey: credentials.providerApiKey,
+        serverIdKey: this.userServers?.serverIdKey,
       },
     });
 
@@ -192,11 +243,13 @@ export abstract class KitTopology extends pulumi.ComponentResource {
         serviceType: args.gateway.serviceType,
         resources: args.gateway.resources,
         stateStorage: { storageClass: args.cli?.storageClass },
+        serviceAccountName: this.userServers?.serviceAccountName,
       },
       child,
     );
 
-    if (useRedis && args.lifecycle.sessionTtlSeconds > 0) {
+    // Per-user servers exist only while the gateway runs them, so its own TTL loop cleans their sessions.
+    if (useRedis && args.lifecycle.sessionTtlSeconds > 0 && !perUser) {
       this.cleanup = new SessionCleanup(
         `${instance}-session-cleanup`,
         { namespace: args.namespace, instance, runtime: this.runtime, schedule: args.lifecycle.cleanupSchedule, resources: args.cleanupResources },

@@ -20,7 +20,7 @@ import { gatewayHost, rawExchange, rawRequest, type RawResponse } from "../raw-h
 
 /** The documented id and user-id contracts. */
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const USER_RE = /^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$/;
+const USER_RE = /^(?!\s)(?!.*\s$)[^\p{Cc}\p{Cs}\p{Zl}\p{Zp}\uFFFD]{1,256}$/u;
 const MAX_PROMPT = 100_000;
 const MAX_PARAM = 4_096;
 const LONE_SURROGATE = /\p{Cs}/u;

@@ -58,12 +58,13 @@ describe("per-user CLI servers", () => {
     expect(turnOf((await send(a, ida, "next")).body.content).turn).toBe(2);
 
     const [A, B] = await Promise.all([listed(sa), listed(sb)]);
-    expect(A.user).toBe(a);
-    expect(B.user).toBe(b);
+    // The local platform's registry knows each server's owner; nothing on a cluster may name it.
+    expect(A.user).toBe(claims("process-control") ? a : undefined);
+    expect(B.user).toBe(claims("process-control") ? b : undefined);
     expect(A.address).not.toBe(B.address);
     expect(A.connectionToken).not.toBe(B.connectionToken);
     if (A.home && B.home) expect(A.home).not.toBe(B.home);
-    expect(target(true).servers.filter((s) => s.user === a)).toHaveLength(1);
+    expect(target(true).servers.filter((s) => s.id === sa)).toHaveLength(1);
 
     // Server ids, headers and metric labels never carry the user id.
     expect(sa).not.toContain(a);
@@ -108,7 +109,8 @@ describe("per-user CLI servers", () => {
   });
 
   conformance(["per-user-cli"], "a burst of parallel first requests of a new user spawns exactly one CLI", async () => {
-    const c = user("iso-burst");
+    // A new user on every attempt: on a retry the first attempt's server would already run.
+    const c = user(`iso-burst-${Math.random().toString(36).slice(2, 6)}`);
     const spawnsBefore = await metric("copilot_gateway_cli_spawns_total");
     const t0 = Date.now();
     const created = await Promise.all(Array.from({ length: 10 }, () => api<{ sessionId: string }>("POST", "/v1/sessions", { user: c, json: {} })));
@@ -120,10 +122,12 @@ describe("per-user CLI servers", () => {
 
     const [id] = [...ids];
     await listed(id!);
-    expect(target(true).servers.filter((s) => s.user === c)).toHaveLength(1);
+    expect(target(true).servers.filter((s) => s.id === id)).toHaveLength(1);
 
     // Every one of those sessions works on that one server.
-    const replies = await Promise.all(created.map((r, i) => send(c, r.body.sessionId, `burst ${i}`)));
+    // One after another: a user's turns in flight are capped (quotas.maxTurnsInFlightPerUser).
+    const replies = [];
+    for (const [i, r] of created.entries()) replies.push(await send(c, r.body.sessionId, `burst ${i}`));
     expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(new Set(replies.map((r) => r.headers.get("x-copilot-server")))).toEqual(ids);
     for (const r of replies) expect(turnOf(r.body.content).turn).toBe(1);
@@ -162,7 +166,10 @@ describe("culling idle per-user CLIs", () => {
     expect(after.headers.get("x-copilot-server")).toBe(sid);
     expect(turnOf(after.body.content)).toEqual({ turn: 2, prompt: "after the cull" });
     const back = await listed(sid);
-    expect(back.pid).not.toBe(before.pid);
+    // A process id locally, a Pod's uid on Kubernetes: a new run of the server either way.
+    const run = (s: TargetServer) => s.pid ?? s.instance;
+    expect(run(before)).toBeDefined();
+    expect(run(back)).not.toBe(run(before));
     if (before.home) expect(back.home).toBe(before.home);
     const mine = await api<{ sessions: { sessionId: string }[] }>("GET", "/v1/sessions", { user: d });
     expect(mine.body.sessions.map((s) => s.sessionId)).toContain(id);
@@ -180,7 +187,9 @@ describe("culling idle per-user CLIs", () => {
     expect(long.status).toBe(200);
     expect(turnOf(long.body.content).turn).toBe(2);
     expect(long.headers.get("x-copilot-server")).toBe(sid);
-    // Same process as before the turn: it was not culled and respawned in between.
-    expect(target(true).servers.find((s) => s.id === sid)?.pid).toBe(before.pid);
+    // Same process (or Pod) as before the turn: it was not culled and respawned in between.
+    const now = target(true).servers.find((s) => s.id === sid);
+    expect(now?.pid ?? now?.instance).toBe(before.pid ?? before.instance);
+    expect(before.pid ?? before.instance).toBeDefined();
   });
 });

@@ -25,9 +25,10 @@ export function daemons(): Record<string, Daemon> {
     },
     "kube-apiserver": {
       name: "kube-apiserver",
-      argv: [k("kube-apiserver"), `--etcd-servers=http://127.0.0.1:${net.etcdPort}`, ...common, `--secure-port=${net.apiPort}`, "--advertise-address=127.0.0.1",
-        // On loopback the default endpoint reconciler refuses the advertise address.
-        "--endpoint-reconciler-type=none",
+      argv: [k("kube-apiserver"), `--etcd-servers=http://127.0.0.1:${net.etcdPort}`, `--secure-port=${net.apiPort}`,
+        // On the bridge, not loopback: pods (the gateway's Kubernetes spawner) reach it through the
+        // kubernetes Service, whose endpoint the default reconciler keeps at this address.
+        `--bind-address=${net.bridgeIp}`, `--advertise-address=${net.bridgeIp}`,
         `--tls-cert-file=${pki("apiserver.crt")}`, `--tls-private-key-file=${pki("apiserver.key")}`, `--client-ca-file=${pki("ca.crt")}`,
         `--service-account-key-file=${pki("sa.pub")}`, `--service-account-signing-key-file=${pki("sa.key")}`, "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction", `--service-cluster-ip-range=${net.serviceCidr}`, "--allow-privileged=true",

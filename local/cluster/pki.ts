@@ -4,7 +4,7 @@
  * certificate, and the service-account signing key. Kubeconfigs for each identity.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NODE_NAME, net, paths } from "./layout.js";
 
@@ -13,9 +13,11 @@ function openssl(args: string[]): void {
 }
 
 function sign(name: string, subject: string, ext: string): void {
-  if (existsSync(join(paths.pki, `${name}.crt`))) return;
+  const extFile = join(paths.pki, `${name}.ext`);
+  // Signed again when its names changed (an older cluster directory), else kept.
+  if (existsSync(join(paths.pki, `${name}.crt`)) && existsSync(extFile) && readFileSync(extFile, "utf8") === ext) return;
   openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject]);
-  writeFileSync(join(paths.pki, `${name}.ext`), ext);
+  writeFileSync(extFile, ext);
   openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.crt`, "-days", "30", "-extfile", `${name}.ext`]);
 }
 
@@ -35,7 +37,7 @@ export function ensurePki(): void {
   if (!existsSync(join(paths.pki, "ca.crt"))) {
     openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "30", "-subj", "/CN=copilot-scale-kit-cluster-ca"]);
   }
-  const sans = [`IP:127.0.0.1`, `IP:${net.apiServiceIp}`, `DNS:localhost`, `DNS:${NODE_NAME}`, "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"];
+  const sans = [`IP:${net.bridgeIp}`, `IP:${net.apiServiceIp}`, `DNS:localhost`, `DNS:${NODE_NAME}`, "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"];
   sign("apiserver", "/CN=kube-apiserver", `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\n`);
   sign("kubelet-serving", `/CN=${NODE_NAME}`, `subjectAltName=IP:127.0.0.1,DNS:${NODE_NAME},DNS:localhost\nextendedKeyUsage=serverAuth\n`);
   for (const [name, subject] of Object.entries(IDENTITIES)) sign(name, subject, "extendedKeyUsage=clientAuth\n");
@@ -60,7 +62,7 @@ export function writeKubeconfigs(): void {
         "kind: Config",
         "clusters:",
         "- name: copilot-scale-kit",
-        `  cluster: {server: "https://127.0.0.1:${net.apiPort}", certificate-authority: "${join(paths.pki, "ca.crt")}"}`,
+        `  cluster: {server: "https://${net.bridgeIp}:${net.apiPort}", certificate-authority: "${join(paths.pki, "ca.crt")}"}`,
         "users:",
         `- name: ${identity}`,
         `  user: {client-certificate: "${join(paths.pki, `${identity}.crt`)}", client-key: "${join(paths.pki, `${identity}.key`)}"}`,

@@ -4,14 +4,17 @@
  * target (through the Services' addresses on this machine's pod bridge), then `pulumi destroy` and
  * what it left behind.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { parseTarget, type TargetDescriptor, type TopologyName } from "../../topology/index.js";
+import { net } from "../../local/cluster/layout.js";
 import { engineStack } from "./engine.js";
 import { isolationChecks, type IsolationResult } from "./isolation-checks.js";
 import { kubectl, namespaceLeftovers, podsReady, serviceAddress } from "./kube.js";
+import { perUserChecks, type PerUserResult } from "./per-user-check.js";
+import { UserServerWatch } from "./user-servers.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -29,11 +32,7 @@ export const SMOKE_SCENARIO: Record<TopologyName, string> = {
  * still deployed, checked (pods, Pod Security, NetworkPolicy, leftovers) and destroyed, and the
  * report shows the suites as skipped with this reason instead of counting them.
  */
-export const SUITES_SKIPPED: Partial<Record<TopologyName, string>> = {
-  isolated:
-    "isolated on Kubernetes is a static list of tenants, and the suite and k6 use users of their own (403 no_server_for_user); " +
-    "per-user pods on demand (issue 12) make it pass",
-};
+export const SUITES_SKIPPED: Partial<Record<TopologyName, string>> = {};
 
 export interface TopologyResult {
   name: TopologyName;
@@ -44,14 +43,45 @@ export interface TopologyResult {
   /** Why conformance and k6 were not run (SUITES_SKIPPED). */
   suitesSkipped?: string;
   isolation?: IsolationResult;
+  /** isolated with per-user Pods: the acceptance checks and figures of per-user-check.ts. */
+  perUser?: PerUserResult;
   leftovers: string[];
   timings: { upSeconds?: number; podsReadySeconds?: number; conformanceSeconds?: number; loadSeconds?: number; destroySeconds?: number };
   error?: string;
 }
 
+interface KubernetesSection {
+  namespace?: string;
+  perUser?: { namespace?: string; maxServers?: number; idleCullSeconds?: number };
+}
+
+function kubernetesSection(stack: string): KubernetesSection & { tenants: unknown[] } {
+  const doc = parse(readFileSync(join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  return { ...(doc.config["copilot-scale-kit:kubernetes"] as KubernetesSection), tenants: (doc.config["copilot-scale-kit:tenants"] as unknown[]) ?? [] };
+}
+
 export function stackNamespace(stack: string): string {
-  const doc = parse(readFileSync(join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, { namespace?: string }> };
-  return doc.config["copilot-scale-kit:kubernetes"]?.namespace ?? "copilot";
+  return kubernetesSection(stack).namespace ?? "copilot";
+}
+
+/** isolated without tenants: where the gateway creates the users' Pods, and its cap and cull timeout (the stack defaults). */
+function perUserOf(stack: string, topology: TopologyName): { namespace: string; maxServers: number; idleSeconds: number } | undefined {
+  const k = kubernetesSection(stack);
+  if (topology !== "isolated" || k.tenants.length > 0) return undefined;
+  return { namespace: k.perUser?.namespace ?? `${k.namespace ?? "copilot"}-users`, maxServers: k.perUser?.maxServers ?? 100, idleSeconds: k.perUser?.idleCullSeconds ?? 1800 };
+}
+
+/** Waits until no volume is bound to a claim of the namespace (or the time is up; leftovers then say so). */
+async function volumesReleased(namespace: string, timeoutSeconds: number): Promise<void> {
+  for (let i = 0; i < timeoutSeconds; i++) {
+    if (!namespaceLeftovers(namespace).some((l) => l.startsWith("persistentvolume/"))) return;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
+/** Runs a command with inherited output without blocking this process (the Pod watch keeps writing the target meanwhile). */
+function run(command: string, args: string[]): Promise<number | null> {
+  return new Promise((resolveExit) => spawn(command, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] }).on("exit", resolveExit));
 }
 
 const seconds = (t0: number) => Math.round((Date.now() - t0) / 100) / 10;
@@ -80,6 +110,8 @@ export function hostTarget(target: TargetDescriptor, namespace: string): TargetD
 export async function deployAndCheck(topology: TopologyName, kubeconfig: string, overrides: Record<string, string>, reportDir: string, log: (l: string) => void): Promise<TopologyResult> {
   const stack = `local-${topology}`;
   const namespace = stackNamespace(stack);
+  const perUser = perUserOf(stack, topology);
+  let watch: UserServerWatch | undefined;
   const dir = join(reportDir, topology);
   mkdirSync(dir, { recursive: true });
   const engineLog: string[] = [];
@@ -116,12 +148,17 @@ export async function deployAndCheck(topology: TopologyName, kubeconfig: string,
     }
     const targetFile = join(dir, "target.json");
     writeFileSync(targetFile, JSON.stringify(target, null, 2), { mode: 0o600 });
+    if (perUser) {
+      // The users' servers come and go; the suite reads them from the target as they do.
+      watch = new UserServerWatch(kubeconfig, perUser.namespace, target, targetFile);
+      await watch.start();
+    }
 
     t = Date.now();
     log(`[${topology}] conformance (profile ${topology})`);
     // One retry, as npm test's conformance runs have: a test that passed only on its retry is
     // reported as flaky in the report, never as a clean pass.
-    spawnSync("npx", ["tsx", "conformance/run.ts", "--target", targetFile, "--report", join(dir, "conformance"), "--profile", topology, "--retry", "1"], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+    await run("npx", ["tsx", "conformance/run.ts", "--target", targetFile, "--report", join(dir, "conformance"), "--profile", topology, "--retry", "1"]);
     result.timings.conformanceSeconds = seconds(t);
     const report = JSON.parse(readFileSync(result.conformance.report, "utf8")) as {
       profiles: { core: { passed: number; failed: number; skipped: number } }[];
@@ -135,10 +172,16 @@ export async function deployAndCheck(topology: TopologyName, kubeconfig: string,
     const load = spawnSync("npx", ["tsx", "scripts/load/run.ts", "--target", targetFile, "--scenario", SMOKE_SCENARIO[topology], "--profile", "smoke", "--report", join(dir, "load")], { cwd: ROOT, encoding: "utf8" });
     result.timings.loadSeconds = seconds(t);
     result.load = { scenario: SMOKE_SCENARIO[topology], ok: load.status === 0, detail: `exit ${load.status}: ${(load.stdout + load.stderr).trim().split("\n").slice(-3).join(" | ")}` };
+
+    if (perUser && watch) {
+      log(`[${topology}] per-user Pods: 20 users, a burst on two replicas, the cap, culling and return`);
+      result.perUser = await perUserChecks({ target, gatewayNamespace: namespace, usersNamespace: perUser.namespace, watch, maxServers: perUser.maxServers, idleSeconds: perUser.idleSeconds, modelAddress: `${net.bridgeIp}:${net.modelPort}`, log });
+    }
   } catch (err) {
     result.error = (err as Error).message.split("\n").slice(0, 6).join("\n");
     log(`[${topology}] FAILED: ${result.error}`);
   } finally {
+    await watch?.stop();
     const t = Date.now();
     try {
       await engine.destroy((l) => engineLog.push(l));
@@ -146,7 +189,9 @@ export async function deployAndCheck(topology: TopologyName, kubeconfig: string,
       result.error = `${result.error ?? ""}\ndestroy: ${(err as Error).message.split("\n")[0]}`.trim();
     }
     result.timings.destroySeconds = seconds(t);
-    result.leftovers = namespaceLeftovers(namespace);
+    // Claims the gateway made go with their namespace; the provisioner then deletes their volumes.
+    if (perUser) await volumesReleased(perUser.namespace, 120);
+    result.leftovers = [...namespaceLeftovers(namespace), ...(perUser ? namespaceLeftovers(perUser.namespace) : [])];
     writeFileSync(join(dir, "engine.log"), engineLog.join("\n"));
   }
   return result;

@@ -9,7 +9,8 @@ import { HELPER_IMAGE } from "../../local/cluster/addons.js";
 
 export interface IsolationResult {
   privilegedPodRefused: boolean;
-  cliResolvesDns: boolean;
+  /** Undefined where no CLI pod runs yet (per-user Pods: per-user-check.ts checks their network). */
+  cliResolvesDns?: boolean;
   /** `service -> connected?` for a pod without labels and for one with the backend-client labels. */
   unlabeled: Record<string, boolean>;
   backendClient: Record<string, boolean>;
@@ -39,6 +40,15 @@ function connects(namespace: string, pod: string, address: string): boolean {
   }
 }
 
+/** A CLI pod resolves a cluster name under its egress policy. */
+export function resolvesDns(namespace: string, pod: string): boolean {
+  try {
+    return kubectl(["-n", namespace, "exec", pod, "--", "getent", "hosts", "kubernetes.default.svc.cluster.local"]).includes("kubernetes.default");
+  } catch {
+    return false;
+  }
+}
+
 export function isolationChecks(namespace: string, services: { name: string; port: number }[], backendClientLabels: Record<string, string>): IsolationResult {
   let privilegedPodRefused = false;
   try {
@@ -47,14 +57,9 @@ export function isolationChecks(namespace: string, services: { name: string; por
   } catch (err) {
     privilegedPodRefused = /violates PodSecurity "restricted/.test((err as Error).message);
   }
-  let cliResolvesDns = false;
-  try {
-    // Any CLI pod: isolated names its servers after opaque ids, not 0..N.
-    const pod = kubectl(["-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=cli-server", "-o", "jsonpath={.items[0].metadata.name}"]).trim();
-    cliResolvesDns = kubectl(["-n", namespace, "exec", pod, "--", "getent", "hosts", "kubernetes.default.svc.cluster.local"]).includes("kubernetes.default");
-  } catch {
-    cliResolvesDns = false;
-  }
+  // Any CLI pod: isolated names its servers after opaque ids, not 0..N.
+  const pod = kubectl(["-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=cli-server", "-o", "jsonpath={.items[*].metadata.name}"]).trim().split(" ")[0];
+  const cliResolvesDns = pod ? resolvesDns(namespace, pod) : undefined;
   probePod(namespace, "netpol-unlabeled", {});
   probePod(namespace, "netpol-backend-client", backendClientLabels);
   const result: IsolationResult = { privilegedPodRefused, cliResolvesDns, unlabeled: {}, backendClient: {} };
@@ -74,5 +79,5 @@ export function isolationChecks(namespace: string, services: { name: string; por
 /** True when every check held: refused, resolved, unlabeled never connected, labeled always did. */
 export function isolationHeld(r: IsolationResult): boolean {
   const services = Object.keys(r.backendClient);
-  return r.privilegedPodRefused && r.cliResolvesDns && services.length > 0 && services.every((s) => r.backendClient[s] && !r.unlabeled[s]);
+  return r.privilegedPodRefused && r.cliResolvesDns !== false && services.length > 0 && services.every((s) => r.backendClient[s] && !r.unlabeled[s]);
 }

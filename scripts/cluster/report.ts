@@ -7,7 +7,7 @@ export function clusterReportMarkdown(r: ClusterReport): string {
     const tm = t.timings;
     const iso = t.isolation;
     const isolation = iso
-      ? `${iso.privilegedPodRefused ? "refused" : "**admitted**"} / ${Object.keys(iso.backendClient).map((s) => `${s.replace("copilot-", "")}: ${iso.unlabeled[s] ? "**open**" : "closed"}${iso.backendClient[s] ? "" : " (**control failed**)"}`).join(", ")} / ${iso.cliResolvesDns ? "yes" : "**no**"}`
+      ? `${iso.privilegedPodRefused ? "refused" : "**admitted**"} / ${Object.keys(iso.backendClient).map((s) => `${s.replace("copilot-", "")}: ${iso.unlabeled[s] ? "**open**" : "closed"}${iso.backendClient[s] ? "" : " (**control failed**)"}`).join(", ")} / ${iso.cliResolvesDns === undefined ? "per-user (below)" : iso.cliResolvesDns ? "yes" : "**no**"}`
       : "-";
     const suites = t.suitesSkipped ? "skipped (see below)" : `${c.passed} / ${c.failed} / ${c.skipped}`;
     const load = t.suitesSkipped ? "skipped" : `${t.load.scenario}: ${t.load.ok ? "ok" : "**failed**"}`;
@@ -34,6 +34,16 @@ export function clusterReportMarkdown(r: ClusterReport): string {
     "",
     ...skipped.map((t) => `Skipped on ${t.name}: conformance and k6, because ${t.suitesSkipped}.`),
     "",
+    ...r.topologies
+      .filter((t) => t.perUser)
+      .flatMap((t) => [
+        `## ${t.name}: per-user Pods`,
+        "",
+        ...t.perUser!.checks.map((c) => `- ${c.ok ? "ok" : "**FAILED**"}: ${c.name} (${c.detail})`),
+        "",
+        `Figures: ${Object.entries(t.perUser!.figures).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
+        "",
+      ]),
     ...failures.flatMap((t) => [`## ${t.name}`, "", ...(t.error ? ["```", t.error, "```"] : []), ...t.conformance.failedTests.map((n) => `- failed: ${n}`), ...t.leftovers.map((l) => `- left: ${l}`), ...(t.load.ok || t.suitesSkipped ? [] : [`- k6: ${t.load.detail}`]), ""]),
   ].join("\n");
 }

@@ -82,8 +82,11 @@ async function main(): Promise<number> {
       t.up,
       t.leftovers.length === 0,
       !!t.isolation && isolationHeld(t.isolation),
+      // Fixed CLI servers run from the start; per-user Pods' DNS is one of per-user-check's checks.
+      t.perUser !== undefined || t.isolation?.cliResolvesDns === true,
       // Skipped suites count neither way; the report gives the reason.
       ...(t.suitesSkipped ? [] : [t.conformance.failed === 0 && t.conformance.passed > 0, t.load.ok]),
+      ...(t.perUser?.checks.map((c) => c.ok) ?? []),
     ]),
     ...(report.rollingUpdate ? [!report.rollingUpdate.error && report.rollingUpdate.lostTurns === 0 && report.rollingUpdate.turnsAcknowledged > 0] : []),
     report.clusterLeftovers.length === 0,
