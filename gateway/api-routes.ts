@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   server_full: [503, "the CLI server has lifecycle.maxSessionsPerServer sessions with turns in flight; Retry-After"],
   no_healthy_server: [503, "shared-storage: no other CLI server is available"],
   cli_unavailable: [503, "isolated: this user's CLI server could not be started"],
+  server_capacity: [503, "isolated: backends.maxServers per-user servers run; a new user waits for a cull (Retry-After)"],
+  server_starting: [503, "isolated on Kubernetes: this user's expired state is still being deleted; Retry-After"],
   issuer_unavailable: [503, "OIDC: the token issuer (JWKS) cannot be reached"],
   turn_timeout: [504, "the turn did not finish within lifecycle.turnTimeoutSeconds"],
 } as const satisfies Record<string, readonly [number, string]>;
@@ -57,7 +59,7 @@ export const GLOBAL_ERRORS: ErrorCode[] = ["bad_request", "invalid_url", "route_
 const AUTHED: ErrorCode[] = ["unauthorized", "issuer_unavailable", "draining", "rate_limited", "store_unavailable"];
 const WITH_BODY: ErrorCode[] = ["invalid_body", "invalid_json", "body_too_large", "unsupported_media_type"];
 const SESSION: ErrorCode[] = ["invalid_session_id", "not_found"];
-const CLI: ErrorCode[] = ["cli_error", "server_unavailable", "server_full", "no_healthy_server", "cli_unavailable", "no_server_for_user"];
+const CLI: ErrorCode[] = ["cli_error", "server_unavailable", "server_full", "no_healthy_server", "cli_unavailable", "server_capacity", "server_starting", "no_server_for_user"];
 const TURN: ErrorCode[] = [...CLI, "turn_quota_exceeded", "room_busy", "lock_lost", "turn_aborted", "turn_interrupted", "turn_timeout", "no_reply"];
 const IDEMPOTENT: ErrorCode[] = ["invalid_idempotency_key", "idempotency_in_flight", "idempotency_key_reused"];
 
