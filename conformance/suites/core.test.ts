@@ -262,7 +262,9 @@ describe("health and metrics", () => {
   });
 
   conformance(["readiness", "process-control"], "readyz turns 503 when a CLI process is killed, and recovers", async () => {
-    const server = target(true).servers[0]!;
+    // isolated culls idle per-user servers: make sure one runs.
+    if (target(true).servers.length === 0) await createSession(user("readyz"));
+    const server = await waitFor("a CLI server in the target", async () => target(true).servers[0], 10_000);
     const t0 = Date.now();
     process.kill(server.pid!, "SIGKILL");
     const unready = await waitFor("readyz 503", async () => {

@@ -242,9 +242,10 @@ export async function perUserChecks(o: Options): Promise<PerUserResult> {
   const claimNames = new Set(claims());
   const ours = [...new Set([...servers.values(), burstServer])].filter(Boolean);
   const keptClaims = ours.filter((id) => claimNames.has(`persistentvolumeclaim/copilot-u-${id}-state`)).length;
-  // The timeout, plus how far a replica's last-used note may lag (a quarter of it), the cull check's
-  // interval (5 s) and the Pods' deletion.
-  const bound = o.idleSeconds * 1.25 + 5 + 15;
+  // The timeout, plus how far a replica's last-used note may lag (a quarter of it), the last
+  // keep-warm round before the clock starts (5 s), the cull check's interval (5 s) and the Pods'
+  // deletion (5 s grace, then the kubelet).
+  const bound = o.idleSeconds * 1.25 + 5 + 5 + 15;
   check(
     "idle Pods culled within the timeout and the check interval, claims kept",
     culled.gone && culled.seconds <= bound && keptClaims === ours.length,
