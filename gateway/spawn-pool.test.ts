@@ -9,7 +9,8 @@ import { parseGatewayConfig } from "../topology/gateway-config.js";
 import type { CliServerHandle, CliServerOptions } from "./cli-process.js";
 import { ApiError } from "./errors.js";
 import { createMetrics } from "./metrics.js";
-import { SpawnPool, spawnServerId, type SpawnPoolDeps, type SpawnRegistryEntry } from "./spawn-pool.js";
+import { SpawnPool, spawnServerId, type SpawnPoolDeps } from "./spawn-pool.js";
+import type { SpawnRegistryEntry } from "./spawn-registry.js";
 import type { SessionRecord } from "./store.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,9 +5,6 @@
  * (culled); the next request starts them again on the same state, so the user's sessions come back.
  */
 import { createHash, createHmac } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readlinkSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import writeFileAtomic from "write-file-atomic";
 import type { Logger } from "pino";
 import { TOPOLOGIES, type GatewayConfig, type RoutingMode } from "../topology/index.js";
 import { Backend } from "./backends.js";
@@ -17,17 +14,8 @@ import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import type { SessionManager } from "./sessions.js";
 import { ProcessSpawner, type ServerExit, type SpawnedServer, type Spawner } from "./spawner.js";
+import { SpawnRegistry, type SpawnRegistryEntry } from "./spawn-registry.js";
 import type { SessionRecord } from "./store.js";
-
-/** One spawned server as listed in the registry file (the local platform mirrors it into the target). */
-export interface SpawnRegistryEntry {
-  id: string;
-  user: string;
-  address: string;
-  connectionToken: string;
-  pid: number;
-  home: string;
-}
 
 export interface SpawnPoolDeps {
   log: Logger;
@@ -95,6 +83,8 @@ export class SpawnPool implements BackendPool {
   private readonly spec: PerUserBackends;
   private readonly slots = new Map<string, Slot>();
   private readonly spawner: Spawner;
+  /** Local processes only: the file the platform mirrors into its target, and orphans of a crashed predecessor. */
+  private readonly registry?: SpawnRegistry;
   private readonly now: () => number;
   private readonly singleFlight: boolean;
   private readonly idleMs: number;
@@ -114,6 +104,7 @@ export class SpawnPool implements BackendPool {
     }
     if (cfg.backends.kind === "kubernetes" && !deps.spawner) throw new Error("backends.kind kubernetes needs the Pod spawner");
     this.spawner = deps.spawner ?? new ProcessSpawner(cfg.backends as Extract<PerUserBackends, { kind: "spawn" }>, deps.env, deps.start);
+    if (cfg.backends.kind === "spawn" && cfg.backends.registryFile) this.registry = new SpawnRegistry(cfg.backends.registryFile, deps.log, STOP_GRACE_MS);
     this.now = deps.now ?? Date.now;
     this.singleFlight = deps.singleFlight ?? true;
     this.idleMs = cfg.lifecycle.cliIdleTimeoutSeconds * 1000;
@@ -121,7 +112,7 @@ export class SpawnPool implements BackendPool {
 
   /** Serving gateways only: stops CLIs a crashed predecessor left behind, publishes an empty registry, starts culling. */
   async startBackground(): Promise<void> {
-    await this.reapOrphans();
+    await this.registry?.reapOrphans();
     this.writeRegistry();
     await this.spawner.startBackground?.();
     if (this.idleMs > 0) {
@@ -368,51 +359,7 @@ export class SpawnPool implements BackendPool {
     return out;
   }
 
-  /** Atomic (tmp + rename) and owner-only: it holds the connection tokens. */
   private writeRegistry(): void {
-    const file = this.spec.kind === "spawn" ? this.spec.registryFile : undefined;
-    if (!file) return;
-    try {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileAtomic.sync(file, `${JSON.stringify(this.entries(), null, 2)}\n`, { mode: 0o600 });
-    } catch (err) {
-      this.deps.log.warn({ err: (err as Error).message, file }, "could not write the spawn registry");
-    }
-  }
-
-  /** CLIs listed by a predecessor that died without stopping them; identified by their working directory (= home). */
-  private async reapOrphans(): Promise<void> {
-    const file = this.spec.kind === "spawn" ? this.spec.registryFile : undefined;
-    if (!file || !existsSync(file)) return;
-    let listed: SpawnRegistryEntry[];
-    try {
-      listed = JSON.parse(readFileSync(file, "utf8")) as SpawnRegistryEntry[];
-    } catch {
-      return;
-    }
-    const orphans = listed.filter((e) => isCliIn(e.pid, e.home));
-    for (const e of orphans) {
-      this.deps.log.warn({ server: e.id, pid: e.pid }, "stopping a per-user CLI left behind by an earlier gateway");
-      signal(e.pid, "SIGTERM");
-    }
-    const deadline = this.now() + STOP_GRACE_MS;
-    while (orphans.some((e) => isCliIn(e.pid, e.home)) && this.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    for (const e of orphans) if (isCliIn(e.pid, e.home)) signal(e.pid, "SIGKILL");
-  }
-}
-
-function isCliIn(pid: number, home: string): boolean {
-  try {
-    return resolve(readlinkSync(`/proc/${pid}/cwd`)) === resolve(home);
-  } catch {
-    return false;
-  }
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
+    this.registry?.write(this.entries());
   }
 }

@@ -20,7 +20,7 @@ import {
   type TopologyName,
 } from "../topology/index.js";
 import { resolveCliPath, startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
-import type { SpawnRegistryEntry } from "../gateway/spawn-pool.js";
+import type { SpawnRegistryEntry } from "../gateway/spawn-registry.js";
 import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
 import { prepareHome, SHARED_HOME, type HomeLayout } from "./homes.js";
 import { startMockModel } from "./mock-model.js";
