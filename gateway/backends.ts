@@ -28,6 +28,8 @@ export class Backend {
   constructor(
     readonly info: BackendInfo,
     private readonly connectionToken: string,
+    /** A connect the server accepts but never answers (wedged, caught mid-restart) fails after this. */
+    private readonly connectTimeoutMs = 10_000,
   ) {}
 
   get id(): string {
@@ -40,11 +42,17 @@ export class Backend {
       const client = new CopilotClient({
         connection: RuntimeConnection.forUri(this.info.address, { connectionToken: this.connectionToken }),
       });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`CLI server ${this.id} did not answer within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+      });
       try {
-        await client.start();
+        await Promise.race([client.start(), timeout]);
       } catch (err) {
         await client.forceStop().catch(() => undefined);
         throw err;
+      } finally {
+        clearTimeout(timer);
       }
       this.client = client;
       return client;
