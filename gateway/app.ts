@@ -164,6 +164,9 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       await write();
     } catch (err) {
       await sessions.remove(id, backend).catch((e: Error) => log.warn({ sessionId: id, err: e.message }, "undo of a session create failed: it is an orphan on its CLI"));
+      // A write reported failed may still land (a paused Redis runs it on resume): its delete, sent
+      // after it on the same connection, lands after it. Not awaited: the store may be stalled.
+      void store.deleteSession(id).catch(() => undefined);
       throw err;
     }
   }
