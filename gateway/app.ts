@@ -167,6 +167,9 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       // A write reported failed may still land (a paused Redis runs it on resume): its delete, sent
       // after it on the same connection, lands after it. Not awaited: the store may be stalled.
       void store.deleteSession(id).catch(() => undefined);
+      // Likewise the lease a create claims first (shared-storage): the renewal loop would otherwise
+      // keep a late-landing claim alive while the session stays attached.
+      void store.releaseLease(id, backend.id).catch(() => undefined);
       throw err;
     }
   }

@@ -64,7 +64,9 @@ describe("sticky routing", () => {
         json: { prompt: "during the outage" },
       });
       expect(r.status).toBe(503);
-      expect(r.body.error.code).toBe("server_unavailable");
+      // server_unavailable when the gateway saw it down before sending; turn_interrupted when the
+      // turn was already on its way (the connection is dropped under it): both name the server.
+      expect(["server_unavailable", "turn_interrupted"]).toContain(r.body.error.code);
       expect(r.body.error.message).toContain(victimId);
       expect(r.headers.get("retry-after")).toBeTruthy();
       const ok = await send(other, otherSession, "unaffected");
