@@ -171,10 +171,24 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   if (pool instanceof StaticPool && pool.mode !== "single") every(1_000, () => pool.refreshHealth());
   if (pool instanceof StaticPool && cfg.topology === "shared-storage") {
     // Leases live while a session is attached here; one another server took over is detached.
+    // Sessions attached here whose record was missing at the last tick (a create writes it just after attaching).
+    let unrecorded = new Set<string>();
     every(Math.max(500, (lc.leaseTtlSeconds * 1000) / 3), async () => {
+      const missing = new Set<string>();
       for (const { id, backendId } of sessions.attachedSessions()) {
+        // Deleted through another replica (or undone): detach here and let the lease go, else this
+        // loop would keep a lease alive for a session nobody can reach.
+        if (!(await store.getSession(id))) {
+          missing.add(id);
+          if (unrecorded.has(id)) {
+            await sessions.detach(id, "deleted");
+            await store.releaseLease(id, backendId);
+          }
+          continue;
+        }
         if (!(await pool.renewLease(id, backendId))) await sessions.detach(id, "moved");
       }
+      unrecorded = missing;
     });
   }
   if (lc.idleTimeoutSeconds > 0) {
