@@ -5,11 +5,10 @@
  * the answer is the documented 503 turn_interrupted with Retry-After. Real CLI; the send is made to
  * fail as the SDK fails it.
  */
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MOCK_MODEL, startOfflineCli, type OfflineCli } from "../testing/local.js";
-import { parseGatewayConfig } from "../topology/gateway-config.js";
-import { createGateway, type Gateway } from "./server.js";
+import { gatewayFor } from "../testing/gateway.js";
+import { startOfflineCli, type OfflineCli } from "../testing/local.js";
+import type { Gateway } from "./server.js";
 
 const TOKEN = "d".repeat(32);
 const AUTH = { authorization: "Bearer alice-token-0123456789" };
@@ -18,14 +17,7 @@ let gw: Gateway;
 
 beforeAll(async () => {
   cli = await startOfflineCli(TOKEN);
-  const cfg = parseGatewayConfig({
-    topology: "collaborative",
-    backends: { kind: "static", servers: [{ id: "cli-0", address: cli.cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
-    auth: { kind: "static" },
-    model: { name: MOCK_MODEL, providerBaseUrl: cli.modelUrl, providerType: "openai" },
-    logLevel: "silent",
-  });
-  gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: TOKEN }, log: pino({ level: "silent" }) });
+  gw = await gatewayFor(cli, { topology: "collaborative" });
 }, 120_000);
 afterAll(async () => {
   await gw?.drainAndStop();

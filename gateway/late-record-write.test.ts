@@ -6,11 +6,10 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MOCK_MODEL, startOfflineCli, type OfflineCli } from "../testing/local.js";
-import { parseGatewayConfig } from "../topology/gateway-config.js";
-import { createGateway, type Gateway } from "./server.js";
+import { gatewayFor } from "../testing/gateway.js";
+import { startOfflineCli, type OfflineCli } from "../testing/local.js";
+import type { Gateway } from "./server.js";
 import type { SessionRecord, Store } from "./store.js";
 
 const TOKEN = "l".repeat(32);
@@ -20,14 +19,7 @@ let gw: Gateway;
 
 beforeAll(async () => {
   cli = await startOfflineCli(TOKEN);
-  const cfg = parseGatewayConfig({
-    topology: "shared",
-    backends: { kind: "static", servers: [{ id: "cli-0", address: cli.cli.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
-    auth: { kind: "static" },
-    model: { name: MOCK_MODEL, providerBaseUrl: cli.modelUrl, providerType: "openai" },
-    logLevel: "silent",
-  });
-  gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: TOKEN }, log: pino({ level: "silent" }) });
+  gw = await gatewayFor(cli);
 }, 120_000);
 afterAll(async () => {
   await gw?.drainAndStop();
