@@ -64,6 +64,14 @@ const RUNS: Run[] = [
   },
   // Idempotency-Key: with the header ignored, the retries write the prompt again.
   { name: "control-no-idempotency", up: ["--topology", "shared", "--unsafe", "no-idempotency"], filter: "client-api.test.ts", features: ["idempotency"], mustFail: "idempotency" },
+  // The same for room turns (only the room tests run: two replicas, so the retry lands on the other).
+  {
+    name: "control-no-idempotency-rooms",
+    up: ["--topology", "collaborative", "--store", "redis", "--gateways", "2", "--unsafe", "no-idempotency"],
+    filter: "client-api.test.ts",
+    features: ["rooms"],
+    mustFail: "idempotency",
+  },
   // Noisy neighbour: a server of 8 sessions, 3 turns per user; without the cap one user fills the server.
   { name: "local-shared-user-quotas", up: ["--topology", "shared", "--max-sessions", "8", "--max-user-turns", "3"], filter: "noisy-neighbour.test.ts" },
   {

@@ -24,8 +24,8 @@ export const ERROR_CODES = {
   method_not_allowed: [405, "CONNECT"],
   request_timeout: [408, "the request did not arrive in time"],
   lock_lost: [409, "the turn's lock was taken over; the message says whether the prompt was written"],
-  turn_aborted: [409, "the turn was stopped by POST /v1/sessions/{id}/abort; the prompt is in the history with status aborted"],
-  no_turn_in_flight: [409, "abort: no turn of this session is running"],
+  turn_aborted: [409, "the turn was stopped by POST …/abort; the prompt is in the history with status aborted"],
+  no_turn_in_flight: [409, "abort: no turn of this session or room is running"],
   idempotency_in_flight: [409, "the first request with this Idempotency-Key still runs; retry after Retry-After"],
   body_too_large: [413, "the body is over http.bodyLimitBytes"],
   uri_too_long: [414, "a path segment is too long"],
@@ -60,6 +60,7 @@ const AUTHED: ErrorCode[] = ["unauthorized", "issuer_unavailable", "draining", "
 const WITH_BODY: ErrorCode[] = ["invalid_body", "invalid_json", "body_too_large", "unsupported_media_type"];
 const SESSION: ErrorCode[] = ["invalid_session_id", "not_found"];
 const CLI: ErrorCode[] = ["cli_error", "server_unavailable", "server_full", "no_healthy_server", "cli_unavailable", "server_capacity", "server_starting", "no_server_for_user"];
+const ROOM: ErrorCode[] = ["invalid_room_id", "forbidden", "route_not_found"];
 const TURN: ErrorCode[] = [...CLI, "turn_quota_exceeded", "room_busy", "lock_lost", "turn_aborted", "turn_interrupted", "turn_timeout", "no_reply"];
 const IDEMPOTENT: ErrorCode[] = ["invalid_idempotency_key", "idempotency_in_flight", "idempotency_key_reused"];
 
@@ -117,10 +118,12 @@ export const ROUTES: RouteDoc[] = [
     summary: "Post to a shared room (collaborative topology)",
     auth: true,
     body: promptBody,
+    idempotent: true,
     streams: true,
     ok: { status: 200, schema: RESPONSES.roomTurn },
-    errors: [...AUTHED, ...WITH_BODY, ...TURN, "invalid_room_id", "forbidden", "route_not_found"],
+    errors: [...AUTHED, ...WITH_BODY, ...TURN, ...ROOM, ...IDEMPOTENT],
   },
+  { method: "POST", path: "/v1/rooms/:room/abort", summary: "Stop the room's turn in flight, whoever posted it (members only, any replica)", auth: true, ok: { status: 200, schema: RESPONSES.roomAborted }, errors: [...AUTHED, ...CLI, ...ROOM, "not_found", "no_turn_in_flight"] },
   {
     method: "GET",
     path: "/v1/rooms/:room/messages",
@@ -128,7 +131,7 @@ export const ROUTES: RouteDoc[] = [
     auth: true,
     query: historyQuery,
     ok: { status: 200, schema: RESPONSES.history },
-    errors: [...AUTHED, ...CLI, "invalid_room_id", "forbidden", "not_found", "route_not_found", "invalid_query", "invalid_cursor"],
+    errors: [...AUTHED, ...CLI, ...ROOM, "not_found", "invalid_query", "invalid_cursor"],
   },
   { method: "POST", path: "/v1/chat", summary: "One-shot chat in an ephemeral session", auth: true, body: promptBody, idempotent: true, streams: true, ok: { status: 200, schema: RESPONSES.chat }, errors: [...AUTHED, ...WITH_BODY, ...TURN, ...IDEMPOTENT] },
   { method: "GET", path: "/v1/models", summary: "The models the CLI offers", auth: true, ok: { status: 200, schema: RESPONSES.models }, errors: [...AUTHED, ...CLI] },

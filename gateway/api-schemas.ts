@@ -75,6 +75,7 @@ export const RESPONSES = {
   chat: z.object({ content: z.string() }),
   history: historyPage,
   aborted: z.object({ sessionId: z.string(), aborted: z.literal(true) }),
+  roomAborted: z.object({ room: z.string(), aborted: z.literal(true) }),
   models: z.object({
     models: z.array(z.object({ id: z.string(), name: z.string() }).loose()),
     source: z.enum(["cli", "provider-config"]).describe("cli: the CLI's listModels; provider-config: the BYOK model the gateway is configured with (an offline CLI lists none)"),

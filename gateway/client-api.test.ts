@@ -2,7 +2,7 @@
  * The client API against a real CLI (offline, mock model) and two gateway replicas sharing a real
  * Redis: history with statuses and cursors, abort on the same and on the other replica, models,
  * and Idempotency-Key (a retry after success and while in flight writes the prompt once; off
- * with the test switch, the same retries write it twice).
+ * with the test switch, the same retries write it again), for sessions and for rooms.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gatewayFor } from "../testing/gateway.js";
@@ -17,7 +17,8 @@ let offline: OfflineCli;
 const gateways: Gateway[] = [];
 
 async function gateway(unsafe: UnsafeSwitches = {}, idempotencyWaitSeconds = 20): Promise<Gateway> {
-  const gw = await gatewayFor(offline, { store: "redis", lifecycle: { lockWaitSeconds: 20 }, http: { idempotencyWaitSeconds } }, { env: { GATEWAY_REDIS_URL: redis.url }, unsafe });
+  // collaborative: the shared topology's session routes, and rooms.
+  const gw = await gatewayFor(offline, { topology: "collaborative", store: "redis", lifecycle: { lockWaitSeconds: 20 }, http: { idempotencyWaitSeconds } }, { env: { GATEWAY_REDIS_URL: redis.url }, unsafe });
   gateways.push(gw);
   return gw;
 }
@@ -43,8 +44,10 @@ async function newSession(gw: Gateway, user: keyof typeof TOKENS = "alice"): Pro
 }
 const send = (gw: Gateway, id: string, prompt: string, headers: Record<string, string> = {}) =>
   gw.app.inject({ method: "POST", url: `/v1/sessions/${id}/messages`, headers: as("alice", headers), payload: { prompt } });
-async function history(gw: Gateway, id: string, query = ""): Promise<{ messages: Msg[]; nextCursor: string | null }> {
-  const r = await gw.app.inject({ method: "GET", url: `/v1/sessions/${id}/messages${query}`, headers: as("alice") });
+const postRoom = (gw: Gateway, room: string, prompt: string, user: keyof typeof TOKENS = "alice", headers: Record<string, string> = {}) =>
+  gw.app.inject({ method: "POST", url: `/v1/rooms/${room}/messages`, headers: as(user, headers), payload: { prompt } });
+async function history(gw: Gateway, id: string, query = "", kind: "sessions" | "rooms" = "sessions"): Promise<{ messages: Msg[]; nextCursor: string | null }> {
+  const r = await gw.app.inject({ method: "GET", url: `/v1/${kind}/${id}/messages${query}`, headers: as("alice") });
   expect(r.statusCode, r.body).toBe(200);
   return r.json();
 }
@@ -109,35 +112,61 @@ describe("client API", () => {
   }, 30_000);
 
   /** A retry after success, and one on the other replica while the first runs; returns the prompt's count in the history. */
-  async function retries(unsafe: UnsafeSwitches): Promise<{ count: number; replies: { status: number; content?: string; replayed?: string }[] }> {
+  async function retries(unsafe: UnsafeSwitches, target: "session" | "room" = "session"): Promise<{ count: number; replies: { status: number; content?: string; replayed?: string }[] }> {
     const [a, b] = [await gateway(unsafe), await gateway(unsafe)];
-    const id = await newSession(a);
+    const room = `idem-${Math.random().toString(36).slice(2)}`;
+    const id = target === "session" ? await newSession(a) : undefined;
     const key = { "idempotency-key": `k-${Math.random()}` };
     const prompt = "write me once [sleep:1500]";
-    const first = send(a, id, prompt, key);
+    const post = (gw: Gateway) => (id ? send(gw, id, prompt, key) : postRoom(gw, room, prompt, "alice", key));
+    const first = post(a);
     await sleep(500);
-    const whileInFlight = await send(b, id, prompt, key);
-    const afterSuccess = await send(b, id, prompt, key);
+    const whileInFlight = await post(b);
+    const afterSuccess = await post(b);
     const replies = [await first, whileInFlight, afterSuccess].map((r) => ({
       status: r.statusCode,
       content: r.statusCode === 200 ? r.json<{ content: string }>().content : undefined,
       replayed: r.headers["idempotent-replayed"] as string | undefined,
     }));
-    return { count: times((await history(a, id)).messages, prompt), replies };
+    return { count: times((await history(a, id ?? room, "", id ? "sessions" : "rooms")).messages, prompt), replies };
   }
 
-  it("Idempotency-Key: a retry while in flight (other replica) and after success gets the first answer; the prompt is written once", async () => {
-    const { count, replies } = await retries({});
-    expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
-    expect(new Set(replies.map((r) => r.content)).size, "one answer, replayed").toBe(1);
-    expect(replies.map((r) => r.replayed)).toEqual([undefined, "true", "true"]);
-    expect(count).toBe(1);
-  }, 60_000);
+  for (const target of ["session", "room"] as const) {
+    it(`Idempotency-Key (${target}): a retry while in flight (other replica) and after success gets the first answer; the prompt is written once`, async () => {
+      const { count, replies } = await retries({}, target);
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
+      expect(new Set(replies.map((r) => r.content)).size, "one answer, replayed").toBe(1);
+      expect(replies.map((r) => r.replayed)).toEqual([undefined, "true", "true"]);
+      expect(count).toBe(1);
+    }, 60_000);
 
-  it("negative control: with idempotency off the same retries write the prompt three times", async () => {
-    const { count } = await retries({ "no-idempotency": true });
-    expect(count).toBe(3);
-  }, 60_000);
+    it(`negative control (${target}): with idempotency off the same retries write the prompt three times`, async () => {
+      const { count } = await retries({ "no-idempotency": true }, target);
+      expect(count).toBe(3);
+    }, 60_000);
+  }
+
+  it("room abort: any member stops the room's turn in flight, on this replica or another; 409 when none runs, 404 for a room never posted to", async () => {
+    const [a, b] = [await gateway(), await gateway()];
+    const room = `abort-${Math.random().toString(36).slice(2)}`;
+    const abort = (gw: Gateway, user: keyof typeof TOKENS = "bob") => gw.app.inject({ method: "POST", url: `/v1/rooms/${room}/abort`, headers: as(user) });
+    expect((await abort(a)).json()).toMatchObject({ error: { code: "not_found" } });
+    expect((await postRoom(a, room, "hello room")).statusCode).toBe(200);
+    expect((await abort(a)).json()).toMatchObject({ error: { code: "no_turn_in_flight" } });
+    for (const [runner, aborter, prompt] of [[a, a, "room same replica [sleep:20000]"], [a, b, "room other replica [sleep:20000]"]] as const) {
+      const turn = postRoom(runner, room, prompt);
+      await sleep(1_000);
+      const t0 = Date.now();
+      const r = await abort(aborter);
+      expect(r.statusCode, r.body).toBe(200);
+      expect(r.json()).toEqual({ room, aborted: true });
+      const stopped = await turn;
+      expect(stopped.json()).toMatchObject({ error: { code: "turn_aborted" } });
+      expect(Date.now() - t0, "stopped long before the model's 20 s").toBeLessThan(10_000);
+      expect((await history(aborter, room, "", "rooms")).messages.find((m) => m.content === prompt)?.status).toBe("aborted");
+    }
+    expect((await postRoom(b, room, "after aborts")).json<{ turn: number }>().turn).toBe(4);
+  }, 90_000);
 
   it("Idempotency-Key: another body with the same key is 422, a bad key 400, and a request refused before writing frees its key", async () => {
     const gw = await gateway();

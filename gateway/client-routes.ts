@@ -1,19 +1,19 @@
 /**
- * Routes a chat client needs besides turns: a session's or room's history, aborting the turn in
- * flight (on any replica), the models the CLI offers, and the OpenAPI document of the whole API.
+ * Routes a chat client needs besides turns: a session's or room's history, aborting a session's or
+ * room's turn in flight (on any replica), the models the CLI offers, and the OpenAPI document of the whole API.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { GatewayConfig } from "../topology/gateway-config.js";
-import { TOPOLOGIES } from "../topology/topologies.js";
 import { historyQuery, parse } from "./api-schemas.js";
 import type { Principal } from "./auth.js";
-import { ApiError, forbidden, notFound, validateId } from "./errors.js";
+import { ApiError, notFound } from "./errors.js";
 import { messagesOf, pageOf } from "./history.js";
 import { openApiDocument } from "./openapi.js";
 import type { BackendPool } from "./pool.js";
 import type { SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
-import { sessionLockKey } from "./turn-lock.js";
+import { roomLockKey, sessionLockKey } from "./turn-lock.js";
+import { roomOf } from "./turn-routes.js";
 
 export interface ClientRouteDeps {
   cfg: GatewayConfig;
@@ -39,28 +39,39 @@ export function installClientRoutes(app: FastifyInstance, deps: ClientRouteDeps)
 
   app.get<{ Params: { id: string } }>("/v1/sessions/:id/messages", async (req) => history(req, await ownSession(req, req.params.id)));
 
-  app.get<{ Params: { room: string } }>("/v1/rooms/:room/messages", async (req) => {
-    if (!TOPOLOGIES[cfg.topology].rooms) {
-      throw new ApiError(404, "route_not_found", `rooms are served by the collaborative topology; this gateway runs ${cfg.topology}`);
-    }
-    const room = validateId(req.params.room, "room");
-    const p = principal(req);
-    if (p.rooms !== "*" && !p.rooms.includes(room)) throw forbidden(`you are not a member of room ${room} (token claim "${cfg.auth.roomsClaim}")`);
+  /** A room's record, for a member (roomOf checks topology and membership); 404 before its first turn. */
+  async function roomRecord(req: FastifyRequest): Promise<{ room: string; rec: SessionRecord }> {
+    const room = roomOf(req, cfg, principal);
     const rec = await store.getSession(`r-${room}`);
     if (!rec || rec.kind !== "room") throw notFound("room");
-    return history(req, rec);
-  });
+    return { room, rec };
+  }
 
-  // The turn's own request answers 409 turn_aborted; this one says the abort reached the CLI.
-  app.post<{ Params: { id: string } }>("/v1/sessions/:id/abort", async (req) => {
-    const rec = await ownSession(req, req.params.id);
-    if (await sessions.abortLocal(rec.sessionId)) return { sessionId: rec.sessionId, aborted: true as const };
-    // Another replica runs it: it holds the session's turn lock in the store. The CLI aborts the
-    // session's running turn whichever connection asks, so this replica asks its own connection.
-    if (!(await store.lockHolder(sessionLockKey(rec.sessionId)))) throw noTurnInFlight();
+  app.get<{ Params: { room: string } }>("/v1/rooms/:room/messages", async (req) => history(req, (await roomRecord(req)).rec));
+
+  /**
+   * Stops the turn running on a session or room: here, or on another replica (which holds its turn
+   * lock in the store; the CLI aborts the session's running turn whichever connection asks). The
+   * turn's own request answers 409 turn_aborted; this one says the abort reached the CLI.
+   */
+  async function abort(req: FastifyRequest, rec: SessionRecord, lockKey: string): Promise<void> {
+    if (await sessions.abortLocal(rec.sessionId)) return;
+    if (!(await store.lockHolder(lockKey))) throw noTurnInFlight();
     const backend = await pool.forSession(rec, principal(req).user);
     await sessions.withSession(rec.sessionId, backend, { model: rec.model, persistent: rec.persistent }, (s) => s.abort());
+  }
+
+  app.post<{ Params: { id: string } }>("/v1/sessions/:id/abort", async (req) => {
+    const rec = await ownSession(req, req.params.id);
+    await abort(req, rec, sessionLockKey(rec.sessionId));
     return { sessionId: rec.sessionId, aborted: true as const };
+  });
+
+  // Any member may stop the room's turn in flight, whoever posted it: the room is shared like its history.
+  app.post<{ Params: { room: string } }>("/v1/rooms/:room/abort", async (req) => {
+    const { room, rec } = await roomRecord(req);
+    await abort(req, rec, roomLockKey(room));
+    return { room, aborted: true as const };
   });
 
   app.get("/v1/models", async (req) => {

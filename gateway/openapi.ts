@@ -49,7 +49,7 @@ function operation(r: RouteDoc): Json {
       name: "Idempotency-Key",
       in: "header",
       required: false,
-      description: "A retry with the same key (per user and session) returns the first answer (header Idempotent-Replayed: true) and never writes the prompt twice, on any replica; kept http.idempotencyTtlSeconds.",
+      description: "A retry with the same key (per user and session, room or chat) returns the first answer (header Idempotent-Replayed: true) and never writes the prompt twice, on any replica; kept http.idempotencyTtlSeconds.",
       schema: schemaOf(idempotencyKeyHeader, "input"),
     });
   }

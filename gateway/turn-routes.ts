@@ -1,7 +1,7 @@
 /**
  * The turn routes: a prompt to a session, to a room, or to an ephemeral chat, answered as JSON or
  * as SSE, each under the user's turn slot and (sessions, rooms) the cross-replica turn lock, with
- * an optional Idempotency-Key (sessions, chat).
+ * an optional Idempotency-Key.
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -39,12 +39,24 @@ export interface TurnRouteDeps {
   unsafeUncountedStreams?: boolean;
 }
 
+/** The room of a room route, after the topology and membership checks (404 / 400 / 403). */
+export function roomOf(req: FastifyRequest & { params: unknown }, cfg: GatewayConfig, principal: (req: FastifyRequest) => Principal): string {
+  if (!TOPOLOGIES[cfg.topology].rooms) {
+    throw new ApiError(404, "route_not_found", `rooms are served by the collaborative topology; this gateway runs ${cfg.topology}`);
+  }
+  const room = validateId((req.params as { room: string }).room, "room");
+  const p = principal(req);
+  if (p.rooms !== "*" && !p.rooms.includes(room)) throw forbidden(`you are not a member of room ${room} (token claim "${cfg.auth.roomsClaim}")`);
+  return room;
+}
+
 function wantsStream(req: FastifyRequest): boolean {
   return (req.headers.accept ?? "").includes("text/event-stream");
 }
 
 export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): void {
   const { cfg, store, pool, sessions, metrics, log, turnLock, quotas, idempotency, principal, ownSession, served, recordOrUndo, replica } = deps;
+  const roomOfReq = (req: FastifyRequest) => roomOf(req, cfg, principal);
 
   /** Runs one turn and answers as JSON or as SSE (deltas, then a final `done` event); `capture` sees the answer. */
   async function answerTurn(
@@ -165,38 +177,43 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
   }
 
   app.post<{ Params: { room: string } }>("/v1/rooms/:room/messages", async (req, reply) => {
-    if (!TOPOLOGIES[cfg.topology].rooms) {
-      throw new ApiError(404, "route_not_found", `rooms are served by the collaborative topology; this gateway runs ${cfg.topology}`);
-    }
-    const room = validateId(req.params.room, "room");
-    const p = principal(req);
-    if (p.rooms !== "*" && !p.rooms.includes(room)) throw forbidden(`you are not a member of room ${room} (token claim "${cfg.auth.roomsClaim}")`);
+    const room = roomOfReq(req);
     const { prompt } = parse(promptBody, req.body);
+    const user = principal(req).user;
+    return idempotent(req, reply, `room:${room}`, { prompt }, (written, capture) => roomTurn(req, reply, room, user, prompt, written, capture));
+  });
+
+  async function roomTurn(req: FastifyRequest, reply: FastifyReply, room: string, user: string, prompt: string, written: () => void, capture?: (a: Answer) => void) {
     const id = `r-${room}`;
-    return quotas.withTurnSlot(p.user, () => withTurnLock(turnLock, roomLockKey(room), `${replica}:${req.id}`, `room ${room}`, async (fence) => {
+    return quotas.withTurnSlot(user, () => withTurnLock(turnLock, roomLockKey(room), `${replica}:${req.id}`, `room ${room}`, async (fence) => {
       let rec = await store.getSession(id);
-      const backend = rec ? await pool.forSession(rec, p.user) : await pool.forNewSession(`room:${room}`);
+      const backend = rec ? await pool.forSession(rec, user) : await pool.forNewSession(`room:${room}`);
       if (!rec) {
         const now = Date.now();
         rec = { sessionId: id, owner: `room:${room}`, kind: "room", persistent: true, createdAt: now, lastActiveAt: now, serverId: backend.id };
         await sessions.create(backend, id, { persistent: true });
         await recordOrUndo(id, backend, () => store.createSession(rec!).then(() => undefined));
       }
+      const beforeSend = async () => {
+        await fence.beforeWrite();
+        written();
+      };
       return answerTurn(
         req,
         reply,
         backend,
         async (onDelta) => {
           // The turn number is the CLI's own count of user messages: the history is the truth.
-          const r = await sessions.turn(id, backend, prompt, { persistent: true, kind: "room", onDelta, beforeSend: fence.beforeWrite, countTurns: true });
+          const r = await sessions.turn(id, backend, prompt, { persistent: true, kind: "room", onDelta, beforeSend, countTurns: true });
           await fence.afterTurn();
           await store.updateSession(id, { lastActiveAt: Date.now(), serverId: backend.id });
           return { content: r.content, extra: { turn: r.turns } };
         },
         { room },
+        capture,
       );
     }));
-  });
+  }
 
   app.post("/v1/chat", async (req, reply) => {
     const { prompt } = parse(promptBody, req.body);

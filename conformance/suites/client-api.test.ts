@@ -1,7 +1,8 @@
 /**
  * The API a chat client is built on: history (and what it says after a CLI killed mid-turn),
  * abort (on the replica that runs the turn and on another), models, Idempotency-Key (a retry after
- * success and while in flight writes the prompt once), and the OpenAPI document's routes.
+ * success and while in flight writes the prompt once), for sessions and rooms, and the OpenAPI
+ * document's routes.
  */
 import { describe, expect } from "vitest";
 import { expectNothingLeft } from "../leftovers.js";
@@ -10,11 +11,13 @@ import { api, claims, conformance, createSession, recordFigure, send, sleep, tar
 type Msg = { id: string; role: "user" | "assistant"; content: string; status?: string };
 type Page = { messages: Msg[]; nextCursor: string | null };
 
+/** A session's history (`id`), or a room's (`rooms/<room>`), every page. */
 async function history(u: string, id: string, gateway?: number): Promise<Msg[]> {
   const out: Msg[] = [];
   let after: string | null = "";
+  const base = id.startsWith("rooms/") ? `/v1/${id}` : `/v1/sessions/${id}`;
   while (after !== null) {
-    const r: Awaited<ReturnType<typeof api<Page>>> = await api<Page>("GET", `/v1/sessions/${id}/messages?limit=2${after ? `&after=${encodeURIComponent(after)}` : ""}`, { user: u, gateway });
+    const r: Awaited<ReturnType<typeof api<Page>>> = await api<Page>("GET", `${base}/messages?limit=2${after ? `&after=${encodeURIComponent(after)}` : ""}`, { user: u, gateway });
     if (r.status !== 200) throw new Error(`history: ${r.status} ${r.text}`);
     out.push(...r.body.messages);
     after = r.body.nextCursor;
@@ -65,26 +68,41 @@ describe("client API", () => {
     await expectNothingLeft(() => target(true));
   }, 120_000, (t) => t.topology === "shared" || t.topology === "shared-storage");
 
-  conformance(["abort", "history"], "abort stops the turn in flight (on the replica running it and on another); 409 when none runs", async () => {
-    const u = user("abort");
-    const id = await createSession(u);
-    const none = await api<{ error: { code: string } }>("POST", `/v1/sessions/${id}/abort`, { user: u });
-    expect([none.status, none.body.error?.code]).toEqual([409, "no_turn_in_flight"]);
-    for (const [name, gateway] of [["same replica", 0], ["other replica", other()]] as const) {
-      const prompt = `stop me (${name}) [sleep:30000]`;
-      const turn = api<{ error?: { code: string } }>("POST", `/v1/sessions/${id}/messages`, { user: u, json: { prompt }, gateway: 0, timeoutMs: 60_000 });
-      await sleep(1_000);
-      const t0 = Date.now();
-      const r = await api("POST", `/v1/sessions/${id}/abort`, { user: u, gateway });
-      expect(r.status, r.text).toBe(200);
-      const stopped = await turn;
-      expect([stopped.status, stopped.body.error?.code], `${name}: the turn's own answer`).toEqual([409, "turn_aborted"]);
-      recordFigure(`abort (${name}): time until the turn answered`, Date.now() - t0, "ms");
-      expect(userMessages(await history(u, id), prompt).map((m) => m.status)).toEqual(["aborted"]);
+  /** A session of `u`, or (rooms) a fresh room: the path prefix of its routes and its history id. */
+  async function conversation(u: string, kind: "session" | "room"): Promise<{ base: string; historyId: string }> {
+    if (kind === "room") {
+      const room = `${u}-room`;
+      return { base: `/v1/rooms/${room}`, historyId: `rooms/${room}` };
     }
-    expect(turnOf((await send(u, id, "after the aborts")).body.content).prompt).toBe("after the aborts");
-    await expectNothingLeft(() => target(true));
-  }, 90_000);
+    const id = await createSession(u);
+    return { base: `/v1/sessions/${id}`, historyId: id };
+  }
+
+  for (const kind of ["session", "room"] as const) {
+    conformance(["abort", "history", ...(kind === "room" ? (["rooms"] as const) : [])], `abort (${kind}) stops the turn in flight (on the replica running it and on another); 409 when none runs`, async () => {
+      const u = user(`abort-${kind}`);
+      const { base, historyId } = await conversation(u, kind);
+      if (kind === "room") expect((await api("POST", `${base}/messages`, { user: u, json: { prompt: "open the room" } })).status).toBe(200);
+      const none = await api<{ error: { code: string } }>("POST", `${base}/abort`, { user: u });
+      expect([none.status, none.body.error?.code]).toEqual([409, "no_turn_in_flight"]);
+      for (const [name, gateway] of [["same replica", 0], ["other replica", other()]] as const) {
+        const prompt = `stop me (${name}) [sleep:30000]`;
+        const turn = api<{ error?: { code: string } }>("POST", `${base}/messages`, { user: u, json: { prompt }, gateway: 0, timeoutMs: 60_000 });
+        await sleep(1_000);
+        const t0 = Date.now();
+        // In a room any member may stop the turn: another member asks.
+        const r = await api("POST", `${base}/abort`, { user: kind === "room" ? user("abort-room-member") : u, gateway });
+        expect(r.status, r.text).toBe(200);
+        const stopped = await turn;
+        expect([stopped.status, stopped.body.error?.code], `${name}: the turn's own answer`).toEqual([409, "turn_aborted"]);
+        recordFigure(`abort (${kind}, ${name}): time until the turn answered`, Date.now() - t0, "ms");
+        expect(userMessages(await history(u, historyId), prompt).map((m) => m.status)).toEqual(["aborted"]);
+      }
+      const after = await api<{ content: string }>("POST", `${base}/messages`, { user: u, json: { prompt: "after the aborts" } });
+      expect(turnOf(after.body.content).prompt).toBe("after the aborts");
+      await expectNothingLeft(() => target(true));
+    }, 90_000);
+  }
 
   conformance(["models"], "models: an authenticated list with at least one model; 401 without a token", async () => {
     const r = await api<{ models: { id: string; name: string }[]; source: string }>("GET", "/v1/models", { user: user("models") });
@@ -94,26 +112,28 @@ describe("client API", () => {
     expect((await api("GET", "/v1/models")).status).toBe(401);
   });
 
-  conformance(["idempotency", "history"], "Idempotency-Key: a retry while in flight (on another replica if any) and after success returns the first answer; history shows the prompt once", async () => {
-    const u = user("idem");
-    const id = await createSession(u);
-    const prompt = "exactly once [sleep:2000]";
-    const headers = { "idempotency-key": `key-${Math.random().toString(36).slice(2)}` };
-    const post = (gateway: number) => api<{ content: string }>("POST", `/v1/sessions/${id}/messages`, { user: u, json: { prompt }, headers, gateway, timeoutMs: 60_000 });
-    const first = post(0);
-    await sleep(700);
-    const whileInFlight = await post(other());
-    const afterSuccess = await post(0);
-    const replies = [await first, whileInFlight, afterSuccess];
-    const count = userMessages(await history(u, id), prompt).length;
-    recordFigure("Idempotency-Key: the prompt in the history after 3 posts with one key", count, "count");
-    expect(count, "the prompt is written once").toBe(1);
-    expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
-    expect(new Set(replies.map((r) => r.body.content)).size).toBe(1);
-    expect(replies.map((r) => r.headers.get("idempotent-replayed"))).toEqual([null, "true", "true"]);
-    const reused = await api<{ error: { code: string } }>("POST", `/v1/sessions/${id}/messages`, { user: u, json: { prompt: "something else" }, headers });
-    expect([reused.status, reused.body.error?.code]).toEqual([422, "idempotency_key_reused"]);
-  }, 90_000);
+  for (const kind of ["session", "room"] as const) {
+    conformance(["idempotency", "history", ...(kind === "room" ? (["rooms"] as const) : [])], `Idempotency-Key (${kind}): a retry while in flight (on another replica if any) and after success returns the first answer; history shows the prompt once`, async () => {
+      const u = user(`idem-${kind}`);
+      const { base, historyId } = await conversation(u, kind);
+      const prompt = "exactly once [sleep:2000]";
+      const headers = { "idempotency-key": `key-${Math.random().toString(36).slice(2)}` };
+      const post = (gateway: number) => api<{ content: string }>("POST", `${base}/messages`, { user: u, json: { prompt }, headers, gateway, timeoutMs: 60_000 });
+      const first = post(0);
+      await sleep(700);
+      const whileInFlight = await post(other());
+      const afterSuccess = await post(0);
+      const replies = [await first, whileInFlight, afterSuccess];
+      const count = userMessages(await history(u, historyId), prompt).length;
+      recordFigure(`Idempotency-Key (${kind}): the prompt in the history after 3 posts with one key`, count, "count");
+      expect(count, "the prompt is written once").toBe(1);
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
+      expect(new Set(replies.map((r) => r.body.content)).size).toBe(1);
+      expect(replies.map((r) => r.headers.get("idempotent-replayed"))).toEqual([null, "true", "true"]);
+      const reused = await api<{ error: { code: string } }>("POST", `${base}/messages`, { user: u, json: { prompt: "something else" }, headers });
+      expect([reused.status, reused.body.error?.code]).toEqual([422, "idempotency_key_reused"]);
+    }, 90_000);
+  }
 
   conformance(["openapi"], "/openapi.json: every documented route answers its method, never route_not_found, with a documented status", async () => {
     const doc = (await api<{ openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>>; "x-error-codes": Record<string, { status: number }> }>("GET", "/openapi.json")).body;
