@@ -32,8 +32,9 @@ describe("the Redis lock queue", () => {
     await sleep(300);
     expect(await raw.zcard(`csk:lockq:{${key}}`), "the waiter is queued").toBe(1);
     // The waiting replica dies: its connection goes, its clean-up never runs.
-    (doomed as unknown as { redis: Redis; sub: Redis }).redis.disconnect();
-    (doomed as unknown as { redis: Redis; sub: Redis }).sub.disconnect();
+    const conns = doomed as unknown as { redis: Redis; locks: { blocker?: Redis } };
+    conns.redis.disconnect();
+    conns.locks.blocker?.disconnect();
     expect(await holder.releaseLock(grant!)).toBe(true);
     await sleep(8_000);
     expect(await raw.zcard(`csk:lockq:{${key}}`), "a dead waiter left in the queue").toBe(0);

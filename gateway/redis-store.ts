@@ -1,60 +1,13 @@
 /**
- * The Redis store (ioredis), for several gateway replicas: ownership records, fair fenced locks and
- * session leases. Every check-and-set is one Lua script, so it is atomic across replicas.
- *
- * Locks: waiters take a ticket (INCR) and wait in a sorted set ordered by ticket; only the head
- * may take the lock, so waiters are served in arrival order across replicas. A waiter keeps a
- * heartbeat key alive; a dead replica's waiters are pruned from the queue head. A release publishes
- * the id of the next waiter, so exactly that waiter wakes at once (no thundering herd); a short poll
- * covers lost messages, pruned heads and expiries.
- * Each acquisition INCRs a fence counter; the lock value is `holder|fence`.
+ * The Redis store (ioredis), for several gateway replicas: ownership records, fair fenced locks
+ * (redis-locks.ts: handed from holder to next waiter in one step) and session leases. Every
+ * check-and-set is one Lua script, so it is atomic across replicas.
  */
-import { randomUUID } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
+import { defineLockScripts, RedisLocks, type LockScripts } from "./redis-locks.js";
 import type { LockGrant, SessionRecord, Store } from "./store.js";
 
 const PREFIX = "csk:";
-const RELEASE_CHANNEL = `${PREFIX}lock-released`;
-const HEARTBEAT_MS = 3_000;
-/** A lock queue outlives its last live waiter's heartbeat by this much (waiters renew it every second). */
-const QUEUE_TTL_MS = 2 * HEARTBEAT_MS;
-const POLL_MS = 25;
-
-const TRY_ACQUIRE = `
--- KEYS: lock, queue, fence ; ARGV: waiterId, holder, ttlMs, heartbeatPrefix
-while true do
-  local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-  if not head then break end
-  if redis.call('EXISTS', ARGV[4] .. head) == 1 then break end
-  redis.call('ZREM', KEYS[2], head)
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-if head ~= ARGV[1] then return 0 end
-local fence = redis.call('INCR', KEYS[3])
-redis.call('SET', KEYS[1], ARGV[2] .. '|' .. fence, 'PX', ARGV[3])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('DEL', ARGV[4] .. ARGV[1])
-return fence`;
-
-const RELEASE = `
--- KEYS: lock, queue ; ARGV: value, channel
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-  if head then redis.call('PUBLISH', ARGV[2], head) end
-  return 1
-end
-return 0`;
-
-const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-
-const VALIDATE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then return 0 end
-return 1`;
 
 const CLAIM_LEASE = `
 local cur = redis.call('GET', KEYS[1])
@@ -72,20 +25,11 @@ const k = {
   session: (id: string) => `${PREFIX}session:${id}`,
   owner: (user: string) => `${PREFIX}owner:${user}`,
   all: `${PREFIX}sessions`,
-  lock: (key: string) => `${PREFIX}lock:{${key}}`,
-  queue: (key: string) => `${PREFIX}lockq:{${key}}`,
-  fence: (key: string) => `${PREFIX}fence:{${key}}`,
-  ticket: (key: string) => `${PREFIX}ticket:{${key}}`,
-  heartbeat: `${PREFIX}waiter:`,
   lease: (id: string) => `${PREFIX}lease:${id}`,
   kv: (key: string) => `${PREFIX}kv:${key}`,
 };
 
-type Scripts = {
-  tryAcquire(lock: string, queue: string, fence: string, waiterId: string, holder: string, ttlMs: number, hb: string): Promise<number>;
-  releaseLock(lock: string, queue: string, value: string, channel: string): Promise<number>;
-  renewLock(lock: string, value: string, ttlMs: number): Promise<number>;
-  validateLock(lock: string, value: string, minMs: number): Promise<number>;
+type Scripts = LockScripts & {
   claimLease(lease: string, serverId: string, ttlMs: number, replace: string): Promise<string>;
   releaseLeaseIf(lease: string, serverId: string): Promise<number>;
 };
@@ -93,30 +37,19 @@ type Scripts = {
 export class RedisStore implements Store {
   readonly kind = "redis" as const;
   private readonly redis: Redis & Scripts;
-  private readonly sub: Redis;
-  /** Local waiters by waiter id, woken when a release names them as the next in line. */
-  private readonly wakers = new Map<string, () => void>();
+  private readonly locks: RedisLocks;
 
   constructor(url: string, opts: RedisOptions = {}) {
     const base: RedisOptions = { maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5_000, ...opts };
-    this.redis = new Redis(url, base) as Redis & Scripts;
-    this.sub = new Redis(url, base);
-    this.redis.defineCommand("tryAcquire", { numberOfKeys: 3, lua: TRY_ACQUIRE });
-    this.redis.defineCommand("releaseLock", { numberOfKeys: 2, lua: RELEASE });
-    this.redis.defineCommand("renewLock", { numberOfKeys: 1, lua: RENEW });
-    this.redis.defineCommand("validateLock", { numberOfKeys: 1, lua: VALIDATE });
+    this.redis = defineLockScripts(new Redis(url, base)) as Redis & Scripts;
     this.redis.defineCommand("claimLease", { numberOfKeys: 1, lua: CLAIM_LEASE });
     this.redis.defineCommand("releaseLeaseIf", { numberOfKeys: 1, lua: RELEASE_LEASE });
-    void this.sub.subscribe(RELEASE_CHANNEL).catch(() => undefined);
-    this.sub.on("message", (_channel: string, waiterId: string) => {
-      this.wakers.get(waiterId)?.();
-    });
+    this.locks = new RedisLocks(this.redis, url, base);
     // Errors surface on the calls; the connection objects must not crash the process.
     this.redis.on("error", () => undefined);
-    this.sub.on("error", () => undefined);
   }
 
-  /** Resolves once both connections are up, or rejects with the reason (startup check). */
+  /** Resolves once the command connection is up, or rejects with the reason (startup check). */
   async ready(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
@@ -185,64 +118,20 @@ export class RedisStore implements Store {
     return Boolean(res?.[0]?.[1]);
   }
 
-  async acquireLock(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null> {
-    const waiterId = `${holder}:${randomUUID()}`;
-    const ticket = await this.redis.incr(k.ticket(key));
-    // The queue lives while some waiter heartbeats it: a waiter that died (its replica killed, its
-    // clean-up lost to a stalled Redis) is not kept for good when nobody takes this lock again.
-    await this.redis.multi().zadd(k.queue(key), ticket, waiterId).pexpire(k.queue(key), QUEUE_TTL_MS).set(`${k.heartbeat}${waiterId}`, "1", "PX", HEARTBEAT_MS).exec();
-    const deadline = Date.now() + waitMs;
-    let lastBeat = Date.now();
-    // Registered for the whole wait: a wake-up that lands while a try is in flight is not lost.
-    let woken = false;
-    let resume: (() => void) | undefined;
-    this.wakers.set(waiterId, () => {
-      woken = true;
-      resume?.();
-    });
-    try {
-      for (;;) {
-        woken = false;
-        const fence = Number(await this.redis.tryAcquire(k.lock(key), k.queue(key), k.fence(key), waiterId, holder, ttlMs, k.heartbeat));
-        if (fence > 0) return { key, holder, fence };
-        const left = deadline - Date.now();
-        if (left <= 0) return null;
-        if (Date.now() - lastBeat > HEARTBEAT_MS / 3) {
-          await this.redis.multi().set(`${k.heartbeat}${waiterId}`, "1", "PX", HEARTBEAT_MS).pexpire(k.queue(key), QUEUE_TTL_MS).exec();
-          lastBeat = Date.now();
-        }
-        if (woken) continue;
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(done, Math.min(POLL_MS, left));
-          function done() {
-            clearTimeout(t);
-            resolve();
-          }
-          resume = done;
-        });
-        resume = undefined;
-      }
-    } finally {
-      this.wakers.delete(waiterId);
-      await this.redis.multi().zrem(k.queue(key), waiterId).del(`${k.heartbeat}${waiterId}`).exec().catch(() => undefined);
-    }
+  acquireLock(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null> {
+    return this.locks.acquire(key, holder, ttlMs, waitMs);
   }
-
-  async renewLock(g: LockGrant, ttlMs: number): Promise<boolean> {
-    return (await this.redis.renewLock(k.lock(g.key), `${g.holder}|${g.fence}`, ttlMs)) === 1;
+  renewLock(g: LockGrant, ttlMs: number): Promise<boolean> {
+    return this.locks.renew(g, ttlMs);
   }
-
-  async releaseLock(g: LockGrant): Promise<boolean> {
-    return (await this.redis.releaseLock(k.lock(g.key), k.queue(g.key), `${g.holder}|${g.fence}`, RELEASE_CHANNEL)) === 1;
+  releaseLock(g: LockGrant): Promise<boolean> {
+    return this.locks.release(g);
   }
-
-  async validateLock(g: LockGrant, minRemainingMs: number): Promise<boolean> {
-    return (await this.redis.validateLock(k.lock(g.key), `${g.holder}|${g.fence}`, minRemainingMs)) === 1;
+  validateLock(g: LockGrant, minRemainingMs: number): Promise<boolean> {
+    return this.locks.validate(g, minRemainingMs);
   }
-
-  async lockHolder(key: string): Promise<string | undefined> {
-    const v = await this.redis.get(k.lock(key));
-    return v ? v.slice(0, v.lastIndexOf("|")) : undefined;
+  lockHolder(key: string): Promise<string | undefined> {
+    return this.locks.holder(key);
   }
 
   async kvSetIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
@@ -275,7 +164,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
-    this.sub.disconnect();
+    this.locks.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
