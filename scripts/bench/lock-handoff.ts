@@ -1,14 +1,17 @@
 /**
  * Lock handoff: the gap between one holder's turn ending and the next waiter's turn starting, with
- * 8 posters contending for one room lock through the gateway's own turn lock (gateway/turn-lock.ts).
- * A turn "starts" after its fencing check, right where the gateway writes the prompt, and "ends"
- * after the closing fencing check; the gap therefore holds release, wake-up and acquisition.
- * Memory store: one replica. Redis store: posters split over two store connections (two replicas)
- * against a real redis-server.
+ * 8 and 32 posters contending for one room lock through the gateway's own turn lock
+ * (gateway/turn-lock.ts). A turn "starts" after its fencing check, right where the gateway writes
+ * the prompt, and "ends" after the closing fencing check; the gap therefore holds release, wake-up,
+ * acquisition and the fencing check. Memory store: one replica. Redis store: posters split over two
+ * store instances (two replicas' connections) against a real redis-server.
+ * With a baseline checkout (`--lock-baseline <dir>`: the kit at an older commit, node_modules
+ * linked), its RedisStore runs interleaved with this one (ABBA rounds, same Redis, same load).
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
+import { pathToFileURL } from "node:url";
 import { createMetrics } from "../../gateway/metrics.js";
 import { RedisStore } from "../../gateway/redis-store.js";
 import { MemoryStore, type Store } from "../../gateway/store.js";
@@ -18,17 +21,32 @@ import { startRedis } from "../../local/redis-process.js";
 import { sleep } from "./harness.js";
 import { summarize, type Summary } from "./stats.js";
 
+export interface HandoffPoint {
+  posters: number;
+  handoffs: number;
+  /** 1-minute load average when this point started. */
+  loadAverage: number;
+  memoryMs: Summary;
+  redisMs: Summary;
+  /** The baseline checkout's Redis store, interleaved with this one. */
+  baselineRedisMs?: Summary;
+}
+
+/** The top-level fields are the first point (8 posters), as results before the points had them. */
 export interface HandoffResult {
   posters: number;
   handoffs: number;
   memoryMs: Summary;
   redisMs: Summary;
+  points?: HandoffPoint[];
+  /** What the baseline was (its git commit), when one ran. */
+  baseline?: string;
 }
 
 export async function handoffs(stores: Store[], posters: number, turnsEach: number, holdMs: number): Promise<number[]> {
   const metrics = createMetrics();
   const turns: { start: number; end: number }[] = [];
-  const key = `room:bench-${Date.now()}`;
+  const key = `room:bench-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   await Promise.all(
     Array.from({ length: posters }, async (_, i) => {
       const store = stores[i % stores.length]!;
@@ -52,19 +70,48 @@ export async function handoffs(stores: Store[], posters: number, turnsEach: numb
   return gaps;
 }
 
-export async function measureLockHandoff(posters = 8, turnsEach = 25, holdMs = 5): Promise<HandoffResult> {
-  const memoryMs = summarize(await handoffs([new MemoryStore()], posters, turnsEach, holdMs));
+type StoreCtor = new (url: string) => Store;
+
+async function loadBaseline(dir: string): Promise<StoreCtor> {
+  const mod = (await import(pathToFileURL(join(resolve(dir), "gateway/redis-store.ts")).href)) as { RedisStore: StoreCtor };
+  return mod.RedisStore;
+}
+
+export async function measureLockHandoff(opts: { posters?: number[]; turnsEach?: number; holdMs?: number; baselineDir?: string; baselineName?: string } = {}): Promise<HandoffResult> {
+  const { posters = [8, 32], turnsEach = 25, holdMs = 5 } = opts;
+  const Baseline = opts.baselineDir ? await loadBaseline(opts.baselineDir) : undefined;
   const dir = mkdtempSync(join(tmpdir(), "csk-bench-redis-"));
   const redis = await startRedis({ port: await freePort(), dir, logFile: join(dir, "redis.log"), password: "bench-password-not-secret" });
-  const stores = [new RedisStore(redis.url), new RedisStore(redis.url)];
+  const current = [new RedisStore(redis.url), new RedisStore(redis.url)];
+  const baseline = Baseline ? [new Baseline(redis.url), new Baseline(redis.url)] : undefined;
   try {
-    await Promise.all(stores.map((s) => s.ready()));
+    await Promise.all(current.map((s) => s.ready()));
     // A short warm-up so connection setup and script loading are not counted.
-    await handoffs(stores, 2, 2, 1);
-    const redisMs = summarize(await handoffs(stores, posters, turnsEach, holdMs));
-    return { posters, handoffs: redisMs.n, memoryMs, redisMs };
+    await handoffs(current, 2, 2, 1);
+    if (baseline) await handoffs(baseline, 2, 2, 1);
+    const points: HandoffPoint[] = [];
+    for (const n of posters) {
+      const loadAverage = loadavg()[0]!;
+      const memoryMs = summarize(await handoffs([new MemoryStore()], n, turnsEach, holdMs));
+      let redisGaps: number[] = [];
+      let baseGaps: number[] = [];
+      if (baseline) {
+        // ABBA: each store gets half the turns twice, so drift in the machine's load hits both.
+        const half = Math.ceil(turnsEach / 2);
+        redisGaps = redisGaps.concat(await handoffs(current, n, half, holdMs));
+        baseGaps = baseGaps.concat(await handoffs(baseline, n, half, holdMs));
+        baseGaps = baseGaps.concat(await handoffs(baseline, n, half, holdMs));
+        redisGaps = redisGaps.concat(await handoffs(current, n, half, holdMs));
+      } else {
+        redisGaps = await handoffs(current, n, turnsEach, holdMs);
+      }
+      const redisMs = summarize(redisGaps);
+      points.push({ posters: n, handoffs: redisMs.n, loadAverage, memoryMs, redisMs, ...(baseline ? { baselineRedisMs: summarize(baseGaps) } : {}) });
+    }
+    const first = points[0]!;
+    return { posters: first.posters, handoffs: first.handoffs, memoryMs: first.memoryMs, redisMs: first.redisMs, points, ...(opts.baselineName ? { baseline: opts.baselineName } : {}) };
   } finally {
-    await Promise.all(stores.map((s) => s.close()));
+    await Promise.all([...current, ...(baseline ?? [])].map((s) => s.close()));
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }

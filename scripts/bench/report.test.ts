@@ -24,9 +24,20 @@ describe("benchmark targets", () => {
     };
     expect(checkTargets(r).map((t) => [t.name, t.met])).toEqual([
       ["gateway p50 overhead ratio", true],
-      ["lock handoff p99, 8 posters, redis store", false],
+      ["lock handoff, 8 posters, redis store", false],
       ["2-server throughput over 1 server", true],
     ]);
+  });
+
+  it("judge the lock handoff of every poster count on p50 and p99", () => {
+    const pt = (posters: number, redisMs: Summary) => ({ posters, handoffs: 99, loadAverage: 1, memoryMs: s(0.05, 0.2), redisMs });
+    const points = [pt(8, s(1.5, 5)), pt(32, s(1.51, 4))];
+    const r: BenchResults = { ...base, lockHandoff: { measuredAt: at, result: { ...points[0]!, points } } };
+    expect(checkTargets(r).filter((t) => t.name.startsWith("lock")).map((t) => [t.name, t.met])).toEqual([
+      ["lock handoff, 8 posters, redis store", true],
+      ["lock handoff, 32 posters, redis store", false],
+    ]);
+    expect(renderMarkdown(r)).toContain("| 32, redis (two replicas), 99 handoffs, load 1 | 1.51 ms | - | 4 ms | 4 ms |");
   });
 
   it("renders machine facts, the reproduce command, pending sections, and keeps the notes", () => {

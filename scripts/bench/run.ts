@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory] [--out docs/benchmarks]`
+ * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory] [--out docs/benchmarks] [--lock-baseline <checkout>]`
  * Runs the benchmarks on the local platform and writes <out>.json and <out>.md. With --only, the
  * other sections of an existing results file are kept (each section records when it was measured).
  * Hand-written notes below `<!-- notes -->` in <out>.md survive regeneration.
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem, type } from "node:os";
 import { parseArgs } from "node:util";
@@ -30,16 +31,24 @@ export function machineFacts(): Machine {
   };
 }
 
-const MEASURE: Record<Section, () => Promise<unknown>> = {
+/** Options from the command line that some sections take. */
+interface BenchOptions {
+  /** A checkout of the kit at an older commit whose lock store runs next to this one. */
+  lockBaseline?: string;
+}
+
+const commitOf = (dir: string) => execFileSync("git", ["-C", dir, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+
+const MEASURE: Record<Section, (o: BenchOptions) => Promise<unknown>> = {
   overhead: () => measureOverhead(),
-  lockHandoff: () => measureLockHandoff(),
+  lockHandoff: (o) => measureLockHandoff(o.lockBaseline ? { baselineDir: o.lockBaseline, baselineName: `commit ${commitOf(o.lockBaseline)}` } : {}),
   scaling: () => measureScaling(),
   remap: async () => measureRemap(),
   memory: () => measureMemory(),
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string", default: "docs/benchmarks" } } });
+  const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string", default: "docs/benchmarks" }, "lock-baseline": { type: "string" } } });
   const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...SECTIONS];
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section "${s}": choose from ${SECTIONS.join(", ")}`);
   const jsonPath = `${values.out}.json`;
@@ -50,7 +59,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const loadAverage = loadavg()[0];
     console.log(`bench ${section}…`);
-    const result = await MEASURE[section]();
+    const result = await MEASURE[section]({ lockBaseline: values["lock-baseline"] });
     (results as unknown as Record<string, unknown>)[section] = { measuredAt: new Date(started).toISOString(), loadAverage, result };
     console.log(`bench ${section} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }

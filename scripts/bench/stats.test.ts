@@ -9,7 +9,7 @@ describe("bench statistics", () => {
     expect(percentile(xs, 99)).toBe(99);
     expect(percentile([7], 99)).toBe(7);
     expect(percentile([], 50)).toBeNaN();
-    expect(summarize([1, 2, 3, 10])).toMatchObject({ n: 4, p50: 2, p99: 10, mean: 4, min: 1, max: 10 });
+    expect(summarize([1, 2, 3, 10])).toMatchObject({ n: 4, p50: 2, p90: 10, p99: 10, mean: 4, min: 1, max: 10 });
     expect(round(1.23456)).toBe(1.235);
     expect(round(123.456)).toBe(123.5);
   });

@@ -3,6 +3,8 @@
 export interface Summary {
   n: number;
   p50: number;
+  /** Optional: results recorded before it was added lack it. */
+  p90?: number;
   p99: number;
   mean: number;
   min: number;
@@ -21,6 +23,7 @@ export function summarize(samples: readonly number[]): Summary {
   return {
     n: samples.length,
     p50: percentile(samples, 50),
+    p90: percentile(samples, 90),
     p99: percentile(samples, 99),
     mean: samples.length ? samples.reduce((s, v) => s + v, 0) / samples.length : NaN,
     min: samples.length ? Math.min(...samples) : NaN,
