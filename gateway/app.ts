@@ -19,7 +19,7 @@ import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import { installRateLimit } from "./rate-limit.js";
 import { applyServerLimits, fastifyLimits } from "./http-limits.js";
-import type { SessionManager } from "./sessions.js";
+import { CliDeleteFailed, type SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
 import { sessionLockKey, withTurnLock, type TurnLockOptions } from "./turn-lock.js";
 import { UserQuotas } from "./user-quotas.js";
@@ -163,10 +163,8 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     try {
       await write();
     } catch (err) {
-      await sessions.remove(id, backend).catch((e: Error) => log.warn({ sessionId: id, err: e.message }, "undo of a session create failed: it is an orphan on its CLI"));
-      // A write reported failed may still land (a paused Redis runs it on resume): its delete, sent
-      // after it on the same connection, lands after it. Not awaited: the store may be stalled.
-      void store.deleteSession(id).catch(() => undefined);
+      // Removes the record too, without waiting: a write reported failed may still land (sessions.ts).
+      await sessions.destroy(id, backend, "undo");
       // Likewise the lease a create claims first (shared-storage): the renewal loop would otherwise
       // keep a late-landing claim alive while the session stays attached.
       void store.releaseLease(id, backend.id).catch(() => undefined);
@@ -261,13 +259,9 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     return withTurnLock(turnLock, sessionLockKey(rec.sessionId), `${replica}:${req.id}`, "this session", async () => {
       if (!(await store.getSession(rec.sessionId))) throw notFound();
       const backend = await pool.forSession(rec, principal(req).user);
-      try {
-        await sessions.remove(rec.sessionId, backend);
-      } catch (err) {
-        throw await sessions.backendFailure(backend, (err as Error).message);
-      }
-      await store.deleteSession(rec.sessionId);
-      metrics.sessionsDeleted.inc({ reason: "api" });
+      await sessions.destroy(rec.sessionId, backend, "api").catch(async (err: Error) => {
+        throw err instanceof CliDeleteFailed ? await sessions.backendFailure(backend, err.message) : err;
+      });
       served(reply, backend);
       return reply.code(204).send();
     });

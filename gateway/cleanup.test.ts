@@ -1,8 +1,11 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Backend } from "./backends.js";
-import { runCleanup } from "./cleanup.js";
+import { unitConfig } from "../testing/gateway.js";
+import { runCleanup as runCleanupWith } from "./cleanup.js";
+import { createMetrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
+import { SessionManager } from "./sessions.js";
 import { MemoryStore, type SessionRecord } from "./store.js";
 import { sessionLockKey } from "./turn-lock.js";
 
@@ -26,6 +29,15 @@ function fakePool(fail: Record<string, string> = {}) {
   return { pool, deleted };
 }
 
+/** The gateway's wiring: every deletion goes through SessionManager.destroy, counted under "ttl". */
+function runCleanup(opts: Omit<Parameters<typeof runCleanupWith>[0], "destroy">, metrics = createMetrics()) {
+  const sessions = new SessionManager(unitConfig(), metrics, log, opts.store);
+  return runCleanupWith({ ...opts, destroy: (id, backend) => sessions.destroy(id, backend, "ttl") });
+}
+
+const ttlCount = async (metrics: ReturnType<typeof createMetrics>) =>
+  (await metrics.sessionsDeleted.get()).values.find((v) => v.labels.reason === "ttl")?.value ?? 0;
+
 function rec(sessionId: string, lastActiveAt: number, kind: SessionRecord["kind"] = "session"): SessionRecord {
   const owner = kind === "room" ? `room:${sessionId}` : "alice";
   return { sessionId, owner, kind, persistent: kind !== "chat", createdAt: lastActiveAt, lastActiveAt, serverId: "cli-0" };
@@ -48,16 +60,19 @@ describe("runCleanup (the gateway's TTL loop and `gateway.js cleanup`)", () => {
   });
 
   it("counts each deletion as it happens, not at the end of the pass (a 404 is never seen before its count)", async () => {
-    const order: string[] = [];
+    const metrics = createMetrics();
+    const countedBefore: number[] = [];
     const store2 = await storeWith(rec("s-c", old), rec("s-d", old));
     const { pool: pool2 } = fakePool();
     const realDelete = store2.deleteSession.bind(store2);
     store2.deleteSession = async (id: string) => {
-      order.push(`delete ${id}`);
+      countedBefore.push(await ttlCount(metrics));
       return realDelete(id);
     };
-    await runCleanup({ store: store2, pool: pool2, ttlSeconds: TTL, log, onDeleted: (id) => void order.push(`counted ${id}`) });
-    expect(order).toEqual(["delete s-c", "counted s-c", "delete s-d", "counted s-d"]);
+    await runCleanup({ store: store2, pool: pool2, ttlSeconds: TTL, log }, metrics);
+    // The second record is deleted after the first was counted; both are counted at the end.
+    expect(countedBefore).toEqual([0, 1]);
+    expect(await ttlCount(metrics)).toBe(2);
   });
 
   it("with TTL 0 keeps sessions but still removes chats orphaned by a crash", async () => {

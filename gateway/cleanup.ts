@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import type { BackendPool } from "./pool.js";
-import { deleteCliSession } from "./sessions.js";
+import type { Backend } from "./backends.js";
 import type { LockGrant, SessionRecord, Store } from "./store.js";
 import { roomLockKey, sessionLockKey } from "./turn-lock.js";
 
@@ -39,10 +39,8 @@ export async function runCleanup(opts: {
   now?: number;
   /** Skip sessions busy on this replica (a turn in flight counts as activity). */
   isBusy?: (id: string) => boolean;
-  /** Called before deleting, to detach the session from this replica. */
-  beforeDelete?: (id: string) => Promise<void>;
-  /** Called as soon as a session is gone (metrics), not at the end of the pass. */
-  onDeleted?: (id: string) => void;
+  /** Deletes one session from its CLI (none: `backend` undefined) and the registry (SessionManager.destroy, which counts it). */
+  destroy: (id: string, backend: Backend | undefined) => Promise<void>;
 }): Promise<CleanupResult> {
   const now = opts.now ?? Date.now();
   const all = await opts.store.allSessions();
@@ -61,18 +59,13 @@ export async function runCleanup(opts: {
       // Re-read: another replica may have used it since the scan.
       const fresh = await opts.store.getSession(rec.sessionId);
       if (!fresh || !isExpired(fresh, opts.ttlSeconds, Date.now())) continue;
-      await opts.beforeDelete?.(rec.sessionId);
       // A culled per-user CLI is not running: start it again (same home) so the state really goes.
       const backend =
         (rec.serverId ? opts.pool.byId(rec.serverId) : opts.pool.all()[0]) ??
         (opts.pool.mode === "per-user" && rec.kind !== "room" ? await opts.pool.forSession(rec, rec.owner) : undefined);
-      if (backend) {
-        // Already gone from disk is fine; anything else is reported and retried next pass.
-        await deleteCliSession(await backend.getClient(), rec.sessionId);
-      }
-      await opts.store.deleteSession(rec.sessionId);
+      // Already gone from disk is fine; anything else is reported (the record stays) and retried next pass.
+      await opts.destroy(rec.sessionId, backend);
       result.deleted.push(rec.sessionId);
-      opts.onDeleted?.(rec.sessionId);
     } catch (err) {
       result.failed.push({ sessionId: rec.sessionId, reason: (err as Error).message });
     } finally {

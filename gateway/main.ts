@@ -8,7 +8,9 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { GATEWAY_CONFIG_ENV, parseGatewayConfig } from "../topology/gateway-config.js";
 import { runCleanup } from "./cleanup.js";
+import { createMetrics } from "./metrics.js";
 import { createGateway, createPool, createStore, UNSAFE_SWITCHES } from "./server.js";
+import { SessionManager } from "./sessions.js";
 
 function loadConfig(file: string | undefined) {
   const raw = file ? readFileSync(file, "utf8") : process.env[GATEWAY_CONFIG_ENV];
@@ -31,7 +33,9 @@ async function main(): Promise<void> {
     const log = pino({ level: cfg.logLevel });
     const store = await createStore(cfg, process.env);
     const pool = createPool(cfg, process.env, () => 0);
-    const r = await runCleanup({ store, pool, ttlSeconds: cfg.lifecycle.sessionTtlSeconds, log });
+    // Nothing is attached in this process: the manager only deletes (the one destroy() of every path).
+    const sessions = new SessionManager(cfg, createMetrics(), log, store);
+    const r = await runCleanup({ store, pool, ttlSeconds: cfg.lifecycle.sessionTtlSeconds, log, destroy: (id, backend) => sessions.destroy(id, backend, "ttl") });
     await pool.close();
     await store.close();
     console.log(JSON.stringify({ scanned: r.scanned, deleted: r.deleted.length, failed: r.failed }));

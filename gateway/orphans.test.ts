@@ -95,7 +95,7 @@ describe("orphan reconciler", () => {
     expect(await listed()).toContain(orphan);
     const removed: string[] = [];
     const pass = (now: number) =>
-      reconcileOrphans({ store: gw.store, pool: gw.pool, graceMs: 60_000, log: gw.log, now, remove: (id, b) => gw.sessions.remove(id, b), onRemoved: (id) => removed.push(id) });
+      reconcileOrphans({ store: gw.store, pool: gw.pool, graceMs: 60_000, log: gw.log, now, destroy: (id, b) => gw.sessions.destroy(id, b, "orphan"), onRemoved: (id) => removed.push(id) });
     // Within the grace (a create may still be writing its record): left alone.
     expect(await pass(Date.now())).toEqual([]);
     expect(await listed()).toContain(orphan);

@@ -16,8 +16,8 @@ export async function reconcileOrphans(opts: {
   pool: Pick<BackendPool, "all">;
   graceMs: number;
   log: Logger;
-  /** Detaches and deletes one session (SessionManager.remove). */
-  remove: (id: string, backend: Backend) => Promise<void>;
+  /** Detaches and deletes one session (SessionManager.destroy, which counts it). */
+  destroy: (id: string, backend: Backend) => Promise<void>;
   onRemoved?: (id: string) => void;
   now?: number;
 }): Promise<string[]> {
@@ -31,7 +31,7 @@ export async function reconcileOrphans(opts: {
       if (!GATEWAY_ID.test(s.sessionId) || owned.has(s.sessionId)) continue;
       if (now - new Date(s.modifiedTime).getTime() < opts.graceMs) continue;
       if (await opts.store.getSession(s.sessionId)) continue; // recorded since the scan
-      await opts.remove(s.sessionId, backend);
+      await opts.destroy(s.sessionId, backend);
       removed.push(s.sessionId);
       opts.onRemoved?.(s.sessionId);
       opts.log.warn({ sessionId: s.sessionId, server: backend.id, modifiedAt: s.modifiedTime }, "removed an orphan CLI session that no record owns");

@@ -120,7 +120,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   // 0 = no deadline (the unsafe switch): the old behaviour, waiting as long as the store does.
   const storeTimeoutMs = unsafe["no-store-deadline"] ? 0 : cfg.storeTimeoutSeconds * 1000;
   const store = guardStore(await createStore(cfg, env, storeTimeoutMs), (err) => log.warn({ err: err.message }, "store call failed"), storeTimeoutMs || undefined);
-  const sessions = new SessionManager(cfg, metrics, log, env[GATEWAY_SECRET_ENV.providerApiKey]);
+  const sessions = new SessionManager(cfg, metrics, log, store, env[GATEWAY_SECRET_ENV.providerApiKey]);
   sessions.turnWatch = !unsafe["no-turn-watch"];
   const pool = createPool(cfg, env, (id) => sessions.loadOn(id), { store, metrics, unsafe, log, sessions });
   if (pool instanceof SpawnPool) await pool.startBackground();
@@ -196,9 +196,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       for (const id of await sessions.sweepIdle()) {
         const rec = await store.getSession(id);
         const backend = rec?.serverId ? pool.byId(rec.serverId) : undefined;
-        if (backend) await sessions.remove(id, backend).catch(() => undefined);
-        await store.deleteSession(id);
-        metrics.sessionsDeleted.inc({ reason: "idle-ephemeral" });
+        // A failed CLI delete keeps the record: TTL cleanup retries it.
+        await sessions.destroy(id, backend, "idle-ephemeral").catch((err: Error) => log.warn({ sessionId: id, err: err.message }, "idle delete failed; TTL cleanup will retry it"));
       }
     });
   }
@@ -209,9 +208,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       ttlSeconds: lc.sessionTtlSeconds,
       log,
       isBusy: (id) => sessions.isBusy(id),
-      beforeDelete: (id) => sessions.detach(id, "deleted"),
-      // Counted per deletion: a pass over many expired sessions must not show a 404 before the count.
-      onDeleted: () => metrics.sessionsDeleted.inc({ reason: "ttl" }),
+      destroy: (id, backend) => sessions.destroy(id, backend, "ttl"),
     });
   if (lc.sessionTtlSeconds > 0) every(lc.cleanupIntervalSeconds * 1000, cleanupPass);
   const reconcilePass = (now?: number) =>
@@ -221,8 +218,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       pool,
       graceMs: lc.orphanGraceSeconds * 1000,
       log,
-      remove: (id, backend) => sessions.remove(id, backend),
-      onRemoved: () => metrics.sessionsDeleted.inc({ reason: "orphan" }),
+      destroy: (id, backend) => sessions.destroy(id, backend, "orphan"),
     });
   if (lc.orphanGraceSeconds > 0) every(Math.max(1_000, (lc.orphanGraceSeconds * 1000) / 2), () => reconcilePass());
 

@@ -228,15 +228,8 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
     // Registered so that a crash mid-chat leaves a record for TTL cleanup to find.
     await store.createSession({ sessionId: id, owner: user, kind: "chat", persistent: false, createdAt: now, lastActiveAt: now, serverId: backend.id });
     const cleanup = async () => {
-      try {
-        await sessions.remove(id, backend);
-      } catch (err) {
-        // The record stays, so TTL cleanup retries the delete: no CLI session is left without one.
-        log.warn({ err: (err as Error).message, sessionId: id }, "ephemeral delete failed; TTL cleanup will retry it");
-        return;
-      }
-      await store.deleteSession(id);
-      metrics.sessionsDeleted.inc({ reason: "ephemeral" });
+      // A failed CLI delete keeps the record, so TTL cleanup retries it: no CLI session is left without one.
+      await sessions.destroy(id, backend, "ephemeral").catch((err: Error) => log.warn({ err: err.message, sessionId: id }, "ephemeral delete failed; TTL cleanup will retry it"));
     };
     return answerTurn(
       req,

@@ -9,6 +9,17 @@ import { MOCK_MODEL, type OfflineCli } from "./local.js";
 
 export const TEST_TOKENS = { alice: "alice-token-0123456789", bob: "bob-token-0123456789ab" } as const;
 
+/** A parsed config for unit tests that start no CLI (the server's address is never dialled). */
+export function unitConfig(settings: Partial<GatewayConfigInput> = {}) {
+  return parseGatewayConfig({
+    topology: "shared",
+    backends: { kind: "static", servers: [{ id: "cli-0", address: "127.0.0.1:9", tokenEnv: "CLI_TOKEN_CLI_0" }] },
+    auth: { kind: "static" },
+    logLevel: "silent",
+    ...settings,
+  });
+}
+
 export async function gatewayFor(
   offline: OfflineCli,
   settings: Partial<GatewayConfigInput> = {},
