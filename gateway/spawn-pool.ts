@@ -3,18 +3,22 @@
  * started on that user's first request (the Zero to JupyterHub spawner model) through a Spawner
  * (spawner.ts: a local process; kube-spawner.ts: a Pod). Idle servers are drained and stopped
  * (culled); the next request starts them again on the same state, so the user's sessions come back.
+ * This file routes a request to its user's slot and bounds how many run; starting, restarting and
+ * stopping are spawn-supervisor.ts, idle culling spawn-cull.ts, the registry file spawn-registry.ts.
  */
 import { createHash, createHmac } from "node:crypto";
 import type { Logger } from "pino";
 import { TOPOLOGIES, type GatewayConfig, type RoutingMode } from "../topology/index.js";
-import { Backend } from "./backends.js";
+import type { Backend } from "./backends.js";
 import type { CliServerHandle, CliServerOptions } from "./cli-process.js";
 import { ApiError, unavailable } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import type { SessionManager } from "./sessions.js";
-import { ProcessSpawner, type ServerExit, type SpawnedServer, type Spawner } from "./spawner.js";
+import { cullIdleSlots } from "./spawn-cull.js";
+import { ProcessSpawner, type Spawner } from "./spawner.js";
 import { SpawnRegistry, type SpawnRegistryEntry } from "./spawn-registry.js";
+import { SlotSupervisor, STOP_GRACE_MS, type Slot } from "./spawn-supervisor.js";
 import type { SessionRecord } from "./store.js";
 
 export interface SpawnPoolDeps {
@@ -38,36 +42,6 @@ export interface SpawnPoolDeps {
 
 type PerUserBackends = Extract<GatewayConfig["backends"], { kind: "spawn" | "kubernetes" }>;
 
-interface Running {
-  handle: SpawnedServer;
-  backend: Backend;
-  startedAt: number;
-  /** Set when the pool stops it on purpose, so its exit is not taken for a crash. */
-  stopping: boolean;
-}
-
-interface Slot {
-  id: string;
-  user: string;
-  /** The current process; stays set while a crashed one waits for its restart (readiness reports it). */
-  running?: Running;
-  dead: boolean;
-  everStarted: boolean;
-  starting?: Promise<void>;
-  stopping?: Promise<void>;
-  lastUsed: number;
-  /** Crashes and failed starts in a row; reset once a server stays up. */
-  failures: number;
-  restartTimer?: NodeJS.Timeout;
-  /** Only with single-flight off: servers that lost the race and still run. */
-  extra: Running[];
-}
-
-/** A crashed server is restarted after a backoff; after this many failures in a row it is dropped until the user's next request. */
-const MAX_RESTARTS = 3;
-const STABLE_MS = 60_000;
-const STOP_GRACE_MS = 5_000;
-
 /**
  * Stable server id per user: also the home folder name, so no user id reaches paths, labels or
  * headers. Keyed (HMAC-SHA256): a plain hash of a known user id could be computed and looked up in
@@ -83,6 +57,7 @@ export class SpawnPool implements BackendPool {
   private readonly spec: PerUserBackends;
   private readonly slots = new Map<string, Slot>();
   private readonly spawner: Spawner;
+  private readonly supervisor: SlotSupervisor;
   /** Local processes only: the file the platform mirrors into its target, and orphans of a crashed predecessor. */
   private readonly registry?: SpawnRegistry;
   private readonly now: () => number;
@@ -108,6 +83,15 @@ export class SpawnPool implements BackendPool {
     this.now = deps.now ?? Date.now;
     this.singleFlight = deps.singleFlight ?? true;
     this.idleMs = cfg.lifecycle.cliIdleTimeoutSeconds * 1000;
+    this.supervisor = new SlotSupervisor({
+      spawner: this.spawner,
+      log: deps.log,
+      metrics: deps.metrics,
+      sessions: deps.sessions,
+      now: this.now,
+      closed: () => this.closed,
+      changed: () => this.writeRegistry(),
+    });
   }
 
   /** Serving gateways only: stops CLIs a crashed predecessor left behind, publishes an empty registry, starts culling. */
@@ -166,7 +150,7 @@ export class SpawnPool implements BackendPool {
       }
       if (slot.running && !slot.dead) return slot.running.backend;
       if (!slot.starting) this.checkCapacity();
-      const starting = this.singleFlight && slot.starting ? slot.starting : this.begin(slot);
+      const starting = this.singleFlight && slot.starting ? slot.starting : this.supervisor.begin(slot);
       try {
         await starting;
       } catch (err) {
@@ -176,16 +160,6 @@ export class SpawnPool implements BackendPool {
         slot.lastUsed = this.now();
       }
     }
-  }
-
-  private begin(slot: Slot): Promise<void> {
-    clearTimeout(slot.restartTimer);
-    const reason = slot.dead ? "restart" : slot.everStarted ? "respawn" : "first";
-    const p = this.spawn(slot, reason).finally(() => {
-      if (slot.starting === p) slot.starting = undefined;
-    });
-    slot.starting = p;
-    return p;
   }
 
   /** At most backends.maxServers run here; a new user beyond that waits for a cull (503 + Retry-After). */
@@ -203,139 +177,21 @@ export class SpawnPool implements BackendPool {
     return Math.max(5, Math.min(300, Math.ceil(this.idleMs / 1000 / 4) || 30));
   }
 
-  private async spawn(slot: Slot, reason: string): Promise<void> {
-    const t0 = performance.now();
-    const tail: string[] = [];
-    const onOutput = (line: string) => {
-      tail.push(line);
-      if (tail.length > 10) tail.shift();
-    };
-    const handle = await this.spawner.start(slot.id, onOutput);
-    if (this.closed) {
-      await handle.stop(STOP_GRACE_MS);
-      throw new Error("the gateway is shutting down");
-    }
-    const backend = new Backend({ id: slot.id, address: handle.address, user: slot.user, pid: handle.pid }, handle.connectionToken);
-    const run: Running = { handle, backend, startedAt: this.now(), stopping: false };
-    // Only reachable with single-flight off: the earlier racer keeps running beside the new one.
-    if (slot.running && !slot.dead) slot.extra.push(slot.running);
-    slot.running = run;
-    slot.dead = false;
-    slot.everStarted = true;
-    const seconds = (performance.now() - t0) / 1000;
-    this.deps.metrics.cliSpawns.inc({ reason });
-    this.deps.metrics.cliSpawnDuration.observe(seconds);
-    this.deps.log.info({ server: slot.id, pid: handle.pid, reason, ms: Math.round(seconds * 1000) }, "per-user CLI started");
-    void handle.exited.then((exit) => this.onExit(slot, run, exit, tail));
-    this.writeRegistry();
-  }
-
-  private onExit(slot: Slot, run: Running, exit: ServerExit, tail: string[]): void {
-    if (run.stopping || this.closed) return;
-    const { code } = exit;
-    const extra = slot.extra.indexOf(run);
-    if (extra >= 0) {
-      slot.extra.splice(extra, 1);
-      this.writeRegistry();
-      return;
-    }
-    if (slot.running !== run) return;
-    if (exit.removed) {
-      // Culled by another replica: its sessions here are detached; the next request starts it again.
-      this.deps.log.info({ server: slot.id }, "per-user CLI removed by another gateway replica");
-      run.stopping = true;
-      void this.stopSlot(slot, false);
-      return;
-    }
-    this.deps.log.warn({ server: slot.id, code, output: tail.slice(-5) }, "per-user CLI exited unexpectedly");
-    slot.dead = true;
-    run.backend.drop();
-    this.deps.sessions.forgetBackend(slot.id);
-    slot.failures = this.now() - run.startedAt > STABLE_MS ? 1 : slot.failures + 1;
-    this.scheduleRestart(slot);
-  }
-
-  /** Like an orchestrator's restart policy, with backoff; a request in the meantime restarts at once. */
-  private scheduleRestart(slot: Slot): void {
-    if (slot.failures > MAX_RESTARTS) {
-      // Stop reporting it: one user's broken server must not keep the whole replica unready.
-      this.deps.log.error({ server: slot.id, failures: slot.failures }, "per-user CLI keeps failing; it starts again on the user's next request");
-      slot.running = undefined;
-      slot.dead = false;
-      slot.failures = 0;
-      this.writeRegistry();
-      return;
-    }
-    const delay = Math.min(30_000, 500 * 2 ** (slot.failures - 1));
-    slot.restartTimer = setTimeout(() => {
-      if (!slot.dead || slot.starting || this.closed) return;
-      this.begin(slot).catch((err: Error) => {
-        this.deps.log.warn({ server: slot.id, err: err.message }, "per-user CLI restart failed");
-        if (!slot.dead || this.closed) return;
-        slot.failures++;
-        this.scheduleRestart(slot);
-      });
-    }, delay);
-    slot.restartTimer.unref();
-  }
-
   /** Culls every server with no turn in flight and no request for the idle timeout. Public for tests. */
   async cullIdle(): Promise<number> {
     if (this.culling || this.closed || this.idleMs <= 0) return 0;
     this.culling = true;
-    // Stopped together: a Pod takes seconds to go, and twenty of them in turn would take minutes.
-    const stops: Promise<void>[] = [];
     try {
-      for (const slot of [...this.slots.values()]) {
-        const run = slot.running;
-        if (!run || slot.dead || slot.starting || slot.stopping) continue;
-        const activity = this.deps.sessions.lastActivityOn(slot.id);
-        const last = Math.max(slot.lastUsed, activity.lastActive, run.startedAt);
-        if (activity.inflight > 0 || this.now() - last < this.idleMs) {
-          // Tell the other replicas, which cull by the same rule: the real last use, or now while a turn runs.
-          this.spawner.touch?.(slot.id, activity.inflight > 0 ? this.now() : last);
-          continue;
-        }
-        if (this.spawner.usedElsewhereWithin) {
-          if (await this.spawner.usedElsewhereWithin(slot.id, this.idleMs)) continue;
-          // A request may have come in while we asked.
-          if (slot.running !== run || slot.starting || slot.stopping || this.now() - slot.lastUsed < this.idleMs) continue;
-          if (this.deps.sessions.lastActivityOn(slot.id).inflight > 0) continue;
-        }
-        stops.push(this.stopSlot(slot, true));
-      }
-      await Promise.all(stops);
+      return await cullIdleSlots([...this.slots.values()], {
+        sessions: this.deps.sessions,
+        spawner: this.spawner,
+        idleMs: this.idleMs,
+        now: this.now,
+        stop: (slot) => this.supervisor.stop(slot, true),
+      });
     } finally {
       this.culling = false;
     }
-    return stops.length;
-  }
-
-  /** Drain, then stop: requests arriving meanwhile wait and start a fresh server on the same home. */
-  private stopSlot(slot: Slot, cull: boolean): Promise<void> {
-    slot.stopping ??= (async () => {
-      const runs = [slot.running, ...slot.extra].filter((r): r is Running => r !== undefined);
-      clearTimeout(slot.restartTimer);
-      slot.running = undefined;
-      slot.extra = [];
-      slot.dead = false;
-      for (const r of runs) r.stopping = true;
-      this.writeRegistry();
-      await this.deps.sessions.detachAllOn(slot.id, cull ? "cull" : "drain");
-      await Promise.all(
-        runs.map(async (r) => {
-          await r.backend.close();
-          await r.handle.stop(STOP_GRACE_MS);
-        }),
-      );
-      if (cull) {
-        this.deps.metrics.culls.inc();
-        this.deps.log.info({ server: slot.id }, "idle per-user CLI culled");
-      }
-    })().finally(() => {
-      slot.stopping = undefined;
-    });
-    return slot.stopping;
   }
 
   async close(): Promise<void> {
@@ -344,7 +200,7 @@ export class SpawnPool implements BackendPool {
     for (const s of this.slots.values()) clearTimeout(s.restartTimer);
     // A spawn that finishes after close stops its own process (see spawn()).
     await Promise.allSettled([...this.slots.values()].map((s) => s.starting));
-    await Promise.all([...this.slots.values()].map((s) => s.stopping ?? this.stopSlot(s, false)));
+    await Promise.all([...this.slots.values()].map((s) => s.stopping ?? this.supervisor.stop(s, false)));
     this.writeRegistry();
     await this.spawner.close?.();
   }
