@@ -6,7 +6,8 @@ import { runCleanup as runCleanupWith } from "./cleanup.js";
 import { createMetrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import { SessionManager } from "./sessions.js";
-import { MemoryStore, type SessionRecord } from "./store.js";
+import { MemoryStore } from "./memory-store.js";
+import type { SessionRecord } from "./store.js";
 import { sessionLockKey } from "./turn-lock.js";
 
 const log = pino({ level: "silent" });

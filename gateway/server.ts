@@ -15,7 +15,9 @@ import { moduloHash, rendezvous } from "./routing.js";
 import { SessionManager } from "./sessions.js";
 import { PodSpawner } from "./kube-spawner.js";
 import { SpawnPool } from "./spawn-pool.js";
-import { guardStore, MemoryStore, type Store } from "./store.js";
+import { MemoryStore } from "./memory-store.js";
+import type { Store } from "./store.js";
+import { guardStore } from "./store-guard.js";
 
 export type Env = Record<string, string | undefined>;
 

@@ -4,7 +4,7 @@ import { fakeCli } from "../testing/fake-cli.js";
 import { unitConfig } from "../testing/gateway.js";
 import { createMetrics } from "./metrics.js";
 import { CliDeleteFailed, SessionManager, type DeleteReason } from "./sessions.js";
-import { MemoryStore } from "./store.js";
+import { MemoryStore } from "./memory-store.js";
 
 const log = pino({ level: "silent" });
 const flush = () => new Promise((r) => setImmediate(r));

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "./errors.js";
-import { guardStore, MemoryStore, type Store } from "./store.js";
+import { MemoryStore } from "./memory-store.js";
+import type { Store } from "./store.js";
+import { guardStore } from "./store-guard.js";
 
 /** A store whose every call hangs, as a paused Redis does. */
 function stalled(): Store {

@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestRedis, type TestRedis } from "../testing/redis.js";
 import { RedisStore } from "./redis-store.js";
-import { MemoryStore, type Store } from "./store.js";
+import { MemoryStore } from "./memory-store.js";
+import type { Store } from "./store.js";
 
 let redis: TestRedis;
 const stores: Store[] = [];

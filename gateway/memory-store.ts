@@ -1,0 +1,237 @@
+/**
+ * The in-process store (a single replica): records, fair FIFO locks with fencing, small TTL values
+ * and leases in memory, optionally snapshotted to a file so a restarted gateway keeps its registry.
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import writeFileAtomic from "write-file-atomic";
+import type { LockGrant, SessionRecord, Store } from "./store.js";
+
+interface Waiter {
+  holder: string;
+  resolve: (g: LockGrant | null) => void;
+  timer: NodeJS.Timeout;
+}
+interface LockState {
+  holder?: { holder: string; fence: number; expiresAt: number; timer: NodeJS.Timeout };
+  fence: number;
+  queue: Waiter[];
+}
+
+/** In-process fair locks: waiters are granted in arrival order, on release or expiry. */
+export class MemoryLocks {
+  private readonly locks = new Map<string, LockState>();
+
+  private state(key: string): LockState {
+    let s = this.locks.get(key);
+    if (!s) {
+      s = { fence: 0, queue: [] };
+      this.locks.set(key, s);
+    }
+    return s;
+  }
+
+  private grantNext(key: string, ttlMs: number): void {
+    const s = this.state(key);
+    if (s.holder && s.holder.expiresAt > Date.now()) return;
+    if (s.holder) clearTimeout(s.holder.timer);
+    s.holder = undefined;
+    const next = s.queue.shift();
+    if (!next) return;
+    clearTimeout(next.timer);
+    s.fence++;
+    const grant: LockGrant = { key, holder: next.holder, fence: s.fence };
+    s.holder = { holder: next.holder, fence: s.fence, expiresAt: Date.now() + ttlMs, timer: this.expiryTimer(key, ttlMs) };
+    next.resolve(grant);
+  }
+
+  private expiryTimer(key: string, ttlMs: number): NodeJS.Timeout {
+    const t = setTimeout(() => this.grantNext(key, ttlMs), ttlMs + 1);
+    t.unref();
+    return t;
+  }
+
+  acquire(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null> {
+    const s = this.state(key);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        holder,
+        resolve,
+        timer: setTimeout(() => {
+          const i = s.queue.indexOf(waiter);
+          if (i >= 0) s.queue.splice(i, 1);
+          resolve(null);
+        }, waitMs),
+      };
+      s.queue.push(waiter);
+      this.grantNext(key, ttlMs);
+    });
+  }
+
+  private current(g: LockGrant): LockState["holder"] | undefined {
+    const h = this.locks.get(g.key)?.holder;
+    return h && h.holder === g.holder && h.fence === g.fence && h.expiresAt > Date.now() ? h : undefined;
+  }
+
+  renew(g: LockGrant, ttlMs: number): boolean {
+    const h = this.current(g);
+    if (!h) return false;
+    clearTimeout(h.timer);
+    h.expiresAt = Date.now() + ttlMs;
+    h.timer = this.expiryTimer(g.key, ttlMs);
+    return true;
+  }
+
+  release(g: LockGrant, ttlMs: number): boolean {
+    const s = this.locks.get(g.key);
+    if (!s?.holder || s.holder.holder !== g.holder || s.holder.fence !== g.fence) return false;
+    clearTimeout(s.holder.timer);
+    s.holder = undefined;
+    this.grantNext(g.key, ttlMs);
+    return true;
+  }
+
+  validate(g: LockGrant, minRemainingMs: number): boolean {
+    const h = this.current(g);
+    return h !== undefined && h.expiresAt - Date.now() >= minRemainingMs;
+  }
+
+  holder(key: string): string | undefined {
+    const h = this.locks.get(key)?.holder;
+    return h && h.expiresAt > Date.now() ? h.holder : undefined;
+  }
+}
+
+export class MemoryStore implements Store {
+  readonly kind = "memory" as const;
+  async ping(): Promise<void> {}
+  private sessions = new Map<string, SessionRecord>();
+  private readonly locks = new MemoryLocks();
+  private readonly leases = new Map<string, { serverId: string; expiresAt: number }>();
+  private readonly kv = new Map<string, { value: string; expiresAt: number }>();
+  /** Lock TTLs by key, so a release can arm the next holder's expiry with the same TTL. */
+  private readonly ttls = new Map<string, number>();
+  private saveTimer: NodeJS.Timeout | undefined;
+
+  /** With `file`, the registry is loaded from and saved to that JSON file (atomic rename). */
+  constructor(private readonly file?: string) {
+    if (file) {
+      try {
+        const rows = JSON.parse(readFileSync(file, "utf8")) as SessionRecord[];
+        for (const r of rows) this.sessions.set(r.sessionId, r);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`cannot load store file ${file}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private changed(): void {
+    if (!this.file || this.saveTimer) return;
+    // Coalesce bursts of writes; flushed on close.
+    this.saveTimer = setTimeout(() => this.flush(), 50);
+  }
+
+  private flush(): void {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    if (!this.file) return;
+    mkdirSync(dirname(this.file), { recursive: true });
+    // No fsync on this coalesced hot path (as before): the rename alone keeps the file whole.
+    writeFileAtomic.sync(this.file, JSON.stringify([...this.sessions.values()]), { fsync: false });
+  }
+
+  async createSession(rec: SessionRecord): Promise<boolean> {
+    if (this.sessions.has(rec.sessionId)) return false;
+    this.sessions.set(rec.sessionId, { ...rec });
+    this.changed();
+    return true;
+  }
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const r = this.sessions.get(id);
+    return r && { ...r };
+  }
+  async updateSession(id: string, patch: Partial<SessionRecord>): Promise<void> {
+    const r = this.sessions.get(id);
+    if (!r) return;
+    Object.assign(r, patch);
+    this.changed();
+  }
+  async listSessions(owner: string): Promise<SessionRecord[]> {
+    return [...this.sessions.values()].filter((r) => r.owner === owner).map((r) => ({ ...r }));
+  }
+  async allSessions(): Promise<SessionRecord[]> {
+    return [...this.sessions.values()].map((r) => ({ ...r }));
+  }
+  async deleteSession(id: string): Promise<boolean> {
+    const had = this.sessions.delete(id);
+    if (had) this.changed();
+    return had;
+  }
+
+  async acquireLock(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null> {
+    this.ttls.set(key, ttlMs);
+    return this.locks.acquire(key, holder, ttlMs, waitMs);
+  }
+  async renewLock(grant: LockGrant, ttlMs: number): Promise<boolean> {
+    return this.locks.renew(grant, ttlMs);
+  }
+  async releaseLock(grant: LockGrant): Promise<boolean> {
+    return this.locks.release(grant, this.ttls.get(grant.key) ?? 30_000);
+  }
+  async validateLock(grant: LockGrant, minRemainingMs: number): Promise<boolean> {
+    return this.locks.validate(grant, minRemainingMs);
+  }
+  async lockHolder(key: string): Promise<string | undefined> {
+    return this.locks.holder(key);
+  }
+
+  async kvGet(key: string): Promise<string | undefined> {
+    const e = this.kv.get(key);
+    if (e && e.expiresAt > Date.now()) return e.value;
+    this.kv.delete(key);
+    return undefined;
+  }
+  async kvSetIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if ((await this.kvGet(key)) !== undefined) return false;
+    await this.kvSet(key, value, ttlMs);
+    return true;
+  }
+  async kvSet(key: string, value: string, ttlMs: number): Promise<void> {
+    this.kv.set(key, { value, expiresAt: Date.now() + ttlMs });
+    // Expired keys nobody reads again must not pile up.
+    if (this.kv.size % 256 === 0) for (const [k, e] of this.kv) if (e.expiresAt <= Date.now()) this.kv.delete(k);
+  }
+  async kvDelete(key: string): Promise<void> {
+    this.kv.delete(key);
+  }
+
+  private lease(sessionId: string): string | undefined {
+    const l = this.leases.get(sessionId);
+    if (l && l.expiresAt > Date.now()) return l.serverId;
+    this.leases.delete(sessionId);
+    return undefined;
+  }
+  async getLease(sessionId: string): Promise<string | undefined> {
+    return this.lease(sessionId);
+  }
+  async claimLease(sessionId: string, serverId: string, ttlMs: number, replaceServerId?: string): Promise<string> {
+    const cur = this.lease(sessionId);
+    if (cur === undefined || cur === serverId || cur === replaceServerId) {
+      this.leases.set(sessionId, { serverId, expiresAt: Date.now() + ttlMs });
+      return serverId;
+    }
+    return cur;
+  }
+  async renewLease(sessionId: string, serverId: string, ttlMs: number): Promise<boolean> {
+    if (this.lease(sessionId) !== serverId) return false;
+    this.leases.set(sessionId, { serverId, expiresAt: Date.now() + ttlMs });
+    return true;
+  }
+  async releaseLease(sessionId: string, serverId: string): Promise<void> {
+    if (this.lease(sessionId) === serverId) this.leases.delete(sessionId);
+  }
+
+  async close(): Promise<void> {
+    if (this.saveTimer || this.file) this.flush();
+  }
+}
