@@ -9,7 +9,9 @@ import { CLI_PORT, CLI_PROBE_COMMAND, COPILOT_HOME_PATH, GATEWAY_STORE_FILE } fr
 import { type AciRun, MOCK_STORAGE_KEY, runAciStack, secretPlacementProblems, TEST_SECRETS } from "../testing/aci-mocks.js";
 import { checkAzureResource, CONTAINER_GROUP } from "../components/policy/azure.js";
 import type { CapturedResource } from "../testing/pulumi-mocks.js";
-import { aciStackSchema, planServers } from "./aci.js";
+import { planServers } from "../components/azure/topology.js";
+import { serverCount } from "./config.js";
+import { aciStackSchema } from "./aci.js";
 
 type Obj = Record<string, unknown>;
 const groups = (run: AciRun) => run.resources.filter((r) => r.type === CONTAINER_GROUP);
@@ -321,8 +323,11 @@ describe("ACI limits are refused with the fix", () => {
 });
 
 describe("pure planning", () => {
-  const cfg = (over: Record<string, unknown>) =>
-    aciStackSchema.parse({ platform: "aci", images: { cli: "c:1", gateway: "g:1" }, aci: { location: "westeurope", network: { mode: "vnet" } }, ...over });
+  /** The stack's mapping of its config to the component's planning arguments. */
+  const cfg = (over: Record<string, unknown>) => {
+    const c = aciStackSchema.parse({ platform: "aci", images: { cli: "c:1", gateway: "g:1" }, aci: { location: "westeurope", network: { mode: "vnet" } }, ...over });
+    return { topology: c.topology, servers: serverCount(c), tenants: c.tenants, storage: c.aci.storage };
+  };
 
   it("plans one share per server unless the topology shares state", () => {
     expect(planServers(cfg({ topology: "shared-storage", servers: 3 })).shares).toEqual([{ id: "shared", quotaGi: 100 }]);

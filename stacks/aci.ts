@@ -1,36 +1,15 @@
 /**
- * Azure Container Instances: the topologies ACI can carry honestly.
- *   shared          one group: gateway + CLI side by side (the CLI port never leaves the group)
- *   isolated        a CLI group per static tenant, each with its own share and token
- *   shared-storage  N CLI groups on one Azure Files share; a Redis sidecar holds the session leases
+ * Azure Container Instances stack: reads and validates the stack config (the topologies ACI can
+ * carry honestly: shared, isolated, shared-storage), maps it to the AciTopology component
+ * (components/azure/topology.ts), and returns the common stack outputs with the target descriptor.
  * ACI has one IP per group, no load balancer and no session affinity, so sticky is refused with
  * the Azure service that fits instead, and the gateway runs as exactly one group.
  */
-import { dirname } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { deriveSecret } from "../components/secrets.js";
-import * as resources from "@pulumi/azure-native/resources/index.js";
-import type { input } from "@pulumi/azure-native/types/index.js";
 import { z } from "zod";
-import {
-  AciCliGroup,
-  AciGatewayGroup,
-  AciNetwork,
-  CLI_PORT,
-  GATEWAY_STORE_FILE,
-  type GatewayBackend,
-  type GroupNetwork,
-  type GroupOptions,
-  REDIS_SIDECAR_URL,
-  SessionStorage,
-  type ShareSpec,
-  azureFileVolume,
-  cliContainer,
-  redisSidecar,
-} from "../components/azure/index.js";
+import { AciTopology, CLI_PORT, separateCliGroups } from "../components/azure/index.js";
 import {
   deployedFeatures,
-  gatewaySettings,
   TARGET_VERSION,
   TOPOLOGIES,
   type TargetDescriptor,
@@ -168,33 +147,6 @@ export const aciStackSchema = commonStackSchema.extend({ aci: aciSectionSchema }
 });
 export type AciStackConfig = z.infer<typeof aciStackSchema>;
 
-/** Topologies whose CLI servers run in their own container groups (the others run the CLI beside the gateway). */
-export function separateCliGroups(topology: TopologyName): boolean {
-  return TOPOLOGIES[topology].routing !== "single";
-}
-
-interface ServerPlan {
-  id: string;
-  user?: string;
-  /** Share the server's COPILOT_HOME lives on. */
-  shareId: string;
-}
-
-/** Which CLI servers exist and which share each one mounts: shared exactly when the topology shares state. */
-export function planServers(cfg: Pick<AciStackConfig, "topology" | "servers" | "tenants" | "aci">): { servers: ServerPlan[]; shares: ShareSpec[] } {
-  const quota = cfg.aci.storage.shareQuotaGi;
-  if (cfg.topology === "isolated") {
-    const servers = cfg.tenants.map((t) => ({ id: `user-${t.user}`, user: t.user, shareId: `user-${t.user}` }));
-    const shares = cfg.tenants.map((t) => ({ id: `user-${t.user}`, quotaGi: t.storageGi ?? quota }));
-    return { servers, shares };
-  }
-  const count = serverCount(cfg);
-  const shared = TOPOLOGIES[cfg.topology].sharedState;
-  const servers = Array.from({ length: count }, (_, i) => ({ id: `cli-${i}`, shareId: shared ? "shared" : `cli-${i}` }));
-  const shares = shared ? [{ id: "shared", quotaGi: quota }] : servers.map((s) => ({ id: s.shareId, quotaGi: quota }));
-  return { servers, shares };
-}
-
 interface AciSecrets {
   githubToken?: pulumi.Output<string>;
   tenantGithubTokens?: pulumi.Output<Record<string, string>>;
@@ -246,118 +198,39 @@ function tenantToken(secrets: AciSecrets, user: string): pulumi.Output<string> |
 export async function deployAci(): Promise<StackOutputs> {
   const cfg = readStackConfig(aciStackSchema, ACI_SECRET_KEYS);
   const secrets = readSecrets(cfg);
-  const secretSeed = requireSecretSeed();
   const { aci } = cfg;
   const stack = pulumi.getStack();
-  const topology = TOPOLOGIES[cfg.topology];
-  const tags = { "copilot-scale-kit/stack": stack, "copilot-scale-kit/topology": cfg.topology, ...aci.tags };
-
-  const resourceGroupName: pulumi.Input<string> =
-    aci.resourceGroupName ?? new resources.ResourceGroup("copilot", { location: aci.location, tags }).name;
-  const base = { resourceGroupName, location: aci.location };
-
-  let subnetId: pulumi.Input<string> | undefined;
-  if (aci.network.mode === "vnet") {
-    subnetId =
-      aci.network.subnetId ??
-      new AciNetwork("copilot-net", { ...base, addressPrefix: aci.network.addressPrefix, subnetPrefix: aci.network.subnetPrefix, tags }).subnetId;
-  }
-  const gatewayLabel = aci.dnsNameLabel ?? `copilot-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 52);
-  const networkFor = (label: string): GroupNetwork =>
-    subnetId !== undefined ? { kind: "private", subnetId } : { kind: "public", dnsNameLabel: label };
-  const groupOptions: Omit<GroupOptions, "network"> = {
+  const kit = new AciTopology("copilot", {
+    topology: cfg.topology,
+    location: aci.location,
+    resourceGroupName: aci.resourceGroupName,
+    dnsNameLabel: aci.dnsNameLabel ?? `copilot-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 52),
+    network: aci.network,
+    images: cfg.images,
+    cli: aci.cli,
+    gatewayGroup: aci.gatewayGroup,
+    storage: aci.storage,
+    servers: serverCount(cfg),
+    // Tenants are servers only where users are routed to their own (isolated); their tokens are read only then.
+    tenants: TOPOLOGIES[cfg.topology].routing === "per-user" ? cfg.tenants.map((t) => ({ user: t.user, storageGi: t.storageGi, githubToken: tenantToken(secrets, t.user) })) : [],
+    redisUrl: cfg.redis.external ? secrets.redisUrl : undefined,
+    redisImage: aci.redisImage,
     identity: aci.identity,
-    registry: aci.registry && {
-      server: aci.registry.server,
-      username: aci.registry.username,
-      password: secrets.registryPassword,
-      identity: aci.registry.identityId,
-    },
-  };
-
-  const plan = planServers(cfg);
-  const store = topology.requiresSharedStore ? "redis" : "memory";
-  // memory store: the gateway's session registry survives a container restart on its own small share.
-  const gatewayShare: ShareSpec | undefined = store === "memory" ? { id: "gateway", quotaGi: aci.storage.sku.startsWith("Premium") ? 100 : 1 } : undefined;
-  const storage = new SessionStorage("copilot-state", {
-    ...base,
-    shares: gatewayShare ? [...plan.shares, gatewayShare] : plan.shares,
-    sku: aci.storage.sku,
-    tags,
+    registry: aci.registry && { server: aci.registry.server, username: aci.registry.username, password: secrets.registryPassword, identity: aci.registry.identityId },
+    tags: { "copilot-scale-kit/stack": stack, "copilot-scale-kit/topology": cfg.topology, ...aci.tags },
+    secretSeed: requireSecretSeed(),
+    jwtSecret: secrets.jwtSecret,
+    githubToken: secrets.githubToken,
+    providerApiKey: secrets.providerApiKey,
+    replicaId: `aci-${stack}`,
+    gateway: cfg.gateway,
+    lifecycle: cfg.lifecycle,
   });
-
-  const backends: (GatewayBackend & { address: pulumi.Output<string> })[] = [];
-  const sidecars: input.containerinstance.ContainerArgs[] = [];
-  const volumes: input.containerinstance.VolumeArgs[] = [];
-  const gatewayMounts: input.containerinstance.VolumeMountArgs[] = [];
-  if (gatewayShare) {
-    volumes.push(azureFileVolume("gateway-state", storage.share(gatewayShare.id)));
-    gatewayMounts.push({ name: "gateway-state", mountPath: dirname(GATEWAY_STORE_FILE) });
-  }
-  for (const server of plan.servers) {
-    const connectionToken = deriveSecret(secretSeed, `aci/cli/${server.id}/connection-token`);
-    const githubToken = server.user ? tenantToken(secrets, server.user) : secrets.githubToken;
-    if (separateCliGroups(cfg.topology)) {
-      const group = new AciCliGroup(`cli-${server.id}`, {
-        ...base,
-        ...groupOptions,
-        network: networkFor(`${gatewayLabel}-${server.id}`.slice(0, 63)),
-        tags: subnetId === undefined ? { ...tags, "copilot-scale-kit/public-cli": "acknowledged" } : tags,
-        image: cfg.images.cli,
-        connectionToken,
-        githubToken,
-        state: storage.share(server.shareId),
-        sharedSessionState: cfg.topology === "shared-storage",
-        cpu: aci.cli.cpu,
-        memoryGb: aci.cli.memoryGb,
-        restartPolicy: aci.cli.restartPolicy,
-      });
-      backends.push({ id: server.id, user: server.user, address: group.address, connectionToken });
-    } else {
-      // One server: it runs beside the gateway, reachable on loopback only.
-      const volumeName = `home-${server.id}`;
-      sidecars.push(cliContainer({ image: cfg.images.cli, connectionToken, githubToken, volumeName, cpu: aci.cli.cpu, memoryGb: aci.cli.memoryGb }));
-      volumes.push(azureFileVolume(volumeName, storage.share(server.shareId)));
-      backends.push({ id: server.id, user: server.user, address: pulumi.output(`127.0.0.1:${CLI_PORT}`), connectionToken });
-    }
-  }
-
-  let redisUrl: pulumi.Input<string> | undefined;
-  if (store === "redis") {
-    if (cfg.redis.external) redisUrl = secrets.redisUrl;
-    else {
-      sidecars.push(redisSidecar(aci.redisImage));
-      redisUrl = pulumi.secret(REDIS_SIDECAR_URL);
-    }
-  }
-
-  const jwtSecret = secrets.jwtSecret ?? deriveSecret(secretSeed, "aci/gateway/jwt-secret");
-  const gateway = new AciGatewayGroup("gateway", {
-    ...base,
-    ...groupOptions,
-    network: networkFor(gatewayLabel),
-    tags,
-    image: cfg.images.gateway,
-    config: {
-      topology: cfg.topology,
-      replicaId: `aci-${stack}`,
-      auth: { kind: "jwt-hs256" },
-      store,
-      ...(store === "memory" ? { storeFile: GATEWAY_STORE_FILE } : {}),
-      ...gatewaySettings(cfg),
-    },
-    backends,
-    secrets: { jwtSecret, redisUrl, providerApiKey: secrets.providerApiKey, githubToken: secrets.githubToken },
-    sidecars,
-    volumes,
-    volumeMounts: gatewayMounts,
-    cpu: aci.gatewayGroup.cpu,
-    memoryGb: aci.gatewayGroup.memoryGb,
-  });
+  const { gateway, backends, store } = kit;
 
   const servers = pulumi.all(backends.map((b) => b.address)).apply((addresses) => backends.map((b, i) => ({ id: b.id, address: addresses[i]! })));
   const target = pulumi
-    .all([gateway.url, gateway.config, jwtSecret, pulumi.all(backends.map((b) => pulumi.all([b.address, b.connectionToken])))])
+    .all([gateway.url, gateway.config, kit.jwtSecret, pulumi.all(backends.map((b) => pulumi.all([b.address, b.connectionToken])))])
     .apply(([url, gatewayConfig, secret, serverValues]) => {
       const descriptor: TargetDescriptor = {
         version: TARGET_VERSION,

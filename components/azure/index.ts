@@ -4,3 +4,4 @@ export * from "./session-storage.js";
 export * from "./cli-group.js";
 export * from "./gateway-group.js";
 export * from "./network.js";
+export * from "./topology.js";
