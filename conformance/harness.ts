@@ -87,12 +87,26 @@ export interface RequestOptions {
   raw?: string | Buffer;
   json?: unknown;
   gateway?: number;
+  /** To the gateway's admin listener (/healthz, /readyz, /metrics) instead of its public port. */
+  admin?: boolean;
   timeoutMs?: number;
 }
 
+/** The admin listener of the gateway at `gatewayUrls[index]`: readiness and metrics are served there only. */
+export function adminUrl(index = 0): string {
+  const t = target();
+  const i = index % t.gatewayUrls.length;
+  const url = t.adminUrls?.[i];
+  if (!url) throw new Error(`target ${t.name ?? ""} lists no adminUrls[${i}]: /readyz and /metrics are served on the gateways' admin port only`);
+  return url;
+}
+
+/** The admin URL of the gateway whose public URL is `gatewayUrl` (targets re-read after a restart keep the order). */
+export const adminUrlOf = (gatewayUrl: string): string => adminUrl(Math.max(0, target().gatewayUrls.indexOf(gatewayUrl)));
+
 export async function api<T = Record<string, unknown>>(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
   const t = target();
-  const base = t.gatewayUrls[(opts.gateway ?? 0) % t.gatewayUrls.length]!;
+  const base = opts.admin ? adminUrl(opts.gateway) : t.gatewayUrls[(opts.gateway ?? 0) % t.gatewayUrls.length]!;
   const headers: Record<string, string> = { ...opts.headers };
   const token = opts.token === undefined ? (opts.user ? await tokenFor(opts.user) : undefined) : opts.token;
   if (token) headers.authorization = `Bearer ${token}`;
@@ -150,7 +164,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
  * (every sample when none are given); 0 when there is none.
  */
 export async function metric(name: string, labels: Record<string, string> = {}, gateway?: number): Promise<number> {
-  const text = (await api("GET", "/metrics", { gateway })).text;
+  const text = (await api("GET", "/metrics", { gateway, admin: true })).text;
   const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   let sum = 0;
   for (const m of text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, "gm"))) {

@@ -54,6 +54,8 @@ const RUNS: Run[] = [
   },
   // Streams: without counting a stream whose client left, the abandoned turn is missing from the metrics.
   { name: "control-uncounted-streams", up: ["--topology", "shared", "--unsafe", "uncounted-streams"], filter: "core.test.ts", features: ["metrics"], mustFail: "metrics" },
+  // The admin port: with readiness and metrics served on the public port as well, the admin-port test fails.
+  { name: "control-admin-on-public", up: ["--topology", "shared", "--unsafe", "admin-on-public"], filter: "admin-port.test.ts", mustFail: "metrics" },
   // A per-user limit: the noisy-neighbour test, and the hostile suite keeping under the limit.
   { name: "local-shared-rate-limit", up: ["--topology", "shared", "--rate-limit", "60"], filter: "rate-limit.test.ts,hostile.test.ts" },
   {

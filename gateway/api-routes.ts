@@ -3,7 +3,7 @@
  * holds against the routes Fastify registers and the codes the source can emit.
  */
 import type { z } from "zod";
-import { createBody, historyQuery, promptBody, readyzQuery, RESPONSES } from "./api-schemas.js";
+import { createBody, historyQuery, promptBody, RESPONSES } from "./api-schemas.js";
 
 /** Every error code the gateway emits, with its HTTP status and what it means. */
 export const ERROR_CODES = {
@@ -83,9 +83,8 @@ export interface RouteDoc {
 }
 
 export const ROUTES: RouteDoc[] = [
+  // /readyz and /metrics are on the admin port only (admin.ts), not part of the public API.
   { method: "GET", path: "/healthz", summary: "Liveness", auth: false, ok: { status: 200, schema: RESPONSES.health }, errors: [] },
-  { method: "GET", path: "/readyz", summary: "Readiness: every CLI server (or any, with ?backends=any) and the store answer", auth: false, query: readyzQuery, ok: { status: 200, schema: RESPONSES.ready }, also: { status: 503, schema: RESPONSES.ready, description: "unready or draining" }, errors: [] },
-  { method: "GET", path: "/metrics", summary: "Prometheus metrics", auth: false, ok: { status: 200, schema: RESPONSES.metrics, contentType: "text/plain" }, errors: [] },
   { method: "GET", path: "/openapi.json", summary: "This document", auth: false, ok: { status: 200, schema: RESPONSES.openapi }, errors: [] },
   { method: "POST", path: "/v1/sessions", summary: "Create a session", auth: true, body: createBody, ok: { status: 201, schema: RESPONSES.created }, errors: [...AUTHED, ...WITH_BODY, ...CLI, "session_quota_exceeded"] },
   { method: "GET", path: "/v1/sessions", summary: "The caller's sessions", auth: true, ok: { status: 200, schema: RESPONSES.sessionList }, errors: AUTHED },

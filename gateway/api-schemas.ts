@@ -31,8 +31,6 @@ export const historyQuery = z
   })
   .strict();
 
-export const readyzQuery = z.object({ backends: z.enum(["any"]).optional().describe("any: ready when at least one CLI server answers") });
-
 /** `Idempotency-Key` request header: a client-chosen id of one logical request. */
 export const idempotencyKeyHeader = z.string().regex(/^[\x21-\x7e]{1,200}$/, "Idempotency-Key must be 1-200 printable ASCII characters");
 
@@ -65,8 +63,6 @@ export const historyPage = z.object({
 
 export const RESPONSES = {
   health: z.object({ status: z.literal("ok") }),
-  ready: z.object({ status: z.enum(["ready", "unready", "draining"]), servers: z.array(z.object({ server: z.string(), ok: z.boolean(), reason: z.string().optional() })).optional(), store: z.object({ kind: z.string(), ok: z.boolean(), reason: z.string().optional() }).optional() }),
-  metrics: z.string().describe("Prometheus text format"),
   created: z.object({ sessionId: z.string() }),
   sessionList: z.object({ sessions: z.array(sessionView) }),
   session: sessionView,

@@ -1,6 +1,6 @@
 /**
  * The session gateway's HTTP API v1 (Fastify): auth, errors, per-user ownership, session records,
- * health, metrics and drain; turns are in turn-routes.ts, history/abort/models in client-routes.ts.
+ * liveness and drain (readiness and metrics: admin.ts, on their own port); turns are in turn-routes.ts, history/abort/models in client-routes.ts.
  * Errors are always `{"error":{"code","message"}}`.
  */
 import { randomUUID } from "node:crypto";
@@ -43,8 +43,6 @@ export interface GatewayDeps {
   unsafeNoHttpLimits?: boolean;
   /** Test-only: a stream whose client left is not counted (the old behaviour), for its negative control. */
   unsafeUncountedStreams?: boolean;
-  /** Test switch: readiness pings only, without the write probe. */
-  unsafeNoWriteProbe?: boolean;
   /** Test switch: the Idempotency-Key header is ignored (its negative control). */
   unsafeNoIdempotency?: boolean;
   /** Test switch: no per-user turn cap (shows that the noisy-neighbour test catches its absence). */
@@ -173,43 +171,6 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
   }
 
   app.get("/healthz", async () => ({ status: "ok" }));
-
-  // /readyz: every CLI server must answer (the default). /readyz?backends=any: at least one must, so
-  // an orchestrator does not take every gateway out of service when one of N CLI pods restarts.
-  app.get<{ Querystring: { backends?: string } }>("/readyz", async (req, reply) => {
-    if (draining) return reply.code(503).send({ status: "draining" });
-    const checks = await Promise.all(
-      pool.all().map(async (b) => {
-        try {
-          await b.ping(1_500);
-          metrics.backendUp.set({ server: b.id }, 1);
-          pool.markHealth?.(b.id, true);
-        } catch (err) {
-          metrics.backendUp.set({ server: b.id }, 0);
-          pool.markHealth?.(b.id, false);
-          return { server: b.id, ok: false, reason: (err as Error).message };
-        }
-        try {
-          if (!deps.unsafeNoWriteProbe) await b.checkWritable(`probe-${replica}-${b.id}-${randomUUID().slice(0, 8)}`);
-          return { server: b.id, ok: true };
-        } catch (err) {
-          return { server: b.id, ok: false, reason: (err as Error).message };
-        }
-      }),
-    );
-    const storeCheck = await store.ping().then(
-      () => ({ kind: store.kind, ok: true }),
-      (err: Error) => ({ kind: store.kind, ok: false, reason: err.message }),
-    );
-    const backendsOk = req.query.backends === "any" ? checks.length === 0 || checks.some((c) => c.ok) : checks.every((c) => c.ok);
-    const ok = backendsOk && storeCheck.ok;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "unready", servers: checks, store: storeCheck });
-  });
-
-  app.get("/metrics", async (_req, reply) => {
-    reply.header("content-type", metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
 
   app.post("/v1/sessions", async (req, reply) => {
     const body = parse(createBody, req.body) ?? {};

@@ -50,9 +50,9 @@ async function main(): Promise<void> {
   }
   const gw = await createGateway(cfg, { unsafe: Object.fromEntries([...unsafe].map((s) => [s, true])) });
   if (unsafe.size) gw.log.warn({ switches: [...unsafe] }, "UNSAFE test switches are on: never use this in production");
-  const address = await gw.listen();
-  // Parsed by the local platform to learn the port when it asked for port 0.
-  console.log(`gateway listening on ${address}`);
+  const { url, adminUrl } = await gw.listen();
+  // Parsed by the local platform to learn the ports when it asked for port 0.
+  console.log(`gateway listening on ${url} and admin on ${adminUrl}`);
   const onSignal = (signal: string) => {
     gw.log.info({ signal }, "signal received");
     // Exit stays bounded by the grace period even if closing the store or a client hangs.

@@ -4,6 +4,7 @@
  */
 import { pino, type Logger } from "pino";
 import { GATEWAY_SECRET_ENV, type GatewayConfig } from "../topology/gateway-config.js";
+import { buildAdminApp, installAdminRoutes } from "./admin.js";
 import { buildApp } from "./app.js";
 import { jwtAuthenticator, oidcAuthenticator, staticAuthenticator, type Authenticator } from "./auth.js";
 import { runCleanup } from "./cleanup.js";
@@ -28,7 +29,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "shared-user-servers", "no-store-deadline", "no-idempotency", "no-turn-quota"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "shared-user-servers", "no-store-deadline", "no-idempotency", "no-turn-quota", "admin-on-public"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 export function requireEnv(env: Env, name: string, why: string): string {
@@ -140,7 +141,6 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     unsafeNoRateLimit: unsafe["no-rate-limit"],
     unsafeNoHttpLimits: unsafe["no-http-limits"],
     unsafeUncountedStreams: unsafe["uncounted-streams"],
-    unsafeNoWriteProbe: unsafe["no-write-probe"],
     unsafeNoIdempotency: unsafe["no-idempotency"],
     unsafeNoTurnQuota: unsafe["no-turn-quota"],
     turnLock: {
@@ -152,6 +152,11 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       noFencing: unsafe["no-fencing"],
     },
   });
+
+  const adminDeps = { pool, store, metrics, log, replica: cfg.replicaId ?? "gw", isDraining, unsafeNoWriteProbe: unsafe["no-write-probe"] };
+  const admin = buildAdminApp(adminDeps);
+  // The old layout, for the negative control of the admin-port tests: readiness and metrics public too.
+  if (unsafe["admin-on-public"]) installAdminRoutes(app, adminDeps);
 
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, fn: () => Promise<unknown>) => {
@@ -237,6 +242,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       // Turns still running past the grace are cut off, so the exit stays bounded.
       if (!clean) app.server.closeAllConnections();
       await app.close();
+      await admin.close();
       await pool.close();
       await store.close();
       log.info({ clean }, "stopped");
@@ -257,8 +263,17 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     isDraining,
     cleanupPass,
     reconcilePass,
-    async listen(): Promise<string> {
-      return app.listen({ host: cfg.host, port: cfg.port });
+    /** The admin listener (/healthz, /readyz, /metrics); `listen` starts it beside the public one. */
+    admin,
+    /** Public and admin listeners; answers both URLs. */
+    async listen(): Promise<{ url: string; adminUrl: string }> {
+      const adminUrl = await admin.listen({ host: cfg.admin.host ?? cfg.host, port: cfg.admin.port });
+      try {
+        return { url: await app.listen({ host: cfg.host, port: cfg.port }), adminUrl };
+      } catch (err) {
+        await admin.close();
+        throw err;
+      }
     },
     drainAndStop,
   };

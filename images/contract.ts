@@ -23,8 +23,10 @@ export const CLI_HOME_PATH = "/home/copilot";
  */
 export const CLI_PROBE_COMMAND: readonly string[] = ["copilot-probe", "--address", `127.0.0.1:${CLI_PORT}`, "--timeout-ms", "3000"];
 
-/** Gateway image: `node /app/gateway.js <serve|cleanup>`, HTTP on 8080. */
+/** Gateway image: `node /app/gateway.js <serve|cleanup>`, the API on 8080, probes and metrics on the admin port 9090. */
 export const GATEWAY_PORT = 8080;
+/** /healthz, /readyz and /metrics: for probes and scrapers only, never behind a public Service. */
+export const GATEWAY_ADMIN_PORT = 9090;
 export const GATEWAY_ENTRY = "/app/gateway.js";
 export const GATEWAY_COMMANDS = { serve: "serve", cleanup: "cleanup" } as const;
 /** Readiness in orchestrators: ready while at least one CLI server answers (one restarting pod must not drain every gateway). */

@@ -43,6 +43,7 @@ const OPTIONS = {
   "sse-heartbeat": { type: "string" },
   unsafe: { type: "string" },
   port: { type: "string" },
+  "admin-port": { type: "string" },
   "target-file": { type: "string", default: DEFAULT_TARGET },
   "run-dir": { type: "string" },
   user: { type: "string", default: "demo" },
@@ -87,6 +88,7 @@ function toOptions(values: Values): LocalOptions {
     sseHeartbeatSeconds: int(values, "sse-heartbeat"),
     unsafe: values.unsafe,
     port: int(values, "port"),
+    adminPort: int(values, "admin-port"),
     targetFile: values["target-file"]!,
     runDir: values["run-dir"],
   };
@@ -98,6 +100,7 @@ async function printWelcome(t: TargetDescriptor): Promise<void> {
   console.log(`
 copilot-scale-kit local platform is ready: topology ${t.topology}, ${t.servers.length} CLI server(s), ${t.gatewayUrls.length} gateway(s).
   gateway:  ${url}
+  admin:    ${t.adminUrls?.[0] ?? "-"}    (/readyz, /metrics; not on the gateway port)
   token:    ${token}    (user "demo", 12 h)
   target:   ${resolve(DEFAULT_TARGET)}
 

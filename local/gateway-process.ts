@@ -5,11 +5,13 @@ import { fileURLToPath } from "node:url";
 import { GATEWAY_CONFIG_ENV, type GatewayConfigInput } from "../topology/gateway-config.js";
 
 const GATEWAY_MAIN = fileURLToPath(new URL("../gateway/main.ts", import.meta.url));
-const LISTENING_RE = /gateway listening on (http:\/\/\S+)/;
+const LISTENING_RE = /gateway listening on (http:\/\/\S+) and admin on (http:\/\/\S+)/;
 
 export interface GatewayProcess {
   pid: number;
   url: string;
+  /** The admin listener: /healthz, /readyz, /metrics. */
+  adminUrl: string;
   child: ChildProcess;
   exited: Promise<number | string>;
 }
@@ -31,7 +33,7 @@ export async function startGatewayProcess(opts: {
   const exited = new Promise<number | string>((resolve) => child.once("exit", (code, sig) => resolve(code ?? sig ?? "unknown")));
   const tail: string[] = [];
   const timeoutMs = opts.startTimeoutMs ?? 30_000;
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, adminUrl } = await new Promise<{ url: string; adminUrl: string }>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`gateway did not start within ${timeoutMs} ms; see ${opts.logFile}`));
@@ -44,7 +46,7 @@ export async function startGatewayProcess(opts: {
         const m = LISTENING_RE.exec(line);
         if (m) {
           clearTimeout(timer);
-          resolve(m[1]!);
+          resolve({ url: m[1]!, adminUrl: m[2]! });
         }
       }
     };
@@ -55,5 +57,5 @@ export async function startGatewayProcess(opts: {
       reject(new Error(`gateway exited (${code}) before listening:\n${tail.join("\n")}`));
     });
   });
-  return { pid: child.pid!, url, child, exited };
+  return { pid: child.pid!, url, adminUrl, child, exited };
 }

@@ -60,6 +60,8 @@ export interface LocalOptions {
   sseHeartbeatSeconds?: number;
   /** Gateway port of the first replica; 0 = any free port. */
   port?: number;
+  /** Admin port (/healthz, /readyz, /metrics) of the first replica; absent = any free port. */
+  adminPort?: number;
   targetFile: string;
   runDir?: string;
   modelLatencyMs?: number;
@@ -96,7 +98,7 @@ const secret = (bytes = 24) => randomBytes(bytes).toString("base64url");
 export class LocalPlatform {
   private model?: { app: FastifyInstance; url: string };
   private servers: Server[] = [];
-  private gateways: { port: number; proc: GatewayProcess }[] = [];
+  private gateways: { port: number; adminPort: number; proc: GatewayProcess }[] = [];
   private redis?: RedisProcess;
   private readonly redisPassword = secret(18);
   private spawned: SpawnedServer[] = [];
@@ -174,9 +176,10 @@ export class LocalPlatform {
 
     for (let i = 0; i < this.opts.gateways; i++) {
       const port = i === 0 && this.opts.port ? this.opts.port : await freePort();
-      await this.startGateway(port);
+      const adminPort = i === 0 && this.opts.adminPort ? this.opts.adminPort : await freePort();
+      await this.startGateway(port, adminPort);
     }
-    await Promise.all(this.gateways.map((g) => waitReady(g.proc.url, 30_000)));
+    await Promise.all(this.gateways.map((g) => waitReady(g.proc.adminUrl, 30_000)));
     this.writeTarget();
     this.log(`ready: ${this.gateways.map((g) => g.proc.url).join(" ")}`);
   }
@@ -289,12 +292,13 @@ export class LocalPlatform {
     };
   }
 
-  gatewayConfig(port: number, replica: number): { config: GatewayConfigInput; env: Record<string, string> } {
+  gatewayConfig(port: number, replica: number, adminPort = 0): { config: GatewayConfigInput; env: Record<string, string> } {
     const s = this.settings;
     const config: GatewayConfigInput = {
       topology: this.opts.topology,
       host: "127.0.0.1",
       port,
+      admin: { port: adminPort },
       replicaId: `gw-${replica}`,
       backends: this.backendsConfig(),
       auth: { kind: "jwt-hs256", maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS },
@@ -335,19 +339,20 @@ export class LocalPlatform {
     return { config, env };
   }
 
-  private async startGateway(port: number): Promise<void> {
+  /** A restarted replica keeps both ports, as a Pod keeps its container ports. */
+  private async startGateway(port: number, adminPort: number): Promise<void> {
     const replica = this.gateways.findIndex((g) => g.port === port);
     const index = replica >= 0 ? replica : this.gateways.length;
-    const { config, env } = this.gatewayConfig(port, index);
+    const { config, env } = this.gatewayConfig(port, index, adminPort);
     const proc = await startGatewayProcess({ config, env, logFile: join(this.runDir, "logs", `gateway-${index}.log`) });
-    if (replica >= 0) this.gateways[replica] = { port, proc };
-    else this.gateways.push({ port, proc });
-    this.log(`gateway-${index} on ${proc.url} pid ${proc.pid}`);
-    void proc.exited.then((code) => this.onGatewayExit(port, code));
+    if (replica >= 0) this.gateways[replica] = { port, adminPort, proc };
+    else this.gateways.push({ port, adminPort, proc });
+    this.log(`gateway-${index} on ${proc.url} (admin ${proc.adminUrl}) pid ${proc.pid}`);
+    void proc.exited.then((code) => this.onGatewayExit(port, adminPort, code));
   }
 
-  private onGatewayExit(port: number, code: number | string): Promise<void> {
-    return this.restart(`gateway on port ${port}`, code, () => this.startGateway(port));
+  private onGatewayExit(port: number, adminPort: number, code: number | string): Promise<void> {
+    return this.restart(`gateway on port ${port}`, code, () => this.startGateway(port, adminPort));
   }
 
   /** What this local target claims: the topology's mechanisms and the lifecycle settings in force. */
@@ -381,6 +386,7 @@ export class LocalPlatform {
       topology: this.opts.topology,
       platform: "local",
       gatewayUrls: this.gateways.map((g) => g.proc.url),
+      adminUrls: this.gateways.map((g) => g.proc.adminUrl),
       auth: { kind: "jwt-hs256", secret: this.jwtSecret },
       features: this.features(),
       settings: this.settings,
@@ -414,7 +420,7 @@ export class LocalPlatform {
       const pid = g.proc.pid;
       g.proc.child.kill("SIGTERM");
       while (this.gateways.find((x) => x.port === g.port)?.proc.pid === pid) await sleep(100);
-      await waitReady(`http://127.0.0.1:${g.port}`, 60_000);
+      await waitReady(`http://127.0.0.1:${g.adminPort}`, 60_000);
     }
     this.writeTarget();
     this.log(`scaled out: added ${id}`);
@@ -465,7 +471,9 @@ export function validateOptions(opts: LocalOptions): void {
   }
 }
 
-export async function waitReady(url: string, timeoutMs: number): Promise<void> {
+/** Waits for a gateway's readiness, on its admin listener (`adminUrl`). */
+export async function waitReady(adminUrl: string, timeoutMs: number): Promise<void> {
+  const url = adminUrl;
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {

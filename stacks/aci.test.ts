@@ -78,8 +78,9 @@ describe.each(STACKS)("$file", ({ file, topology, servers }) => {
       }
     }
     const gw = gatewayContainer(run);
-    expect((gw.readinessProbe as Obj).httpGet).toMatchObject({ path: "/readyz?backends=any", port: 8080 });
-    expect((gw.livenessProbe as Obj).httpGet).toMatchObject({ path: "/healthz", port: 8080 });
+    // On the admin port, which no group exposes.
+    expect((gw.readinessProbe as Obj).httpGet).toMatchObject({ path: "/readyz?backends=any", port: 9090 });
+    expect((gw.livenessProbe as Obj).httpGet).toMatchObject({ path: "/healthz", port: 9090 });
   });
 
   it("shares the state share exactly when the topology needs it", () => {

@@ -30,6 +30,8 @@ const STACK_SECRETS: Record<string, (keyof typeof TEST_SECRETS)[]> = {
   "local-shared-storage": [],
   "local-collaborative": [],
   "local-isolated": [],
+  // local-shared behind an Ingress with TLS (stacks/exposure.test.ts checks what it adds).
+  "local-exposure": [],
 };
 
 const kind = (run: KubernetesRun, k: string) => run.kube.filter((r) => r.obj.kind === k);
@@ -142,9 +144,26 @@ describe.each(Object.keys(STACK_SECRETS))("stack %s", (stack) => {
     for (const svc of kind(run, "Service")) {
       const selector = (svc.obj.spec as any).selector;
       const matching = kind(run, "Deployment").filter((d) => selects(selector, d.obj.spec.template.metadata.labels));
-      expect(matching.map((d) => d.obj.metadata?.name), `Service ${svc.name}`).toEqual([svc.obj.metadata?.name]);
+      // The gateway's admin Service (probes' and scrapers' port) selects the gateway's pods too.
+      expect(matching.map((d) => d.obj.metadata?.name), `Service ${svc.name}`).toEqual([svc.obj.metadata?.name?.replace(/-admin$/, "")]);
       expect(selects(selector, matching[0]!.obj.spec.selector.matchLabels) || selects(matching[0]!.obj.spec.selector.matchLabels, selector)).toBe(true);
     }
+  });
+
+  it("keeps readiness and metrics off the public Service: probes and the scrape annotation use the admin port, which only the ClusterIP admin Service carries", () => {
+    const gw = gatewayDeployment(run);
+    const container = podSpec(gw).containers[0];
+    const admin = container.ports.find((p: any) => p.name === "admin");
+    expect(admin.containerPort).toBe(gatewayConfig(run).admin.port);
+    for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) expect(container[probe].httpGet.port, probe).toBe("admin");
+    expect(gw.obj.spec.template.metadata.annotations["prometheus.io/port"]).toBe(String(admin.containerPort));
+    const services = kind(run, "Service").filter((s) => s.obj.metadata?.labels?.[COMPONENT_LABEL] === "gateway");
+    const publicService = services.find((s) => !s.obj.metadata!.name!.endsWith("-admin"))!;
+    const adminService = services.find((s) => s.obj.metadata!.name!.endsWith("-admin"))!;
+    expect((publicService.obj.spec as any).ports.map((p: any) => [p.name, p.targetPort])).toEqual([["http", "http"]]);
+    expect((adminService.obj.spec as any).type).toBe("ClusterIP");
+    expect((adminService.obj.spec as any).ports.map((p: any) => [p.name, p.port])).toEqual([["admin", admin.containerPort]]);
+    expect(target.adminUrls).toEqual([`http://${adminService.obj.metadata!.name}.${adminService.obj.metadata!.namespace}.svc.cluster.local:${admin.containerPort}`]);
   });
 
   it("lets only gateway pods reach CLI servers and Redis, and blocks the metadata endpoint", () => {

@@ -19,6 +19,7 @@ import {
   StickyCluster,
 } from "../components/k8s/index.js";
 import { deployedFeatures, OBSERVABLE_LIFECYCLE, TARGET_VERSION, TOPOLOGIES, type TargetDescriptor, parseTarget, targetSettings } from "../topology/index.js";
+import { cidr, dnsLabel, exposureSchema, loadBalancerSchema, serviceMonitorSchema } from "./exposure-config.js";
 import { CONFIG_NAMESPACE, commonStackSchema, readStackConfig, requireSecretSeed, SECRET_SEED_KEY, serverCount } from "./config.js";
 import type { StackOutputs } from "./outputs.js";
 
@@ -27,9 +28,6 @@ const resourcesSchema = z.strictObject({
   requests: z.strictObject({ cpu: quantity, memory: quantity }),
   limits: z.strictObject({ cpu: quantity.optional(), memory: quantity }),
 });
-const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a DNS label: lowercase letters, digits and '-', at most 63");
-const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "a CIDR such as 169.254.169.254/32");
-
 /** The `copilot-scale-kit:kubernetes` section. Unknown keys are errors, so typos do not pass silently. */
 export const kubernetesSectionSchema = z.strictObject({
   /** kubeconfig context; omitted = the current context. */
@@ -52,6 +50,12 @@ export const kubernetesSectionSchema = z.strictObject({
   sharedStorageClass: z.string().min(1).optional(),
   sharedStorageGi: z.number().int().positive().default(50),
   gatewayServiceType: z.enum(["ClusterIP", "LoadBalancer", "NodePort"]).default("ClusterIP"),
+  /** gatewayServiceType LoadBalancer: a private load balancer (aks, eks, gke annotations), client CIDRs, extra annotations. */
+  loadBalancer: loadBalancerSchema.optional(),
+  /** An Ingress or HTTPRoute with TLS in front of the gateway (the public port only; never /metrics). */
+  exposure: exposureSchema.optional(),
+  /** A Prometheus Operator ServiceMonitor scraping the gateway's admin Service. */
+  serviceMonitor: serviceMonitorSchema.optional(),
   /** URL clients (and conformance) use, e.g. http://127.0.0.1:8080 behind kubectl port-forward. */
   gatewayUrl: z.url().optional(),
   imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
@@ -129,6 +133,9 @@ export const kubernetesStackSchema = commonStackSchema
     }
     if ((cfg.topology === "shared" || cfg.topology === "collaborative") && cfg.servers !== undefined && cfg.servers !== 1) {
       issue(["servers"], `${cfg.topology} runs exactly one CLI server; use sticky or shared-storage for more`);
+    }
+    if (cfg.kubernetes.loadBalancer && cfg.kubernetes.gatewayServiceType !== "LoadBalancer") {
+      issue(["kubernetes", "loadBalancer"], `load balancer options need kubernetes.gatewayServiceType LoadBalancer (it is ${cfg.kubernetes.gatewayServiceType})`);
     }
     const autoscale = cfg.gateway.autoscale;
     if (autoscale && autoscale.min > autoscale.max) issue(["gateway", "autoscale", "min"], `min ${autoscale.min} is above max ${autoscale.max}`);
@@ -212,7 +219,15 @@ export async function deployKubernetes(): Promise<StackOutputs> {
     instance: k.namePrefix,
     images: built ? { cli: built.cli, gateway: built.gateway } : cfg.images,
     imagePull: { policy: k.imagePullPolicy, secrets: k.imagePullSecrets },
-    gateway: { ...cfg.gateway, serviceType: k.gatewayServiceType, resources: k.resources.gateway, jwtSecret: secrets.getSecret("jwtSecret") },
+    gateway: {
+      ...cfg.gateway,
+      serviceType: k.gatewayServiceType,
+      loadBalancer: k.loadBalancer,
+      exposure: k.exposure,
+      serviceMonitor: k.serviceMonitor,
+      resources: k.resources.gateway,
+      jwtSecret: secrets.getSecret("jwtSecret"),
+    },
     lifecycle: cfg.lifecycle,
     secretSeed,
     cli: {
@@ -235,7 +250,7 @@ export async function deployKubernetes(): Promise<StackOutputs> {
   // every child waits for its parent's registration.
   const topology = createTopology(cfg, kit, { provider, dependsOn: namespace ? [namespace] : [] });
 
-  const gatewayUrl = topology.gateway.loadBalancerUrl.apply((lb) => k.gatewayUrl ?? lb ?? topology.gateway.url);
+  const gatewayUrl = topology.gateway.loadBalancerUrl.apply((lb) => k.gatewayUrl ?? topology.gateway.exposedUrl ?? lb ?? topology.gateway.url);
   const servers = topology.servers.map((s) => ({ id: s.serverId, address: s.address }));
   const tokens = pulumi.all(topology.servers.map((s) => s.connectionToken));
   const target = pulumi.all([gatewayUrl, topology.gateway.jwtSecret, tokens]).apply(([url, jwtSecret, connectionTokens]) => {
@@ -245,6 +260,8 @@ export async function deployKubernetes(): Promise<StackOutputs> {
       topology: cfg.topology,
       platform: "kubernetes",
       gatewayUrls: [url],
+      // In-cluster: readiness and metrics are not exposed outside it.
+      adminUrls: [topology.gateway.adminUrl],
       auth: { kind: "jwt-hs256", secret: jwtSecret },
       features: [
         ...deployedFeatures(cfg),

@@ -6,7 +6,10 @@ import { join } from "node:path";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { CronJob } from "kubernetes-models/batch/v1";
-import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { Ingress, NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { Certificate } from "@kubernetes-models/cert-manager/cert-manager.io/v1";
+import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1";
+import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { ConfigMap, Namespace, PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
@@ -82,6 +85,11 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "kubernetes:policy/v1:PodDisruptionBudget": PodDisruptionBudget,
   "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": HorizontalPodAutoscaler,
   "kubernetes:networking.k8s.io/v1:NetworkPolicy": NetworkPolicy,
+  "kubernetes:networking.k8s.io/v1:Ingress": Ingress,
+  // Custom resources of the exposure options: cert-manager, Gateway API, Prometheus Operator.
+  "kubernetes:cert-manager.io/v1:Certificate": Certificate,
+  "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": HTTPRoute,
+  "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": ServiceMonitor,
   "kubernetes:core/v1:ServiceAccount": ServiceAccount,
   "kubernetes:core/v1:ResourceQuota": ResourceQuota,
   "kubernetes:rbac.authorization.k8s.io/v1:Role": Role,

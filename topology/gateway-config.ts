@@ -88,6 +88,14 @@ export const gatewayConfigSchema = z.object({
   topology: z.enum(TOPOLOGY_NAMES),
   host: z.string().default("0.0.0.0"),
   port: z.number().int().min(0).max(65535).default(8080),
+  /**
+   * The admin listener: /healthz, /readyz and /metrics for probes and scrapers (0 = any free port).
+   * The public port serves the API and /healthz only, so readiness details and metrics never reach
+   * a public Service, ingress or load balancer. host: default the public host.
+   */
+  admin: z
+    .object({ host: z.string().optional(), port: z.number().int().min(0).max(65535).default(9090) })
+    .prefault({}),
   /** Identifies this replica in logs, metrics and lock ownership. */
   replicaId: z.string().optional(),
   backends: backendsSchema,
@@ -183,6 +191,9 @@ export const gatewayConfigSchema = z.object({
     })
     .prefault({}),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+}).refine((c) => c.port === 0 || c.admin.port !== c.port, {
+  path: ["admin", "port"],
+  message: "the admin listener needs a port of its own (default 9090), not the public port",
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;

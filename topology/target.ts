@@ -73,6 +73,11 @@ export const targetDescriptorSchema = z.object({
   topology: z.enum(TOPOLOGY_NAMES),
   platform: z.enum(PLATFORM_NAMES),
   gatewayUrls: z.array(z.url()).min(1),
+  /**
+   * The admin listener of each gateway in gatewayUrls, same order: /healthz, /readyz, /metrics
+   * (never on the public port). Deployed targets give addresses inside the cluster or group.
+   */
+  adminUrls: z.array(z.url()).min(1).optional(),
   auth: targetAuthSchema,
   features: z.array(z.enum(FEATURES)),
   settings: targetSettingsSchema,

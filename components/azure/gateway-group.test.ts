@@ -59,13 +59,13 @@ describe("AciGatewayGroup", () => {
     expect(redis!.name).toBe("redis");
   });
 
-  it("exposes only the gateway port and probes /healthz and /readyz", async () => {
+  it("exposes only the gateway port and probes /healthz and /readyz on the admin port, which the group does not expose", async () => {
     const { group, url } = await build({});
     expect(group.inputs.ipAddress).toMatchObject({ type: "Public", ports: [{ port: 8080, protocol: "TCP" }] });
     const [gateway] = group.inputs.containers as Record<string, unknown>[];
     expect(gateway).toMatchObject({
-      livenessProbe: { httpGet: { path: "/healthz", port: 8080, scheme: "http" } },
-      readinessProbe: { httpGet: { path: "/readyz?backends=any", port: 8080, scheme: "http" } },
+      livenessProbe: { httpGet: { path: "/healthz", port: 9090, scheme: "http" } },
+      readinessProbe: { httpGet: { path: "/readyz?backends=any", port: 9090, scheme: "http" } },
     });
     expect(url).toEqual({ value: expect.stringMatching(/^http:\/\/copilot-dev\.[0-9a-f]+\.westeurope\.azurecontainer\.io:8080$/), secret: false });
   });

@@ -16,7 +16,7 @@ import {
   backendTokenEnv,
   parseGatewayConfig,
 } from "../../topology/index.js";
-import { GATEWAY_PATHS, GATEWAY_PORT } from "./contract.js";
+import { GATEWAY_ADMIN_PORT, GATEWAY_PATHS, GATEWAY_PORT } from "./contract.js";
 import { type GroupArgs, containerGroupArgs, groupHost } from "./group-options.js";
 
 export interface GatewayBackend {
@@ -81,13 +81,17 @@ export class AciGatewayGroup extends pulumi.ComponentResource {
     const gateway: input.containerinstance.ContainerArgs = {
       name: "gateway",
       image: args.image,
-      ports: [{ port: GATEWAY_PORT, protocol: "TCP" }],
+      // The admin port (probes) is the container's, never the group's public IP's.
+      ports: [
+        { port: GATEWAY_PORT, protocol: "TCP" },
+        { port: GATEWAY_ADMIN_PORT, protocol: "TCP" },
+      ],
       environmentVariables: env,
       volumeMounts: args.volumeMounts,
       resources: { requests: { cpu: args.cpu ?? 1, memoryInGB: args.memoryGb ?? 1 } },
       // /readyz?backends=any is 503 while draining or while no CLI backend answers a protocol ping.
-      readinessProbe: { httpGet: { path: GATEWAY_PATHS.readiness, port: GATEWAY_PORT, scheme: "http" }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
-      livenessProbe: { httpGet: { path: GATEWAY_PATHS.liveness, port: GATEWAY_PORT, scheme: "http" }, initialDelaySeconds: 15, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
+      readinessProbe: { httpGet: { path: GATEWAY_PATHS.readiness, port: GATEWAY_ADMIN_PORT, scheme: "http" }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+      livenessProbe: { httpGet: { path: GATEWAY_PATHS.liveness, port: GATEWAY_ADMIN_PORT, scheme: "http" }, initialDelaySeconds: 15, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
     };
 
     // Only the gateway port is exposed; sidecars are reachable on 127.0.0.1 inside the group.
@@ -106,6 +110,7 @@ export function staticGatewayConfig(config: Omit<GatewayConfigInput, "backends">
   return parseGatewayConfig({
     ...config,
     port: GATEWAY_PORT,
+    admin: { port: GATEWAY_ADMIN_PORT },
     backends: { kind: "static", servers: servers.map((s) => ({ id: s.id, address: s.address, tokenEnv: backendTokenEnv(s.id), user: s.user })) },
   });
 }

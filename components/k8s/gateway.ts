@@ -1,6 +1,7 @@
 /**
- * The session gateway: Deployment + Service, its JWT secret, a PodDisruptionBudget and an optional
- * HorizontalPodAutoscaler. Several replicas need the redis store; a single replica on the memory
+ * The session gateway: Deployment, the public Service (the API port only) and the admin Service
+ * (probes' and scrapers' port, ClusterIP), its exposure (exposure.ts), its JWT secret, a
+ * PodDisruptionBudget and an optional HorizontalPodAutoscaler. Several replicas need the redis store; a single replica on the memory
  * store keeps its registry on a small volume so a restart does not forget who owns which session.
  */
 import { dirname } from "node:path";
@@ -9,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { GATEWAY_COMMANDS, GATEWAY_PATHS, GATEWAY_PORT } from "../../images/contract.js";
 import { GATEWAY_SECRET_ENV } from "../../topology/gateway-config.js";
 import { SECRET_CHECKSUM_ANNOTATION, secretChecksum } from "../secrets.js";
+import { type Exposure, GatewayExposure, type LoadBalancerOptions, loadBalancerSettings, type ServiceMonitorOptions } from "./exposure.js";
 import type { GatewayRuntime } from "./gateway-runtime.js";
 import {
   BACKEND_CLIENT_LABEL,
@@ -41,6 +43,12 @@ export interface GatewayArgs {
   replicas?: number;
   autoscale?: GatewayAutoscale;
   serviceType?: "ClusterIP" | "LoadBalancer" | "NodePort";
+  /** serviceType LoadBalancer: internal, source ranges, extra annotations. */
+  loadBalancer?: LoadBalancerOptions;
+  /** An Ingress or HTTPRoute in front of the public Service. */
+  exposure?: Exposure;
+  /** A Prometheus Operator ServiceMonitor on the admin Service. */
+  serviceMonitor?: ServiceMonitorOptions;
   resources?: ResourceRequirements;
   /** Secret values the pods read besides the JWT secret (tokens, Redis URL, credentials): a change restarts them. */
   rolloutSecrets?: pulumi.Input<string | undefined>[];
@@ -55,6 +63,8 @@ export const DEFAULT_GATEWAY_RESOURCES: ResourceRequirements = {
   limits: { cpu: "1", memory: "512Mi" },
 };
 export const JWT_SECRET_KEY = "jwt-secret";
+/** Marks the admin Service, which a ServiceMonitor selects (the public Service does not carry it). */
+export const ADMIN_SERVICE_LABEL = "copilot-scale-kit.io/admin";
 /** Seconds the pod keeps serving after removal from the endpoints, before SIGTERM starts the drain. */
 const ENDPOINT_PROPAGATION_SECONDS = 5;
 
@@ -62,6 +72,10 @@ export class Gateway extends pulumi.ComponentResource {
   readonly serviceName: string;
   /** In-cluster base URL of the Service. */
   readonly url: string;
+  /** In-cluster base URL of the admin Service (/readyz, /metrics). */
+  readonly adminUrl: string;
+  /** `https://<host>` of the Ingress or HTTPRoute, when there is one. */
+  readonly exposedUrl?: string;
   /** `http://<load balancer>:8080` once the cloud assigns an address; undefined otherwise. */
   readonly loadBalancerUrl: pulumi.Output<string | undefined>;
   readonly jwtSecret: pulumi.Output<string>;
@@ -69,6 +83,7 @@ export class Gateway extends pulumi.ComponentResource {
   readonly podLabels: Record<string, string>;
   readonly deployment: k8s.apps.v1.Deployment;
   readonly service: k8s.core.v1.Service;
+  readonly adminService: k8s.core.v1.Service;
 
   constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("copilot-scale-kit:k8s:Gateway", name, {}, opts);
@@ -115,7 +130,10 @@ export class Gateway extends pulumi.ComponentResource {
       volumeMounts.push({ name: "state", mountPath: dirname(config.storeFile) });
     }
 
-    const http = (path: string) => ({ httpGet: { path, port: "http" }, timeoutSeconds: 3 });
+    // Probes use the admin port: the public one serves no readiness.
+    const adminPort = config.admin.port;
+    if (config.port !== GATEWAY_PORT || adminPort === 0) throw new Error(`Gateway: the image listens on ${GATEWAY_PORT} and a fixed admin port; got port ${config.port}, admin.port ${adminPort}`);
+    const http = (path: string) => ({ httpGet: { path, port: "admin" }, timeoutSeconds: 3 });
     this.deployment = new k8s.apps.v1.Deployment(
       k8sName,
       {
@@ -138,7 +156,10 @@ export class Gateway extends pulumi.ComponentResource {
                   image: args.runtime.image,
                   imagePullPolicy: args.runtime.imagePull?.policy,
                   args: [GATEWAY_COMMANDS.serve],
-                  ports: [{ name: "http", containerPort: GATEWAY_PORT, protocol: "TCP" }],
+                  ports: [
+                    { name: "http", containerPort: GATEWAY_PORT, protocol: "TCP" },
+                    { name: "admin", containerPort: adminPort, protocol: "TCP" },
+                  ],
                   env: [...args.runtime.env, secretEnv(GATEWAY_SECRET_ENV.jwtSecret, this.jwtSecretRef)],
                   startupProbe: { ...http(GATEWAY_PATHS.liveness), periodSeconds: 2, failureThreshold: 30 },
                   // 503 while draining or while a CLI backend does not answer its ping.
@@ -156,7 +177,7 @@ export class Gateway extends pulumi.ComponentResource {
             },
             {
               "prometheus.io/scrape": "true",
-              "prometheus.io/port": String(GATEWAY_PORT),
+              "prometheus.io/port": String(adminPort),
               "prometheus.io/path": GATEWAY_PATHS.metrics,
               [SECRET_CHECKSUM_ANNOTATION]: secretChecksum([this.jwtSecret, ...(args.rolloutSecrets ?? [])]),
             },
@@ -166,14 +187,46 @@ export class Gateway extends pulumi.ComponentResource {
       child,
     );
 
+    const type = args.serviceType ?? "ClusterIP";
+    if (args.loadBalancer && type !== "LoadBalancer") throw new Error(`Gateway: loadBalancer options need serviceType LoadBalancer, not ${type}`);
+    const lb = loadBalancerSettings(args.loadBalancer);
+    // The API port only: readiness and metrics never reach a load balancer or ingress.
     this.service = new k8s.core.v1.Service(
       k8sName,
       {
-        metadata: meta(),
-        spec: { type: args.serviceType ?? "ClusterIP", selector, ports: [{ name: "http", port: GATEWAY_PORT, targetPort: "http", protocol: "TCP" }] },
+        metadata: { ...meta(), ...(lb.annotations ? { annotations: lb.annotations } : {}) },
+        spec: { type, selector, ports: [{ name: "http", port: GATEWAY_PORT, targetPort: "http", protocol: "TCP" }], ...lb.spec },
       },
       child,
     );
+    const adminLabels = { ...labels, [ADMIN_SERVICE_LABEL]: "true" };
+    this.adminService = new k8s.core.v1.Service(
+      `${k8sName}-admin`,
+      {
+        metadata: { ...meta("-admin"), labels: adminLabels },
+        spec: { type: "ClusterIP", selector, ports: [{ name: "admin", port: adminPort, targetPort: "admin", protocol: "TCP" }] },
+      },
+      child,
+    );
+    // Only what is asked for: an Ingress or HTTPRoute, and a ServiceMonitor on the admin Service.
+    const exposure =
+      args.exposure || args.serviceMonitor
+        ? new GatewayExposure(
+            `${k8sName}-exposure`,
+            {
+              namespace: args.namespace,
+              labels,
+              name: k8sName,
+              service: { name: this.service.metadata.name, port: GATEWAY_PORT },
+              adminService: { labels: { [ADMIN_SERVICE_LABEL]: "true", ...selectorLabels(args.instance, "gateway") }, portName: "admin" },
+              exposure: args.exposure,
+              serviceMonitor: args.serviceMonitor,
+              streamTimeoutSeconds: config.lifecycle.turnTimeoutSeconds + 60,
+            },
+            child,
+          )
+        : undefined;
+    this.exposedUrl = exposure?.url;
 
     new k8s.policy.v1.PodDisruptionBudget(
       k8sName,
@@ -202,6 +255,7 @@ export class Gateway extends pulumi.ComponentResource {
 
     this.serviceName = k8sName;
     this.url = `http://${serviceHost(k8sName, args.namespace)}:${GATEWAY_PORT}`;
+    this.adminUrl = `http://${serviceHost(`${k8sName}-admin`, args.namespace)}:${adminPort}`;
     this.loadBalancerUrl = this.service.status.apply((s) => {
       const ingress = s?.loadBalancer?.ingress?.[0];
       const host = ingress?.ip || ingress?.hostname;

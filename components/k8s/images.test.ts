@@ -18,6 +18,7 @@ import {
   COPILOT_HOME_PATH,
   GATEWAY_COMMANDS,
   GATEWAY_ENTRY,
+  GATEWAY_ADMIN_PORT,
   GATEWAY_PORT,
   IMAGE_UID,
 } from "../../images/contract.js";
@@ -75,7 +76,7 @@ describe("images/gateway/Dockerfile", () => {
     expect(execForm(stage, "ENTRYPOINT")).toEqual(["node", GATEWAY_ENTRY]);
     expect(execForm(stage, "CMD")).toEqual([GATEWAY_COMMANDS.serve]);
     expect(instruction(stage, "USER").at(-1)).toBe(`${IMAGE_UID}:${IMAGE_UID}`);
-    expect(instruction(stage, "EXPOSE")).toEqual([String(GATEWAY_PORT)]);
+    expect(instruction(stage, "EXPOSE")).toEqual([`${GATEWAY_PORT} ${GATEWAY_ADMIN_PORT}`]);
   });
 
   it("ships only the bundle: no npm install and no node_modules in the runtime stage", () => {
@@ -123,13 +124,14 @@ describe("the bundles the images ship", () => {
     expect(JSON.parse(readFileSync(join(out, "app", "package.json"), "utf8"))).toEqual({ type: "module" });
   });
 
-  it("the gateway bundle serves healthz and readyz against the CLI, drains on SIGTERM, and runs cleanup", async () => {
+  it("the gateway bundle serves healthz, and readyz and metrics on its admin port only, drains on SIGTERM, and runs cleanup", async () => {
     const env = {
       PATH: process.env.PATH ?? "",
       GATEWAY_CONFIG: JSON.stringify({
         topology: "shared",
         host: "127.0.0.1",
         port: 0,
+        admin: { port: 0 },
         backends: { kind: "static", servers: [{ id: "0", address: cli.address, tokenEnv: "CLI_TOKEN_0" }] },
         storeFile: join(out, "registry.json"),
       }),
@@ -137,18 +139,20 @@ describe("the bundles the images ship", () => {
       GATEWAY_JWT_SECRET: "image-test-jwt-secret-0123456789abcdef",
     };
     gateway = spawn(process.execPath, [join(out, "app", "gateway.js"), GATEWAY_COMMANDS.serve], { env, stdio: ["ignore", "pipe", "pipe"] });
-    const url = await new Promise<string>((resolve, reject) => {
+    const { url, admin } = await new Promise<{ url: string; admin: string }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("the gateway bundle did not start within 15 s")), 15_000);
       gateway!.stdout!.on("data", (d) => {
-        const m = /gateway listening on (http:\/\/\S+)/.exec(String(d));
+        const m = /gateway listening on (http:\/\/\S+) and admin on (http:\/\/\S+)/.exec(String(d));
         if (m) {
           clearTimeout(timer);
-          resolve(m[1]!);
+          resolve({ url: m[1]!, admin: m[2]! });
         }
       });
     });
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${admin}/readyz`)).status).toBe(200);
+    expect((await fetch(`${admin}/metrics`)).status).toBe(200);
+    expect([(await fetch(`${url}/readyz`)).status, (await fetch(`${url}/metrics`)).status]).toEqual([404, 404]);
     const exit = new Promise<number | null>((resolve) => gateway!.once("exit", (code) => resolve(code)));
     gateway.kill("SIGTERM");
     expect(await exit).toBe(0);

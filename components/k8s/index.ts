@@ -1,5 +1,6 @@
 export * from "./cli-server.js";
 export * from "./collaborative.js";
+export * from "./exposure.js";
 export * from "./gateway.js";
 export * from "./gateway-runtime.js";
 export * from "./isolated-per-user.js";

@@ -15,6 +15,7 @@ import {
 } from "../../topology/index.js";
 import { deriveSecret } from "../secrets.js";
 import { CliServer, type CliStorage } from "./cli-server.js";
+import type { Exposure, LoadBalancerOptions, ServiceMonitorOptions } from "./exposure.js";
 import { Gateway } from "./gateway.js";
 import { type GatewayRuntime, gatewayRuntime, staticBackend } from "./gateway-runtime.js";
 import { type ImagePull, type ResourceRequirements, type SecretKeyRef, standardLabels } from "./meta.js";
@@ -32,6 +33,12 @@ export interface KitArgs {
   imagePull?: ImagePull;
   gateway: DeploymentGateway & {
     serviceType?: "ClusterIP" | "LoadBalancer" | "NodePort";
+    /** serviceType LoadBalancer: internal (per cloud), source ranges, annotations. */
+    loadBalancer?: LoadBalancerOptions;
+    /** An Ingress or Gateway API HTTPRoute with TLS in front of the public Service. */
+    exposure?: Exposure;
+    /** A ServiceMonitor scraping the admin Service (needs the Prometheus Operator's CRDs). */
+    serviceMonitor?: ServiceMonitorOptions;
     resources?: ResourceRequirements;
     /** Derived from `secretSeed` when omitted. */
     jwtSecret?: pulumi.Input<string>;
@@ -241,6 +248,9 @@ export abstract class KitTopology extends pulumi.ComponentResource {
         replicas: args.gateway.replicas,
         autoscale: args.gateway.autoscale,
         serviceType: args.gateway.serviceType,
+        loadBalancer: args.gateway.loadBalancer,
+        exposure: args.gateway.exposure,
+        serviceMonitor: args.gateway.serviceMonitor,
         resources: args.gateway.resources,
         stateStorage: { storageClass: args.cli?.storageClass },
         serviceAccountName: this.userServers?.serviceAccountName,

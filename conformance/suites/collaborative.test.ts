@@ -1,7 +1,7 @@
 /** collaborative: shared rooms serialized by a fair, fenced lock. */
 import { describe, expect } from "vitest";
 import { mintToken } from "../../topology/tokens.js";
-import { api, conformance, recordFigure, sleep, target, turnOf, user, waitFor } from "../harness.js";
+import { adminUrlOf, api, conformance, recordFigure, sleep, target, turnOf, user, waitFor } from "../harness.js";
 import { expectNothingLeft } from "../leftovers.js";
 
 type RoomReply = { content: string; turn: number; room: string };
@@ -98,7 +98,7 @@ describe("rooms", () => {
     expect(blocked).toBeLessThanOrEqual(ttl + 5);
     // The doomed prompt reached the CLI before the kill, so the survivor's turn comes after it.
     expect(r.body.turn).toBe(turnOf(r.body.content).turn);
-    await waitFor("killed replica restarted", async () => target(true).gateways!.find((g) => g.url === victim.url)!.pid !== victim.pid && (await fetch(`${victim.url}/readyz`)).ok, 60_000, 200);
+    await waitFor("killed replica restarted", async () => target(true).gateways!.find((g) => g.url === victim.url)!.pid !== victim.pid && (await fetch(`${adminUrlOf(victim.url)}/readyz`)).ok, 60_000, 200);
     await expectNothingLeft(() => target(true));
   });
 

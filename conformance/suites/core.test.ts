@@ -1,7 +1,7 @@
 /** Core API conformance: every topology's gateway must pass these. */
 import { describe, expect } from "vitest";
 import { cliSessionIds, killAndAwaitRestart, stateOnDisk } from "../cli-access.js";
-import { api, claims, conformance, createSession, recordFigure, send, sse, target, tokenFor, turnOf, user, waitFor } from "../harness.js";
+import { adminUrlOf, api, claims, conformance, createSession, recordFigure, send, sse, target, tokenFor, turnOf, user, waitFor } from "../harness.js";
 import { expectNothingLeft } from "../leftovers.js";
 
 const NOT_FOUND = { error: { code: "not_found", message: "session not found" } };
@@ -105,7 +105,7 @@ describe("persistence", () => {
     const url = target(true).gatewayUrls[0]!;
     const t0 = Date.now();
     await killAndAwaitRestart("gateway", url, "SIGTERM");
-    await waitFor("gateway ready after restart", async () => (await fetch(`${url}/readyz`)).ok, 60_000);
+    await waitFor("gateway ready after restart", async () => (await fetch(`${adminUrlOf(url)}/readyz`)).ok, 60_000);
     recordFigure("gateway restart to ready", (Date.now() - t0) / 1000, "s");
     const after = await send(alice, id, "after restart");
     expect(after.status).toBe(200);
@@ -256,7 +256,7 @@ describe("bad input", () => {
 describe("health and metrics", () => {
   conformance(["readiness"], "healthz is 200 and readyz reports every CLI server", async () => {
     expect((await api("GET", "/healthz")).status).toBe(200);
-    const r = await api<{ servers: { server: string; ok: boolean }[] }>("GET", "/readyz");
+    const r = await api<{ servers: { server: string; ok: boolean }[] }>("GET", "/readyz", { admin: true });
     expect(r.status).toBe(200);
     expect(r.body.servers.every((s) => s.ok)).toBe(true);
   });
@@ -268,12 +268,12 @@ describe("health and metrics", () => {
     const t0 = Date.now();
     process.kill(server.pid!, "SIGKILL");
     const unready = await waitFor("readyz 503", async () => {
-      const r = await api<{ servers: { server: string; ok: boolean; reason?: string }[] }>("GET", "/readyz");
+      const r = await api<{ servers: { server: string; ok: boolean; reason?: string }[] }>("GET", "/readyz", { admin: true });
       return r.status === 503 ? r : undefined;
     }, 10_000, 50);
     recordFigure("CLI killed to readyz 503", (Date.now() - t0) / 1000, "s");
     expect(unready.body.servers.find((s) => s.server === server.id)?.ok).toBe(false);
-    await waitFor("readyz 200 after the CLI restarts", async () => (await api("GET", "/readyz")).status === 200, 60_000, 200);
+    await waitFor("readyz 200 after the CLI restarts", async () => (await api("GET", "/readyz", { admin: true })).status === 200, 60_000, 200);
     recordFigure("CLI killed to ready again", (Date.now() - t0) / 1000, "s");
     await expectNothingLeft(() => target(true));
   });
@@ -282,7 +282,7 @@ describe("health and metrics", () => {
     const alice = user("alice");
     const id = await createSession(alice);
     const gone = async () => {
-      const text = (await api("GET", "/metrics")).text;
+      const text = (await api("GET", "/metrics", { admin: true })).text;
       const line = /^copilot_gateway_streams_total\{[^}]*outcome="client_gone"[^}]*\} (\d+)/m.exec(text);
       return Number(line?.[1] ?? 0);
     };
@@ -297,7 +297,7 @@ describe("health and metrics", () => {
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     abort.abort();
     await waitFor("the abandoned stream counted as client_gone", async () => (await gone()) > before, 15_000, 200);
-    const text = (await api("GET", "/metrics")).text;
+    const text = (await api("GET", "/metrics", { admin: true })).text;
     expect(text).toMatch(/^copilot_gateway_http_requests_total\{[^}]*status="499"[^}]*\} [1-9]/m);
     // The session is still usable afterwards (the turn finished or was ended; nothing is stuck).
     await waitFor("the session answers again", async () => (await send(alice, id, "after the abandoned stream")).status === 200, 30_000, 500);
@@ -307,7 +307,7 @@ describe("health and metrics", () => {
     const alice = user("alice");
     const id = await createSession(alice);
     await send(alice, id, "count me");
-    const r = await api("GET", "/metrics");
+    const r = await api("GET", "/metrics", { admin: true });
     expect(r.status).toBe(200);
     expect(r.text).toMatch(/^copilot_gateway_active_sessions\{/m);
     expect(r.text).toMatch(/^copilot_gateway_turn_duration_seconds_bucket\{/m);

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { describe, expect } from "vitest";
-import { api, conformance, createSession, recordFigure, send, sleep, target, turnOf, user, waitFor } from "../harness.js";
+import { adminUrlOf, api, conformance, createSession, recordFigure, send, sleep, target, turnOf, user, waitFor } from "../harness.js";
 import { expectNothingLeft } from "../leftovers.js";
 
 type Reply = { status: number; body: { content?: string; error?: { code: string; message: string } }; text: string };
@@ -96,7 +96,7 @@ describe("faults", () => {
     recordFigure("sticky CLI kill: affected requests answered 503", clear503, "count");
     expect(clear503).toBeGreaterThan(0);
     expect(othersOk).toBeGreaterThan(0);
-    await waitFor("the killed CLI is back", async () => (await api("GET", "/readyz")).status === 200, 60_000, 250);
+    await waitFor("the killed CLI is back", async () => (await api("GET", "/readyz", { admin: true })).status === 200, 60_000, 250);
     await expectNothingLeft(() => target(true));
   }, 120_000);
 
@@ -172,7 +172,7 @@ describe("faults", () => {
     const watcher = (async () => {
       while (!stopped && !sawUnready) {
         try {
-          const r = await fetch(`${gw.url}/readyz`, { signal: AbortSignal.timeout(5_000) });
+          const r = await fetch(`${adminUrlOf(gw.url)}/readyz`, { signal: AbortSignal.timeout(5_000) });
           if (r.status === 503) sawUnready = true;
         } catch (err) {
           // Refused: the listener is gone, the process is stopping. A slow answer is just retried.
@@ -189,7 +189,7 @@ describe("faults", () => {
     recordFigure("in-flight turns lost on SIGTERM under load", lost, "count", `${replies.length} turns in flight`);
     expect(lost).toBe(0);
     expect(sawUnready).toBe(true);
-    await waitFor("gateway restarted", async () => target(true).gateways![0]!.pid !== gw.pid && (await fetch(`${gw.url}/readyz`)).ok, 60_000, 200);
+    await waitFor("gateway restarted", async () => target(true).gateways![0]!.pid !== gw.pid && (await fetch(`${adminUrlOf(gw.url)}/readyz`)).ok, 60_000, 200);
     await expectNothingLeft(() => target(true));
   }, 120_000);
 
@@ -202,7 +202,7 @@ describe("faults", () => {
     execFileSync("chattr", ["+i", stateDir]);
     try {
       const r = await waitFor("readyz reports the unwritable server", async () => {
-        const x = await api<{ servers: { server: string; ok: boolean; reason?: string }[] }>("GET", "/readyz");
+        const x = await api<{ servers: { server: string; ok: boolean; reason?: string }[] }>("GET", "/readyz", { admin: true });
         return x.status === 503 && x.body.servers.some((s) => s.server === server.id && !s.ok) ? x : undefined;
       }, 30_000, 500);
       const entry = r.body.servers.find((s) => s.server === server.id)!;
@@ -215,7 +215,7 @@ describe("faults", () => {
     } finally {
       execFileSync("chattr", ["-i", stateDir]);
     }
-    await waitFor("ready again once writable", async () => (await api("GET", "/readyz")).status === 200, 30_000, 500);
+    await waitFor("ready again once writable", async () => (await api("GET", "/readyz", { admin: true })).status === 200, 30_000, 500);
     await expectNothingLeft(() => target(true));
   }, 90_000, (t) => t.topology === "shared");
 });

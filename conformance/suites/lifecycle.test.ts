@@ -327,7 +327,7 @@ describe("drain", () => {
 
     const [unready, refused, draining] = await Promise.all([
       waitFor("readyz 503", async () => {
-        const r = await api("GET", "/readyz");
+        const r = await api("GET", "/readyz", { admin: true });
         return r.status === 503 ? Date.now() : undefined;
       }, 5_000, 20),
       waitFor("a new request to be refused", async () => {
@@ -356,7 +356,7 @@ describe("drain", () => {
       const g = target(true).gateways?.find((x) => x.url === url);
       return g !== undefined && g.pid !== pid;
     }, 60_000, 200);
-    await waitFor("readyz 200 after the restart", async () => (await api("GET", "/readyz")).status === 200, 60_000, 200);
+    await waitFor("readyz 200 after the restart", async () => (await api("GET", "/readyz", { admin: true })).status === 200, 60_000, 200);
     recordFigure("SIGTERM to ready again (drain + restart)", seconds(t0), "s");
     await ok(u, id, "after restart", 3);
     await expectNothingLeft(() => target(true));

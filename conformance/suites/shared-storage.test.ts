@@ -13,7 +13,7 @@ describe("shared storage", () => {
     process.kill(server.pid!, "SIGSTOP");
     try {
       await waitFor("readyz reports the paused server", async () => {
-        const r = await api<{ servers: { server: string; ok: boolean }[] }>("GET", "/readyz");
+        const r = await api<{ servers: { server: string; ok: boolean }[] }>("GET", "/readyz", { admin: true });
         return r.body.servers?.some((s) => s.server === from && !s.ok);
       }, 20_000, 200);
       const second = await send(u, id, "second");
@@ -40,7 +40,7 @@ describe("shared storage", () => {
     expect(three.status, three.text).toBe(200);
     expect(three.headers.get("x-copilot-server")).not.toBe(from);
     expect(turnOf(three.body.content)).toEqual({ turn: 3, prompt: "three" });
-    await waitFor("the killed server is back", async () => (await api("GET", "/readyz")).status === 200, 60_000, 250);
+    await waitFor("the killed server is back", async () => (await api("GET", "/readyz", { admin: true })).status === 200, 60_000, 250);
     await expectNothingLeft(() => target(true));
   });
 

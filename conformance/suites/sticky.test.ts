@@ -75,7 +75,7 @@ describe("sticky routing", () => {
     } finally {
       process.kill(victim.pid!, "SIGCONT");
     }
-    await waitFor("the paused server answers again", async () => (await api("GET", "/readyz")).status === 200, 30_000, 200);
+    await waitFor("the paused server answers again", async () => (await api("GET", "/readyz", { admin: true })).status === 200, 30_000, 200);
     // Not moved elsewhere: the user is back on its server with its history.
     const back = await send(affected, affectedSession, "after");
     expect(back.headers.get("x-copilot-server")).toBe(victimId);
@@ -93,7 +93,7 @@ describe("sticky routing", () => {
     process.kill(t.local!.supervisorPid, "SIGUSR2");
     await waitFor("the new server and restarted gateways", async () => {
       const now = target(true);
-      return now.servers.length === n + 1 && now.gateways![0]!.pid !== gatewayPid && (await api("GET", "/readyz")).status === 200;
+      return now.servers.length === n + 1 && now.gateways![0]!.pid !== gatewayPid && (await api("GET", "/readyz", { admin: true })).status === 200;
     }, 90_000, 250);
     await sleep(200);
     const added = target(true).servers.at(-1)!.id;

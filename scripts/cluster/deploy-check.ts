@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parse } from "yaml";
+import { GATEWAY_ADMIN_PORT, GATEWAY_PORT } from "../../images/contract.js";
 import { parseTarget, type TargetDescriptor, type TopologyName } from "../../topology/index.js";
 import { net } from "../../local/cluster/layout.js";
 import { engineStack } from "./engine.js";
@@ -100,11 +101,15 @@ export function hostTarget(target: TargetDescriptor, namespace: string): TargetD
   const pods = JSON.parse(kubectl(["-n", namespace, "get", "pods", "-l", "app.kubernetes.io/component=gateway", "-o", "json"])) as {
     items: { metadata: { name: string }; status: { podIP?: string } }[];
   };
-  const gatewayUrls = pods.items
+  const ips = pods.items
     .filter((p) => p.status.podIP)
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
-    .map((p) => `http://${p.status.podIP}:8080`);
-  return { ...target, gatewayUrls: gatewayUrls.length ? gatewayUrls : [`http://${serviceAddress(namespace, "copilot-gateway", 8080)}`], servers };
+    .map((p) => p.status.podIP!);
+  // Readiness and metrics are on each pod's admin port; the public Service does not carry it.
+  if (ips.length === 0) {
+    return { ...target, gatewayUrls: [`http://${serviceAddress(namespace, "copilot-gateway", GATEWAY_PORT)}`], adminUrls: [`http://${serviceAddress(namespace, "copilot-gateway-admin", GATEWAY_ADMIN_PORT)}`], servers };
+  }
+  return { ...target, gatewayUrls: ips.map((ip) => `http://${ip}:${GATEWAY_PORT}`), adminUrls: ips.map((ip) => `http://${ip}:${GATEWAY_ADMIN_PORT}`), servers };
 }
 
 export async function deployAndCheck(topology: TopologyName, kubeconfig: string, overrides: Record<string, string>, reportDir: string, log: (l: string) => void): Promise<TopologyResult> {

@@ -269,7 +269,7 @@ export async function perUserChecks(o: Options): Promise<PerUserResult> {
 
   const objects = kubectl(["get", "pods,pvc,secrets,networkpolicies,serviceaccounts,roles,rolebindings,resourcequotas", "-A", "-o", "json"]);
   const logs = kubectl(["-n", o.gatewayNamespace, "logs", "-l", "app.kubernetes.io/component=gateway", "--tail=-1"]);
-  const metrics = (await Promise.all(o.target.gatewayUrls.map(async (u) => (await fetch(`${u}/metrics`)).text()))).join("\n");
+  const metrics = (await Promise.all((o.target.adminUrls ?? []).map(async (u) => (await fetch(`${u}/metrics`)).text()))).join("\n");
   const haystacks = { objects, headers: seenHeaders.join("\n"), metrics, "info logs": logs };
   const leaks = Object.entries(haystacks).flatMap(([where, text]) =>
     [...users, burstUser].filter((u) => text.includes(u) || text.includes(encodeURIComponent(u)) || text.includes(JSON.stringify(u).slice(1, -1))).map((u) => `${where}: ${u}`),

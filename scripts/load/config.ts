@@ -27,6 +27,8 @@ export interface LoadConfig {
   runId: string;
   topology: TargetDescriptor["topology"];
   gatewayUrls: string[];
+  /** The gateways' admin listeners (/metrics), when the target lists them and gatewayUrls were not replaced. */
+  adminUrls: string[];
   users: LoadUser[];
   /** True when the target had fewer static tokens than the scenario wants users, so users repeat. */
   usersRepeat: boolean;
@@ -92,6 +94,7 @@ export async function buildLoadConfig(
     runId,
     topology: target.topology,
     gatewayUrls,
+    adminUrls: opts.gatewayUrls ? [] : (target.adminUrls ?? []).map((u) => u.replace(/\/+$/, "")),
     users,
     usersRepeat,
     rooms,

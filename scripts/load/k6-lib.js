@@ -91,12 +91,14 @@ export const api = {
 };
 
 /**
- * Sum of one Prometheus series over every gateway's /metrics (no auth), or undefined when a
- * gateway does not expose it (a deployed ingress may hide /metrics).
+ * Sum of one Prometheus series over every gateway's /metrics (on its admin listener, never the
+ * public port), or undefined when the load config lists no admin URL or one does not answer.
  */
 export function gatewayCounter(series) {
+  const admins = config.adminUrls || [];
+  if (admins.length === 0) return undefined;
   let total = 0;
-  for (const base of config.gatewayUrls) {
+  for (const base of admins) {
     const res = http.get(`${base}/metrics`, { tags: { name: "GET /metrics" }, responseCallback: http.expectedStatuses(200, 404) });
     if (res.status !== 200) return undefined;
     const line = String(res.body)
