@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   invalid_url: [400, "the URL holds a malformed percent-escape"],
   unauthorized: [401, "missing, invalid or expired bearer token"],
   forbidden: [403, "not a member of the room"],
+  github_identity_missing: [403, "identity: no GitHub token is configured for this user and identity.missing is refuse"],
   no_server_for_user: [403, "isolated with static tenants: no CLI server is provisioned for this user"],
   not_found: [404, "no such session (or not yours: the same answer)"],
   route_not_found: [404, "no such route (or rooms on a topology without rooms)"],
@@ -49,6 +50,7 @@ export const ERROR_CODES = {
   server_capacity: [503, "isolated: backends.maxServers per-user servers run; a new user waits for a cull (Retry-After)"],
   server_starting: [503, "isolated on Kubernetes: this user's expired state is still being deleted; Retry-After"],
   issuer_unavailable: [503, "OIDC: the token issuer (JWKS) cannot be reached"],
+  identity_unavailable: [503, "identity: the user's GitHub token source (folder, Secret or hook) did not answer; Retry-After"],
   turn_timeout: [504, "the turn did not finish within lifecycle.turnTimeoutSeconds"],
 } as const satisfies Record<string, readonly [number, string]>;
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -60,6 +62,8 @@ const AUTHED: ErrorCode[] = ["unauthorized", "issuer_unavailable", "draining", "
 const WITH_BODY: ErrorCode[] = ["invalid_body", "invalid_json", "body_too_large", "unsupported_media_type"];
 const SESSION: ErrorCode[] = ["invalid_session_id", "not_found"];
 const CLI: ErrorCode[] = ["cli_error", "server_unavailable", "server_full", "no_healthy_server", "cli_unavailable", "server_capacity", "server_starting", "no_server_for_user"];
+/** Opening a user's session (create, resume) carries their GitHub token (identity.*); rooms use the service identity. */
+const IDENTITY: ErrorCode[] = ["github_identity_missing", "identity_unavailable"];
 const ROOM: ErrorCode[] = ["invalid_room_id", "forbidden", "route_not_found"];
 const TURN: ErrorCode[] = [...CLI, "turn_quota_exceeded", "room_busy", "lock_lost", "turn_aborted", "turn_interrupted", "turn_timeout", "no_reply"];
 const IDEMPOTENT: ErrorCode[] = ["invalid_idempotency_key", "idempotency_in_flight", "idempotency_key_reused"];
@@ -86,7 +90,7 @@ export const ROUTES: RouteDoc[] = [
   // /readyz and /metrics are on the admin port only (admin.ts), not part of the public API.
   { method: "GET", path: "/healthz", summary: "Liveness", auth: false, ok: { status: 200, schema: RESPONSES.health }, errors: [] },
   { method: "GET", path: "/openapi.json", summary: "This document", auth: false, ok: { status: 200, schema: RESPONSES.openapi }, errors: [] },
-  { method: "POST", path: "/v1/sessions", summary: "Create a session", auth: true, body: createBody, ok: { status: 201, schema: RESPONSES.created }, errors: [...AUTHED, ...WITH_BODY, ...CLI, "session_quota_exceeded"] },
+  { method: "POST", path: "/v1/sessions", summary: "Create a session", auth: true, body: createBody, ok: { status: 201, schema: RESPONSES.created }, errors: [...AUTHED, ...WITH_BODY, ...CLI, ...IDENTITY, "session_quota_exceeded"] },
   { method: "GET", path: "/v1/sessions", summary: "The caller's sessions", auth: true, ok: { status: 200, schema: RESPONSES.sessionList }, errors: AUTHED },
   { method: "GET", path: "/v1/sessions/:id", summary: "One of the caller's sessions", auth: true, ok: { status: 200, schema: RESPONSES.session }, errors: [...AUTHED, ...SESSION] },
   { method: "DELETE", path: "/v1/sessions/:id", summary: "Delete a session (waits for its turn in flight)", auth: true, ok: { status: 204, schema: RESPONSES.empty }, errors: [...AUTHED, ...SESSION, ...CLI, "room_busy"] },
@@ -99,7 +103,7 @@ export const ROUTES: RouteDoc[] = [
     idempotent: true,
     streams: true,
     ok: { status: 200, schema: RESPONSES.turn },
-    errors: [...AUTHED, ...WITH_BODY, ...SESSION, ...TURN, ...IDEMPOTENT],
+    errors: [...AUTHED, ...WITH_BODY, ...SESSION, ...TURN, ...IDENTITY, ...IDEMPOTENT],
   },
   {
     method: "GET",
@@ -108,9 +112,9 @@ export const ROUTES: RouteDoc[] = [
     auth: true,
     query: historyQuery,
     ok: { status: 200, schema: RESPONSES.history },
-    errors: [...AUTHED, ...SESSION, ...CLI, "invalid_query", "invalid_cursor"],
+    errors: [...AUTHED, ...SESSION, ...CLI, ...IDENTITY, "invalid_query", "invalid_cursor"],
   },
-  { method: "POST", path: "/v1/sessions/:id/abort", summary: "Stop the session's turn in flight (on any replica)", auth: true, ok: { status: 200, schema: RESPONSES.aborted }, errors: [...AUTHED, ...SESSION, ...CLI, "no_turn_in_flight"] },
+  { method: "POST", path: "/v1/sessions/:id/abort", summary: "Stop the session's turn in flight (on any replica)", auth: true, ok: { status: 200, schema: RESPONSES.aborted }, errors: [...AUTHED, ...SESSION, ...CLI, ...IDENTITY, "no_turn_in_flight"] },
   {
     method: "POST",
     path: "/v1/rooms/:room/messages",
@@ -132,6 +136,6 @@ export const ROUTES: RouteDoc[] = [
     ok: { status: 200, schema: RESPONSES.history },
     errors: [...AUTHED, ...CLI, ...ROOM, "not_found", "invalid_query", "invalid_cursor"],
   },
-  { method: "POST", path: "/v1/chat", summary: "One-shot chat in an ephemeral session", auth: true, body: promptBody, idempotent: true, streams: true, ok: { status: 200, schema: RESPONSES.chat }, errors: [...AUTHED, ...WITH_BODY, ...TURN, ...IDEMPOTENT] },
+  { method: "POST", path: "/v1/chat", summary: "One-shot chat in an ephemeral session", auth: true, body: promptBody, idempotent: true, streams: true, ok: { status: 200, schema: RESPONSES.chat }, errors: [...AUTHED, ...WITH_BODY, ...TURN, ...IDENTITY, ...IDEMPOTENT] },
   { method: "GET", path: "/v1/models", summary: "The models the CLI offers", auth: true, ok: { status: 200, schema: RESPONSES.models }, errors: [...AUTHED, ...CLI] },
 ];

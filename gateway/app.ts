@@ -19,7 +19,7 @@ import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import { installRateLimit } from "./rate-limit.js";
 import { applyServerLimits, fastifyLimits } from "./http-limits.js";
-import { CliDeleteFailed, type SessionManager } from "./sessions.js";
+import { CliDeleteFailed, openOptionsOf, type SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
 import { sessionLockKey, withTurnLock, type TurnLockOptions } from "./turn-lock.js";
 import { UserQuotas } from "./user-quotas.js";
@@ -189,7 +189,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       serverId: backend.id,
       ...(body.model ? { model: body.model } : {}),
     };
-    await sessions.create(backend, id, { model: body.model, persistent: rec.persistent });
+    await sessions.create(backend, id, openOptionsOf(rec));
     await recordOrUndo(id, backend, async () => {
       await pool.claimNew?.(id, backend);
       await store.createSession(rec);

@@ -9,7 +9,7 @@ import type { GatewayConfig } from "../topology/gateway-config.js";
 import type { Backend } from "./backends.js";
 import { Capacity, type Occupant } from "./capacity.js";
 import type { Metrics } from "./metrics.js";
-import { sessionConfigFor } from "./session-config.js";
+import { sessionConfigFor, type OpenOptions } from "./session-config.js";
 import type { TurnTarget } from "./turn-protocol.js";
 
 export interface Attached extends Occupant, TurnTarget {
@@ -25,6 +25,8 @@ const NO_EVENTS = /Failed to load session events: Session not found/;
 export class Attachments {
   private readonly map = new Map<string, Attached>();
   readonly capacity: Capacity;
+  /** The GitHub token a session of this owner opens with (user-tokens.ts); undefined = the CLI's own identity. */
+  githubTokenFor: (owner: string) => Promise<string | undefined> = async () => undefined;
 
   constructor(
     private readonly cfg: GatewayConfig,
@@ -53,35 +55,37 @@ export class Attachments {
   }
 
   /** Creates a session on the backend and attaches it; a failed call is the caller's to classify. */
-  async create(id: string, backend: Backend, model: string | undefined, persistent: boolean): Promise<void> {
+  async create(id: string, backend: Backend, opts: OpenOptions): Promise<void> {
+    const config = await this.config(id, opts);
     await this.capacity.reserve(backend);
     try {
-      const opened = await backend.call(async (client) => ({ client, session: await client.createSession(this.config(id, model)) }));
-      this.track(id, backend, opened, persistent);
+      const opened = await backend.call(async (client) => ({ client, session: await client.createSession(config) }));
+      this.track(id, backend, opened, opts.persistent);
     } finally {
       this.capacity.release(backend);
     }
   }
 
   /** The session attached on `backend`: as it is, or resumed there (detached from where it was). */
-  async open(id: string, backend: Backend, model: string | undefined, persistent: boolean): Promise<Attached> {
+  async open(id: string, backend: Backend, opts: OpenOptions): Promise<Attached> {
     const current = this.map.get(id);
     if (current && current.backend === backend && current.generation === backend.generation) return current;
     if (current) await this.detach(id, current.backend === backend ? "backend-lost" : "moved");
+    const config = await this.config(id, opts);
     await this.capacity.reserve(backend);
     try {
       const opened = await backend.call(async (client) => {
         try {
-          return { client, session: await client.resumeSession(id, this.config(id, model)) };
+          return { client, session: await client.resumeSession(id, config) };
         } catch (err) {
           // The CLI writes a session's events with its first turn: one created but never used
           // before the CLI restarted has none to load. It had no history to lose, so open it afresh.
           if (!NO_EVENTS.test((err as Error).message ?? "")) throw err;
           this.log.warn({ sessionId: id, server: backend.id }, "reopened a session the CLI holds no events for (never used before a restart)");
-          return { client, session: await client.createSession(this.config(id, model)) };
+          return { client, session: await client.createSession(config) };
         }
       });
-      return this.track(id, backend, opened, persistent);
+      return this.track(id, backend, opened, opts.persistent);
     } finally {
       this.capacity.release(backend);
     }
@@ -113,8 +117,9 @@ export class Attachments {
     this.metrics.activeSessions.set({ server: backendId }, 0);
   }
 
-  private config(id: string, model: string | undefined) {
-    return sessionConfigFor(this.cfg, id, model, this.providerApiKey);
+  /** Every create and resume carries the owner's own GitHub token (looked up before a slot is taken). */
+  private async config(id: string, opts: OpenOptions) {
+    return sessionConfigFor(this.cfg, id, opts.model, this.providerApiKey, await this.githubTokenFor(opts.owner));
   }
 
   private track(id: string, backend: Backend, opened: { client: CopilotClient; session: CopilotSession }, persistent: boolean): Attached {

@@ -10,7 +10,7 @@ import { ApiError, notFound } from "./errors.js";
 import { messagesOf, pageOf } from "./history.js";
 import { openApiDocument } from "./openapi.js";
 import type { BackendPool } from "./pool.js";
-import type { SessionManager } from "./sessions.js";
+import { openOptionsOf, type SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
 import { roomLockKey, sessionLockKey } from "./turn-lock.js";
 import { roomOf } from "./turn-routes.js";
@@ -33,7 +33,7 @@ export function installClientRoutes(app: FastifyInstance, deps: ClientRouteDeps)
   async function history(req: FastifyRequest, rec: SessionRecord) {
     const q = parse(historyQuery, req.query, "invalid_query");
     const backend = await pool.forSession(rec, principal(req).user);
-    const events = await sessions.withSession(rec.sessionId, backend, { model: rec.model, persistent: rec.persistent }, (s) => s.getEvents());
+    const events = await sessions.withSession(rec.sessionId, backend, openOptionsOf(rec), (s) => s.getEvents());
     return pageOf(messagesOf(events), q.limit, q.after);
   }
 
@@ -58,7 +58,7 @@ export function installClientRoutes(app: FastifyInstance, deps: ClientRouteDeps)
     if (await sessions.abortLocal(rec.sessionId)) return;
     if (!(await store.lockHolder(lockKey))) throw noTurnInFlight();
     const backend = await pool.forSession(rec, principal(req).user);
-    await sessions.withSession(rec.sessionId, backend, { model: rec.model, persistent: rec.persistent }, (s) => s.abort());
+    await sessions.withSession(rec.sessionId, backend, openOptionsOf(rec), (s) => s.abort());
   }
 
   app.post<{ Params: { id: string } }>("/v1/sessions/:id/abort", async (req) => {

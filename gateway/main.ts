@@ -5,11 +5,10 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { pino } from "pino";
 import { GATEWAY_CONFIG_ENV, parseGatewayConfig } from "../topology/gateway-config.js";
 import { runCleanup } from "./cleanup.js";
 import { createMetrics } from "./metrics.js";
-import { createGateway, createPool, createStore, UNSAFE_SWITCHES } from "./server.js";
+import { createGateway, createPool, createStore, gatewayLogger, UNSAFE_SWITCHES } from "./server.js";
 import { SessionManager } from "./sessions.js";
 
 function loadConfig(file: string | undefined) {
@@ -30,7 +29,7 @@ async function main(): Promise<void> {
   const cfg = loadConfig(values.config);
 
   if (command === "cleanup") {
-    const log = pino({ level: cfg.logLevel });
+    const log = gatewayLogger(cfg);
     const store = await createStore(cfg, process.env);
     const pool = createPool(cfg, process.env, () => 0);
     // Nothing is attached in this process: the manager only deletes (the one destroy() of every path).

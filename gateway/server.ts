@@ -19,6 +19,7 @@ import { SpawnPool } from "./spawn-pool.js";
 import { MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
 import { guardStore } from "./store-guard.js";
+import { createUserTokens } from "./user-tokens.js";
 
 export type Env = Record<string, string | undefined>;
 
@@ -29,8 +30,17 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "shared-user-servers", "no-store-deadline", "no-idempotency", "no-turn-quota", "admin-on-public"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "shared-user-servers", "no-store-deadline", "no-idempotency", "no-turn-quota", "admin-on-public", "first-user-token"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
+
+/** Log paths that may hold a secret: redacted even if a future log line carries them. */
+export const LOG_REDACT = ["gitHubToken", "*.gitHubToken", "token", "*.token", "authorization", "*.authorization", "*.headers.authorization"];
+
+/** The gateway's logger: JSON to stdout (or `destination`), secrets redacted. */
+export function gatewayLogger(cfg: Pick<GatewayConfig, "logLevel" | "replicaId">, destination?: NodeJS.WritableStream): Logger {
+  const opts = { level: cfg.logLevel, base: { replica: cfg.replicaId }, redact: { paths: LOG_REDACT, censor: "[redacted]" } };
+  return destination ? pino(opts, destination) : pino(opts);
+}
 
 export function requireEnv(env: Env, name: string, why: string): string {
   const v = env[name];
@@ -116,7 +126,7 @@ export function createPool(
 
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}) {
   const env = opts.env ?? process.env;
-  const log = opts.log ?? pino({ level: cfg.logLevel, base: { replica: cfg.replicaId } });
+  const log = opts.log ?? gatewayLogger(cfg);
   const metrics = createMetrics();
   const unsafe = opts.unsafe ?? {};
   const auth = createAuthenticator(cfg, env, unsafe);
@@ -125,6 +135,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const store = guardStore(await createStore(cfg, env, storeTimeoutMs), (err) => log.warn({ err: err.message }, "store call failed"), storeTimeoutMs || undefined);
   const sessions = new SessionManager(cfg, metrics, log, store, env[GATEWAY_SECRET_ENV.providerApiKey]);
   sessions.turnWatch = !unsafe["no-turn-watch"];
+  const userTokens = createUserTokens(cfg.identity, env, { firstUserTokenForAll: unsafe["first-user-token"] });
+  sessions.githubTokenFor = (owner) => userTokens.tokenFor(owner);
   const pool = createPool(cfg, env, (id) => sessions.loadOn(id), { store, metrics, unsafe, log, sessions });
   if (pool instanceof SpawnPool) await pool.startBackground();
   sessions.onBackendHealth = (id, ok) => pool.markHealth?.(id, ok);

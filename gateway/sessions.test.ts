@@ -23,11 +23,11 @@ async function manager(lifecycle: Record<string, number> = {}) {
 describe("SessionManager: capacity", () => {
   it("evicts the least recently used idle session when a server is full", async () => {
     const { sessions, cli, metrics } = await manager({ maxSessionsPerServer: 2 });
-    await sessions.create(cli.backend, "s-1", { persistent: true });
-    await sessions.create(cli.backend, "s-2", { persistent: true });
+    await sessions.create(cli.backend, "s-1", { persistent: true, owner: "alice" });
+    await sessions.create(cli.backend, "s-2", { persistent: true, owner: "alice" });
     await new Promise((r) => setTimeout(r, 5)); // so the turn's activity is later than s-2's create
-    await sessions.turn("s-1", cli.backend, "hi", { persistent: true, kind: "session" }); // s-2 is now the older
-    await sessions.create(cli.backend, "s-3", { persistent: true });
+    await sessions.turn("s-1", cli.backend, "hi", { persistent: true, owner: "alice", kind: "session" }); // s-2 is now the older
+    await sessions.create(cli.backend, "s-3", { persistent: true, owner: "alice" });
     expect([sessions.isAttached("s-1"), sessions.isAttached("s-2"), sessions.isAttached("s-3")]).toEqual([true, false, true]);
     expect((await metrics.evictions.get()).values[0]?.value).toBe(1);
     expect(sessions.loadOn("cli-0")).toBe(2);
@@ -35,11 +35,11 @@ describe("SessionManager: capacity", () => {
 
   it("refuses with 503 server_full when every session on the server has a turn in flight", async () => {
     const { sessions, cli } = await manager({ maxSessionsPerServer: 1 });
-    await sessions.create(cli.backend, "s-1", { persistent: true });
+    await sessions.create(cli.backend, "s-1", { persistent: true, owner: "alice" });
     cli.hold = true;
-    const turn = sessions.turn("s-1", cli.backend, "busy", { persistent: true, kind: "session" });
+    const turn = sessions.turn("s-1", cli.backend, "busy", { persistent: true, owner: "alice", kind: "session" });
     await flush();
-    await expect(sessions.create(cli.backend, "s-2", { persistent: true })).rejects.toMatchObject({ status: 503, code: "server_full" });
+    await expect(sessions.create(cli.backend, "s-2", { persistent: true, owner: "alice" })).rejects.toMatchObject({ status: 503, code: "server_full" });
     cli.release();
     expect((await turn).content).toBe("echo: busy");
     expect(sessions.lastActivityOn("cli-0")).toMatchObject({ inflight: 0, count: 1 });
@@ -49,10 +49,10 @@ describe("SessionManager: capacity", () => {
 describe("SessionManager: turns", () => {
   it("runs turns on one session one at a time, and resumes a detached session for its turn", async () => {
     const { sessions, cli } = await manager();
-    await sessions.create(cli.backend, "s-1", { persistent: true });
+    await sessions.create(cli.backend, "s-1", { persistent: true, owner: "alice" });
     await sessions.detach("s-1", "idle");
     cli.hold = true;
-    const turns = [1, 2, 3].map((n) => sessions.turn("s-1", cli.backend, `p${n}`, { persistent: true, kind: "session" }));
+    const turns = [1, 2, 3].map((n) => sessions.turn("s-1", cli.backend, `p${n}`, { persistent: true, owner: "alice", kind: "session" }));
     await flush();
     expect(sessions.isBusy("s-1")).toBe(true);
     cli.release();
@@ -72,8 +72,8 @@ describe("SessionManager: turns", () => {
 
   it("sweeps idle sessions: persistent ones are detached, ephemeral ones returned for destroy()", async () => {
     const { sessions, cli } = await manager({ idleTimeoutSeconds: 60 });
-    await sessions.create(cli.backend, "s-kept", { persistent: true });
-    await sessions.create(cli.backend, "s-gone", { persistent: false });
+    await sessions.create(cli.backend, "s-kept", { persistent: true, owner: "alice" });
+    await sessions.create(cli.backend, "s-gone", { persistent: false, owner: "alice" });
     expect(await sessions.sweepIdle(Date.now())).toEqual([]);
     expect(await sessions.sweepIdle(Date.now() + 61_000)).toEqual(["s-gone"]);
     expect(sessions.isAttached("s-kept")).toBe(false);
@@ -84,7 +84,7 @@ describe("SessionManager: turns", () => {
 describe("SessionManager.destroy: the one deletion path", () => {
   it("detaches, deletes the CLI state, then the record, then counts it", async () => {
     const { sessions, store, cli, record, deleted } = await manager();
-    await sessions.create(cli.backend, "s-1", { persistent: true });
+    await sessions.create(cli.backend, "s-1", { persistent: true, owner: "alice" });
     await record("s-1");
     await sessions.destroy("s-1", cli.backend, "api");
     expect(cli.calls.slice(-2)).toEqual(["disconnect s-1", "delete s-1"]);
@@ -96,7 +96,7 @@ describe("SessionManager.destroy: the one deletion path", () => {
 
   it("keeps the record and counts nothing when the CLI fails the delete (TTL cleanup retries)", async () => {
     const { sessions, store, cli, record, deleted } = await manager();
-    await sessions.create(cli.backend, "s-1", { persistent: true });
+    await sessions.create(cli.backend, "s-1", { persistent: true, owner: "alice" });
     await record("s-1");
     cli.failDelete.set("s-1", "EACCES: permission denied");
     await expect(sessions.destroy("s-1", cli.backend, "ttl")).rejects.toBeInstanceOf(CliDeleteFailed);
@@ -116,7 +116,7 @@ describe("SessionManager.destroy: the one deletion path", () => {
 
   it("an undo removes the record even when the CLI delete fails, and is not counted", async () => {
     const { sessions, store, cli, record, metrics } = await manager();
-    await sessions.create(cli.backend, "s-1", { persistent: true });
+    await sessions.create(cli.backend, "s-1", { persistent: true, owner: "alice" });
     await record("s-1");
     cli.failDelete.set("s-1", "boom");
     await sessions.destroy("s-1", cli.backend, "undo");
@@ -127,7 +127,7 @@ describe("SessionManager.destroy: the one deletion path", () => {
 
   it("an orphan has no record: the store is not touched", async () => {
     const { sessions, store, cli, record, deleted } = await manager();
-    await sessions.create(cli.backend, "s-orphan", { persistent: true });
+    await sessions.create(cli.backend, "s-orphan", { persistent: true, owner: "alice" });
     await record("s-orphan"); // stands for a record written since the reconciler's check
     await sessions.destroy("s-orphan", cli.backend, "orphan");
     expect(cli.onDisk.has("s-orphan")).toBe(false);

@@ -13,11 +13,13 @@ import { classifyBackendFailure } from "./backend-failure.js";
 import type { Backend } from "./backends.js";
 import { ApiError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
+import type { OpenOptions } from "./session-config.js";
 import { SessionQueue } from "./session-queue.js";
 import type { Store } from "./store.js";
 import { lastPromptUnanswered, runTurn, type TurnContext } from "./turn-protocol.js";
 
 export type { DetachReason } from "./attachments.js";
+export { openOptionsOf, type OpenOptions } from "./session-config.js";
 export { turnAborted } from "./turn-protocol.js";
 
 export interface TurnResult {
@@ -66,6 +68,11 @@ export class SessionManager {
     this.attached = new Attachments(cfg, metrics, log, providerApiKey);
   }
 
+  /** Where each session's owner's GitHub token comes from (user-tokens.ts); by default none (the service identity). */
+  set githubTokenFor(fn: (owner: string) => Promise<string | undefined>) {
+    this.attached.githubTokenFor = fn;
+  }
+
   get inflight(): number {
     return this.inflightTotal;
   }
@@ -94,10 +101,10 @@ export class SessionManager {
   }
 
   /** Creates a session on the backend; a failed call is classified like a failed turn (503 dead, 502 alive). */
-  async create(backend: Backend, id: string, opts: { model?: string; persistent: boolean }): Promise<void> {
+  async create(backend: Backend, id: string, opts: OpenOptions): Promise<void> {
     await this.queue.run(id, async () => {
       try {
-        await this.attached.create(id, backend, opts.model, opts.persistent);
+        await this.attached.create(id, backend, opts);
       } catch (err) {
         if (err instanceof ApiError) throw err;
         throw await this.backendFailure(backend, (err as Error).message ?? String(err));
@@ -113,9 +120,7 @@ export class SessionManager {
     id: string,
     backend: Backend,
     prompt: string,
-    opts: {
-      model?: string;
-      persistent: boolean;
+    opts: OpenOptions & {
       kind: string;
       onDelta?: (text: string) => void;
       beforeSend?: () => Promise<void>;
@@ -141,9 +146,9 @@ export class SessionManager {
   }
 
   /** Opens the session for a turn; a failure to resume is classified like a failed turn. */
-  private async openForTurn(id: string, backend: Backend, opts: { model?: string; persistent: boolean }): Promise<Attached> {
+  private async openForTurn(id: string, backend: Backend, opts: OpenOptions): Promise<Attached> {
     try {
-      return await this.attached.open(id, backend, opts.model, opts.persistent);
+      return await this.attached.open(id, backend, opts);
     } catch (err) {
       if (err instanceof ApiError) throw err;
       throw await this.backendFailure(backend, (err as Error).message ?? String(err));
@@ -164,9 +169,9 @@ export class SessionManager {
    * After a connection was lost mid-turn: is `prompt` the last user message of the session's
    * history, still unanswered? Then it was written, and resending it would write it twice.
    */
-  async promptPending(id: string, backend: Backend, prompt: string, model: string | undefined, persistent: boolean): Promise<boolean> {
+  async promptPending(id: string, backend: Backend, prompt: string, opts: OpenOptions): Promise<boolean> {
     return this.queue.run(id, async () => {
-      const a = await this.attached.open(id, backend, model, persistent);
+      const a = await this.attached.open(id, backend, opts);
       return lastPromptUnanswered(await a.session.getEvents(), prompt);
     });
   }
@@ -186,9 +191,9 @@ export class SessionManager {
    * Runs `fn` on the session opened on `backend`: the attached one as is (a read or an abort must
    * not queue behind the turn it is about), else resumed here. Failures are classified like turns.
    */
-  async withSession<T>(id: string, backend: Backend, opts: { model?: string; persistent: boolean }, fn: (s: CopilotSession) => Promise<T>): Promise<T> {
+  async withSession<T>(id: string, backend: Backend, opts: OpenOptions, fn: (s: CopilotSession) => Promise<T>): Promise<T> {
     const a = this.attached.current(id, backend);
-    const reopened = () => this.queue.run(id, async () => fn((await this.attached.open(id, backend, opts.model, opts.persistent)).session));
+    const reopened = () => this.queue.run(id, async () => fn((await this.attached.open(id, backend, opts)).session));
     try {
       if (a) return await fn(a.session);
       return await reopened();

@@ -15,7 +15,7 @@ import { ApiError, forbidden, notFound, validateId } from "./errors.js";
 import { answerOf, errorOf, type Answer, type Idempotency } from "./idempotency.js";
 import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
-import type { SessionManager } from "./sessions.js";
+import { openOptionsOf, type SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
 import { roomLockKey, sessionLockKey, withTurnLock, type TurnLockOptions } from "./turn-lock.js";
 import type { UserQuotas } from "./user-quotas.js";
@@ -146,7 +146,7 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
           await fence.beforeWrite();
           written();
         };
-        const r = await sessions.turn(rec.sessionId, b, prompt, { model: rec.model, persistent: rec.persistent, kind: "session", onDelta, beforeSend });
+        const r = await sessions.turn(rec.sessionId, b, prompt, { ...openOptionsOf(rec), kind: "session", onDelta, beforeSend });
         await fence.afterTurn();
         await store.updateSession(rec.sessionId, { lastActiveAt: Date.now(), serverId: b.id });
         return r;
@@ -165,7 +165,7 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
             const survivor = await pool.forSession(rec, user);
             if (survivor === backend) throw err;
             // Resend only if the prompt never reached the history: a turn is never written twice.
-            if (err.code === "turn_interrupted" && (await sessions.promptPending(rec.sessionId, survivor, prompt, rec.model, rec.persistent))) throw err;
+            if (err.code === "turn_interrupted" && (await sessions.promptPending(rec.sessionId, survivor, prompt, openOptionsOf(rec)))) throw err;
             const r = await turnOn(survivor, onDelta);
             return { content: r.content, servedBy: survivor };
           }
@@ -191,7 +191,7 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
       if (!rec) {
         const now = Date.now();
         rec = { sessionId: id, owner: `room:${room}`, kind: "room", persistent: true, createdAt: now, lastActiveAt: now, serverId: backend.id };
-        await sessions.create(backend, id, { persistent: true });
+        await sessions.create(backend, id, openOptionsOf(rec));
         await recordOrUndo(id, backend, () => store.createSession(rec!).then(() => undefined));
       }
       const beforeSend = async () => {
@@ -204,7 +204,7 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
         backend,
         async (onDelta) => {
           // The turn number is the CLI's own count of user messages: the history is the truth.
-          const r = await sessions.turn(id, backend, prompt, { persistent: true, kind: "room", onDelta, beforeSend, countTurns: true });
+          const r = await sessions.turn(id, backend, prompt, { ...openOptionsOf(rec), kind: "room", onDelta, beforeSend, countTurns: true });
           await fence.afterTurn();
           await store.updateSession(id, { lastActiveAt: Date.now(), serverId: backend.id });
           return { content: r.content, extra: { turn: r.turns } };
@@ -237,8 +237,8 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
       backend,
       async (onDelta) => {
         try {
-          await sessions.create(backend, id, { persistent: false });
-          const r = await sessions.turn(id, backend, prompt, { persistent: false, kind: "chat", onDelta, beforeSend: async () => written() });
+          await sessions.create(backend, id, { persistent: false, owner: user });
+          const r = await sessions.turn(id, backend, prompt, { persistent: false, owner: user, kind: "chat", onDelta, beforeSend: async () => written() });
           return { content: r.content };
         } finally {
           await cleanup();

@@ -2,7 +2,7 @@
  * Test fixture: an in-process gateway in front of one offline CLI (testing/local.ts), with static
  * tokens for alice and bob and the mock model; a test passes only the settings it changes.
  */
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { createGateway, type Gateway, type UnsafeSwitches } from "../gateway/server.js";
 import { type GatewayConfigInput, parseGatewayConfig } from "../topology/gateway-config.js";
 import { MOCK_MODEL, type OfflineCli } from "./local.js";
@@ -23,7 +23,7 @@ export function unitConfig(settings: Partial<GatewayConfigInput> = {}) {
 export async function gatewayFor(
   offline: OfflineCli,
   settings: Partial<GatewayConfigInput> = {},
-  opts: { env?: Record<string, string>; unsafe?: UnsafeSwitches } = {},
+  opts: { env?: Record<string, string>; unsafe?: UnsafeSwitches; log?: Logger } = {},
 ): Promise<Gateway> {
   const cfg = parseGatewayConfig({
     topology: "shared",
@@ -34,5 +34,5 @@ export async function gatewayFor(
     ...settings,
   });
   const env = { GATEWAY_STATIC_TOKENS: JSON.stringify(TEST_TOKENS), CLI_TOKEN_CLI_0: offline.connectionToken, ...opts.env };
-  return createGateway(cfg, { env, log: pino({ level: "silent" }), unsafe: opts.unsafe });
+  return createGateway(cfg, { env, log: opts.log ?? pino({ level: "silent" }), unsafe: opts.unsafe });
 }

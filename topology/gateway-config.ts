@@ -16,6 +16,8 @@ export const GATEWAY_SECRET_ENV = {
   githubToken: "COPILOT_GITHUB_TOKEN",
   /** backends.kind spawn: HMAC key of per-user server ids (keep it stable: ids name the users' homes). */
   serverIdKey: "GATEWAY_SERVER_ID_KEY",
+  /** identity.source http: bearer token the gateway presents to the operator's token hook. */
+  identityHookToken: "GATEWAY_IDENTITY_HOOK_TOKEN",
 } as const;
 export const GATEWAY_CONFIG_ENV = "GATEWAY_CONFIG";
 
@@ -83,6 +85,31 @@ export const backendsSchema = z.discriminatedUnion("kind", [
   }),
 ]);
 export type BackendsConfig = z.infer<typeof backendsSchema>;
+
+/**
+ * Each user's own GitHub identity on their sessions (the SDK's session-level gitHubToken): where the
+ * gateway gets a user's token (gateway/user-tokens.ts), and what a user without one gets.
+ */
+export const identitySchema = z
+  .discriminatedUnion("source", [
+    /** Every session uses the CLI server's own identity (its COPILOT_GITHUB_TOKEN): the service token. */
+    z.object({ source: z.literal("none") }),
+    /** A folder with one file per user, named by the keyed id `user-<hmac>` (GATEWAY_SERVER_ID_KEY), holding the token. */
+    z.object({ source: z.literal("dir"), dir: z.string().min(1) }),
+    /** A Secret per user, `<namePrefix>-user-<hmac>-credentials` key `github-token` (what scripts/user-credentials.ts writes). */
+    z.object({ source: z.literal("kubernetes"), namespace: z.string().regex(dnsLabel, "a namespace name"), namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/).default("copilot-u") }),
+    /** The operator's hook: POST {user} with GATEWAY_IDENTITY_HOOK_TOKEN, answers {token, expiresInSeconds?} or 404. */
+    z.object({ source: z.literal("http"), url: z.url({ protocol: /^https?$/ }), timeoutSeconds: z.number().positive().max(60).default(5) }),
+  ])
+  .and(
+    z.object({
+      /** A token (or a user's lack of one) is reused this long before the source is asked again. */
+      cacheSeconds: z.number().int().min(0).max(86400).default(300),
+      /** A user the source has no token for: refused (403 github_identity_missing), or served with the CLI's own identity. */
+      missing: z.enum(["refuse", "service"]).default("refuse"),
+    }),
+  );
+export type IdentityConfig = z.infer<typeof identitySchema>;
 
 export const gatewayConfigSchema = z.object({
   topology: z.enum(TOPOLOGY_NAMES),
@@ -190,10 +217,14 @@ export const gatewayConfigSchema = z.object({
       maxTurnsInFlightPerUser: z.number().int().positive().default(4),
     })
     .prefault({}),
+  identity: identitySchema.default({ source: "none", cacheSeconds: 300, missing: "refuse" }),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 }).refine((c) => c.port === 0 || c.admin.port !== c.port, {
   path: ["admin", "port"],
   message: "the admin listener needs a port of its own (default 9090), not the public port",
+}).refine((c) => c.identity.source === "none" || !c.model.providerBaseUrl, {
+  path: ["identity"],
+  message: "per-user GitHub tokens need GitHub-hosted models: the CLI refuses a session gitHubToken together with a BYOK provider (\"Cannot specify both gitHubToken and provider in session.create\", CLI 1.0.102); drop model.providerBaseUrl or set identity.source none",
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
