@@ -44,6 +44,11 @@ const OPTIONS = {
   unsafe: { type: "string" },
   port: { type: "string" },
   "admin-port": { type: "string" },
+  "oidc-issuer": { type: "string" },
+  "oidc-audience": { type: "string" },
+  "oidc-jwks-uri": { type: "string" },
+  "oidc-user-claim": { type: "string" },
+  "oidc-rooms-claim": { type: "string" },
   "target-file": { type: "string", default: DEFAULT_TARGET },
   "run-dir": { type: "string" },
   user: { type: "string", default: "demo" },
@@ -60,6 +65,26 @@ function int(values: Values, key: keyof Values, min = 0): number | undefined {
   const n = Number(raw);
   if (!Number.isFinite(n) || n < min) throw new Error(`--${key} must be a number >= ${min} (got ${String(raw)})`);
   return n;
+}
+
+/** --oidc-issuer and --oidc-audience (both, or neither) point the gateway at an OpenID provider. */
+function oidcOptions(values: Values): LocalOptions["oidc"] {
+  const issuer = values["oidc-issuer"];
+  const audience = values["oidc-audience"];
+  const extras = ["oidc-jwks-uri", "oidc-user-claim", "oidc-rooms-claim"] as const;
+  if (issuer === undefined && audience === undefined) {
+    const stray = extras.find((k) => values[k] !== undefined);
+    if (stray) throw new Error(`--${stray} needs --oidc-issuer and --oidc-audience`);
+    return undefined;
+  }
+  if (!issuer || !audience) throw new Error("--oidc-issuer and --oidc-audience go together: the provider's issuer URL and the audience (client id) its tokens are for");
+  return {
+    issuer,
+    audience,
+    ...(values["oidc-jwks-uri"] ? { jwksUri: values["oidc-jwks-uri"] } : {}),
+    ...(values["oidc-user-claim"] ? { userClaim: values["oidc-user-claim"] } : {}),
+    ...(values["oidc-rooms-claim"] ? { roomsClaim: values["oidc-rooms-claim"] } : {}),
+  };
 }
 
 function toOptions(values: Values): LocalOptions {
@@ -89,13 +114,15 @@ function toOptions(values: Values): LocalOptions {
     unsafe: values.unsafe,
     port: int(values, "port"),
     adminPort: int(values, "admin-port"),
+    oidc: oidcOptions(values),
     targetFile: values["target-file"]!,
     runDir: values["run-dir"],
   };
 }
 
 async function printWelcome(t: TargetDescriptor): Promise<void> {
-  const token = await mintToken(t.auth, "demo", { rooms: "*" });
+  // OIDC: the provider issues tokens, the platform holds no key to mint one.
+  const token = t.auth.kind === "static" && !t.auth.tokens.demo ? "<a token from your OIDC provider>" : await mintToken(t.auth, "demo", { rooms: "*" });
   const url = t.gatewayUrls[0]!;
   console.log(`
 copilot-scale-kit local platform is ready: topology ${t.topology}, ${t.servers.length} CLI server(s), ${t.gatewayUrls.length} gateway(s).

@@ -62,6 +62,8 @@ export interface LocalOptions {
   port?: number;
   /** Admin port (/healthz, /readyz, /metrics) of the first replica; absent = any free port. */
   adminPort?: number;
+  /** Tokens from an OpenID provider instead of the run's HS256 secret (the target then mints none). */
+  oidc?: { issuer: string; audience: string; jwksUri?: string; userClaim?: string; roomsClaim?: string };
   targetFile: string;
   runDir?: string;
   modelLatencyMs?: number;
@@ -301,7 +303,7 @@ export class LocalPlatform {
       admin: { port: adminPort },
       replicaId: `gw-${replica}`,
       backends: this.backendsConfig(),
-      auth: { kind: "jwt-hs256", maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS },
+      auth: this.opts.oidc ? { kind: "oidc", ...this.opts.oidc, maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS } : { kind: "jwt-hs256", maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS },
       store: this.opts.store,
       storeFile: this.opts.store === "memory" ? join(this.runDir, "gateway-store.json") : undefined,
       model: { name: MODEL, providerBaseUrl: this.model!.url, providerType: "openai" },
@@ -329,7 +331,7 @@ export class LocalPlatform {
       },
       logLevel: "info",
     };
-    const env: Record<string, string> = { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
+    const env: Record<string, string> = this.opts.oidc ? {} : { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
     if (this.opts.topology === "isolated") env[GATEWAY_SECRET_ENV.serverIdKey] = this.serverIdKey;
     if (this.redis) env[GATEWAY_SECRET_ENV.redisUrl] = this.redis.url;
     for (const srv of this.servers) env[backendTokenEnv(srv.id)] = srv.token;
@@ -387,7 +389,8 @@ export class LocalPlatform {
       platform: "local",
       gatewayUrls: this.gateways.map((g) => g.proc.url),
       adminUrls: this.gateways.map((g) => g.proc.adminUrl),
-      auth: { kind: "jwt-hs256", secret: this.jwtSecret },
+      // OIDC: only the provider issues tokens.
+      auth: this.opts.oidc ? { kind: "static", tokens: {} } : { kind: "jwt-hs256", secret: this.jwtSecret },
       features: this.features(),
       settings: this.settings,
       servers: [

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { deploymentGatewaySchema, deploymentLifecycleSchema, PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
+import { deploymentAuthSchema, deploymentGatewaySchema, deploymentLifecycleSchema, PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
 
 export const CONFIG_NAMESPACE = "copilot-scale-kit";
 
@@ -28,6 +28,8 @@ export const commonStackSchema = z.object({
   images: imagesSchema,
   gateway: deploymentGatewaySchema,
   lifecycle: deploymentLifecycleSchema,
+  /** Who may call the gateway: your identity provider (oidc), or hs256 with the jwtSecret secret (development and tests only). */
+  auth: deploymentAuthSchema,
   /** isolated: static tenants, one CLI server each. */
   tenants: z.array(tenantSchema).default([]),
   /** Redis for multi-replica gateways: in-cluster unless an external URL secret is set. */

@@ -186,6 +186,12 @@ export async function deployKubernetes(): Promise<StackOutputs> {
         `(GitHub-hosted models; fix: pulumi config set --secret ${CONFIG_NAMESPACE}:githubToken <token>) or gateway.providerBaseUrl for a BYOK provider`,
     );
   }
+  if (cfg.auth.kind === "oidc" && secrets.getSecret("jwtSecret") !== undefined) {
+    throw new Error(
+      `${CONFIG_NAMESPACE}:jwtSecret is set but ${CONFIG_NAMESPACE}:auth.kind is oidc: tokens are verified with the provider's keys, and a shared secret would let its holder be any user ` +
+        `(fix: pulumi config rm ${CONFIG_NAMESPACE}:jwtSecret)`,
+    );
+  }
   if (cfg.redis.external && redisUrl === undefined) {
     throw new Error(
       `${CONFIG_NAMESPACE}:redis.external is true but ${CONFIG_NAMESPACE}:redisUrl is not set ` +
@@ -229,6 +235,7 @@ export async function deployKubernetes(): Promise<StackOutputs> {
       jwtSecret: secrets.getSecret("jwtSecret"),
     },
     lifecycle: cfg.lifecycle,
+    auth: cfg.auth,
     secretSeed,
     cli: {
       resources: k.resources.cli,
@@ -262,7 +269,8 @@ export async function deployKubernetes(): Promise<StackOutputs> {
       gatewayUrls: [url],
       // In-cluster: readiness and metrics are not exposed outside it.
       adminUrls: [topology.gateway.adminUrl],
-      auth: { kind: "jwt-hs256", secret: jwtSecret },
+      // OIDC: tokens come from the provider; put tokens it issued for the conformance users in auth.tokens.
+      auth: jwtSecret !== undefined ? { kind: "jwt-hs256", secret: jwtSecret } : { kind: "static", tokens: {} },
       features: [
         ...deployedFeatures(cfg),
         // Per-user Pods are culled by the gateway itself; a test can watch it when the timeout is short.

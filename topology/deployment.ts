@@ -46,16 +46,57 @@ export const deploymentGatewaySchema = z
   .prefault({});
 export type DeploymentGateway = z.infer<typeof deploymentGatewaySchema>;
 
+/** An issuer URL: https, or http on loopback (a provider the tests run). */
+const issuerUrl = z.url({ protocol: /^https?$/ }).refine((u) => u.startsWith("https://") || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(u), "must be https (http only for a provider on loopback)");
+
 /**
- * The gateway settings every platform derives the same way from its gateway and lifecycle
- * sections; each platform adds its topology, backends, store and auth.
+ * Who may call the gateway. `oidc`: tokens of your identity provider (RS256/ES256, keys from its
+ * JWKS, issuer and audience checked). `hs256`: one shared secret signs every token, whoever holds
+ * it can be any user: for development and tests only.
+ */
+export const deploymentAuthSchema = z
+  .discriminatedUnion("kind", [
+    z.strictObject({ kind: z.literal("hs256") }),
+    z.strictObject({
+      kind: z.literal("oidc"),
+      issuer: issuerUrl,
+      /** The client id (aud) tokens are issued for. */
+      audience: z.string().min(1),
+      /** Omitted = the jwks_uri of <issuer>/.well-known/openid-configuration. */
+      jwksUri: issuerUrl.optional(),
+      /** The claim naming the user (sub; email when the provider's subject is opaque). */
+      userClaim: z.string().min(1).default("sub"),
+      /** collaborative: the claim listing the rooms a user may post to. */
+      roomsClaim: z.string().min(1).default("rooms"),
+      algorithms: z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"])).min(1).optional(),
+      /** Longest token lifetime (exp - iat) accepted. */
+      maxTokenLifetimeSeconds: z.number().int().positive().default(24 * 3600),
+      /** Clock skew allowed on exp, nbf and iat. */
+      clockSkewSeconds: z.number().int().min(0).max(300).default(30),
+    }),
+  ])
+  .default({ kind: "hs256" });
+export type DeploymentAuth = z.infer<typeof deploymentAuthSchema>;
+
+/** The gateway's auth section for a deployment's auth (the HS256 secret travels in its own env var). */
+export function gatewayAuth(auth: DeploymentAuth = { kind: "hs256" }): GatewayConfigInput["auth"] {
+  if (auth.kind === "hs256") return { kind: "jwt-hs256" };
+  const { clockSkewSeconds, kind: _kind, ...rest } = auth;
+  return { kind: "oidc", ...rest, clockToleranceSeconds: clockSkewSeconds };
+}
+
+/**
+ * The gateway settings every platform derives the same way from its gateway, lifecycle and auth
+ * sections; each platform adds its topology, backends and store.
  */
 export function gatewaySettings(cfg: {
   gateway: DeploymentGateway;
   lifecycle: DeploymentLifecycle;
-}): Pick<GatewayConfigInput, "model" | "lifecycle" | "http" | "quotas"> {
+  auth?: DeploymentAuth;
+}): Pick<GatewayConfigInput, "model" | "lifecycle" | "http" | "quotas" | "auth"> {
   const { gateway, lifecycle } = cfg;
   return {
+    auth: gatewayAuth(cfg.auth),
     model: { name: gateway.model, providerBaseUrl: gateway.providerBaseUrl, providerType: gateway.providerType },
     lifecycle: {
       idleTimeoutSeconds: lifecycle.idleTimeoutSeconds,

@@ -37,8 +37,8 @@ export interface GatewayArgs {
   namespace: string;
   instance: string;
   runtime: GatewayRuntime;
-  /** HS256 secret that signs user JWTs. Always secret. */
-  jwtSecret: pulumi.Input<string>;
+  /** HS256 secret that signs user JWTs (auth hs256); absent with OIDC. Always secret. */
+  jwtSecret?: pulumi.Input<string>;
   /** Fixed replica count; ignored when `autoscale` is set. */
   replicas?: number;
   autoscale?: GatewayAutoscale;
@@ -78,8 +78,9 @@ export class Gateway extends pulumi.ComponentResource {
   readonly exposedUrl?: string;
   /** `http://<load balancer>:8080` once the cloud assigns an address; undefined otherwise. */
   readonly loadBalancerUrl: pulumi.Output<string | undefined>;
-  readonly jwtSecret: pulumi.Output<string>;
-  readonly jwtSecretRef: SecretKeyRef;
+  /** auth hs256 only. */
+  readonly jwtSecret?: pulumi.Output<string>;
+  readonly jwtSecretRef?: SecretKeyRef;
   readonly podLabels: Record<string, string>;
   readonly deployment: k8s.apps.v1.Deployment;
   readonly service: k8s.core.v1.Service;
@@ -103,13 +104,18 @@ export class Gateway extends pulumi.ComponentResource {
     const meta = (suffix = "") => ({ name: `${k8sName}${suffix}`, namespace: args.namespace, labels });
     const child = { parent: this };
 
-    this.jwtSecret = pulumi.secret(args.jwtSecret);
-    const authSecret = new k8s.core.v1.Secret(
-      `${k8sName}-auth`,
-      { metadata: meta("-auth"), type: "Opaque", stringData: { [JWT_SECRET_KEY]: this.jwtSecret } },
-      child,
-    );
-    this.jwtSecretRef = { name: authSecret.metadata.name, key: JWT_SECRET_KEY };
+    if (args.jwtSecret !== undefined) {
+      this.jwtSecret = pulumi.secret(args.jwtSecret);
+      const authSecret = new k8s.core.v1.Secret(
+        `${k8sName}-auth`,
+        { metadata: meta("-auth"), type: "Opaque", stringData: { [JWT_SECRET_KEY]: this.jwtSecret } },
+        child,
+      );
+      this.jwtSecretRef = { name: authSecret.metadata.name, key: JWT_SECRET_KEY };
+    }
+    if ((config.auth.kind === "jwt-hs256") !== (args.jwtSecret !== undefined)) {
+      throw new Error(`Gateway: auth ${config.auth.kind} ${config.auth.kind === "jwt-hs256" ? "needs" : "takes no"} jwtSecret`);
+    }
 
     const volumes: k8s.types.input.core.v1.Volume[] = [scratchVolume("tmp", "256Mi")];
     const volumeMounts: k8s.types.input.core.v1.VolumeMount[] = [TMP_MOUNT];
@@ -160,7 +166,7 @@ export class Gateway extends pulumi.ComponentResource {
                     { name: "http", containerPort: GATEWAY_PORT, protocol: "TCP" },
                     { name: "admin", containerPort: adminPort, protocol: "TCP" },
                   ],
-                  env: [...args.runtime.env, secretEnv(GATEWAY_SECRET_ENV.jwtSecret, this.jwtSecretRef)],
+                  env: [...args.runtime.env, ...(this.jwtSecretRef ? [secretEnv(GATEWAY_SECRET_ENV.jwtSecret, this.jwtSecretRef)] : [])],
                   startupProbe: { ...http(GATEWAY_PATHS.liveness), periodSeconds: 2, failureThreshold: 30 },
                   // 503 while draining or while a CLI backend does not answer its ping.
                   readinessProbe: { ...http(GATEWAY_PATHS.readiness), periodSeconds: 5, failureThreshold: 2 },
@@ -179,7 +185,7 @@ export class Gateway extends pulumi.ComponentResource {
               "prometheus.io/scrape": "true",
               "prometheus.io/port": String(adminPort),
               "prometheus.io/path": GATEWAY_PATHS.metrics,
-              [SECRET_CHECKSUM_ANNOTATION]: secretChecksum([this.jwtSecret, ...(args.rolloutSecrets ?? [])]),
+              [SECRET_CHECKSUM_ANNOTATION]: secretChecksum([...(this.jwtSecret ? [this.jwtSecret] : []), ...(args.rolloutSecrets ?? [])]),
             },
           ),
         },

@@ -6,6 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
+  type DeploymentAuth,
   type DeploymentGateway,
   type DeploymentLifecycle,
   type GatewayConfigInput,
@@ -43,6 +44,8 @@ export interface KitArgs {
     /** Derived from `secretSeed` when omitted. */
     jwtSecret?: pulumi.Input<string>;
   };
+  /** Who may call the gateway; default hs256 (a JWT secret derived from the seed, or gateway.jwtSecret): development and tests only. */
+  auth?: DeploymentAuth;
   /** Seed of every generated secret (connection tokens, JWT secret, Redis password); see components/secrets.ts. */
   secretSeed: pulumi.Input<string>;
   lifecycle: DeploymentLifecycle;
@@ -211,7 +214,6 @@ export abstract class KitTopology extends pulumi.ComponentResource {
     const config: GatewayConfigInput = {
       topology,
       backends: this.userServers?.backends ?? { kind: "static", servers: plans.map((p, i) => staticBackend(p.id, this.servers[i]!.address, p.tenant)) },
-      auth: { kind: "jwt-hs256" },
       store: useRedis ? "redis" : "memory",
       ...(useRedis ? {} : { storeFile: GATEWAY_STORE_FILE }),
       ...settings,
@@ -238,7 +240,8 @@ export abstract class KitTopology extends pulumi.ComponentResource {
         namespace: args.namespace,
         instance,
         runtime: this.runtime,
-        jwtSecret: args.gateway.jwtSecret ?? deriveSecret(args.secretSeed, `${instance}/gateway/jwt-secret`),
+        // OIDC needs no shared secret: none is made, and no pod gets one.
+        jwtSecret: (args.auth?.kind ?? "hs256") === "hs256" ? (args.gateway.jwtSecret ?? deriveSecret(args.secretSeed, `${instance}/gateway/jwt-secret`)) : undefined,
         rolloutSecrets: [
           ...this.servers.map((s) => s.connectionToken),
           ...(useRedis ? [args.redis?.externalUrl ?? redisPassword] : []),
