@@ -16,8 +16,11 @@ export const BUNDLES = {
 } as const;
 export type BundleName = keyof typeof BUNDLES;
 
-export async function bundle(name: BundleName, outfile: string): Promise<void> {
-  await build({
+/** Bundles `name` into `outfile`; returns the absolute paths of every input file (for staleness checks). */
+export async function bundle(name: BundleName, outfile: string): Promise<string[]> {
+  const result = await build({
+    absWorkingDir: ROOT,
+    metafile: true,
     entryPoints: [join(ROOT, BUNDLES[name])],
     outfile,
     bundle: true,
@@ -39,6 +42,7 @@ export async function bundle(name: BundleName, outfile: string): Promise<void> {
   });
   // `node /app/gateway.js` must load the bundle as ESM.
   if (outfile.endsWith(".js")) writeFileSync(join(dirname(outfile), "package.json"), '{ "type": "module" }\n');
+  return Object.keys(result.metafile.inputs).map((f) => resolve(ROOT, f));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

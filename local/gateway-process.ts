@@ -1,10 +1,12 @@
-/** Runs one gateway replica as a child process (`gateway/main.ts serve`) and waits until it listens. */
+/**
+ * Runs one gateway replica as a child process (the gateway bundle on plain Node, as the image runs
+ * it: `node gateway.js serve`) and waits until it listens.
+ */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { ensureGatewayBundle } from "./gateway-bundle.js";
 import { GATEWAY_CONFIG_ENV, type GatewayConfigInput } from "../topology/gateway-config.js";
 
-const GATEWAY_MAIN = fileURLToPath(new URL("../gateway/main.ts", import.meta.url));
 const LISTENING_RE = /gateway listening on (http:\/\/\S+) and admin on (http:\/\/\S+)/;
 
 export interface GatewayProcess {
@@ -23,8 +25,9 @@ export async function startGatewayProcess(opts: {
   logFile: string;
   startTimeoutMs?: number;
 }): Promise<GatewayProcess> {
+  const main = await ensureGatewayBundle();
   const log = createWriteStream(opts.logFile, { flags: "a" });
-  const child = spawn(process.execPath, ["--import", "tsx", GATEWAY_MAIN, "serve"], {
+  const child = spawn(process.execPath, [main, "serve"], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_ENV: "production", ...opts.env, [GATEWAY_CONFIG_ENV]: JSON.stringify(opts.config) },
     stdio: ["ignore", "pipe", "pipe"],
   });
