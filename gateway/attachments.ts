@@ -6,7 +6,7 @@
 import type { CopilotClient, CopilotSession } from "@github/copilot-sdk";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../topology/gateway-config.js";
-import type { Backend } from "./backends.js";
+import { forgetSdkSession, type Backend } from "./backends.js";
 import { Capacity, type Occupant } from "./capacity.js";
 import type { Metrics } from "./metrics.js";
 import { sessionConfigFor, type OpenOptions } from "./session-config.js";
@@ -99,6 +99,7 @@ export class Attachments {
     this.metrics.activeSessions.set({ server: a.backend.id }, this.capacity.attachedOn(a.backend.id));
     this.metrics.detaches.inc({ reason });
     if (a.generation === a.backend.generation) await a.session.disconnect().catch(() => undefined);
+    forgetSdkSession(a.client, a.session);
   }
 
   /** Detaches every session attached to a backend (before a per-user CLI is culled). */

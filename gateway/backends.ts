@@ -2,7 +2,7 @@
  * A CLI server as the gateway sees it: an address, a connection token and one SDK client,
  * connected lazily and dropped after a connection failure so the next call reconnects.
  */
-import { CopilotClient, RuntimeConnection } from "@github/copilot-sdk";
+import { CopilotClient, RuntimeConnection, type CopilotSession } from "@github/copilot-sdk";
 
 export interface BackendInfo {
   id: string;
@@ -10,6 +10,16 @@ export interface BackendInfo {
   /** isolated: the only user this server serves. */
   user?: string;
   pid?: number;
+}
+
+/**
+ * Drops a detached session from the SDK client's session map: the SDK keeps it there after
+ * disconnect() (copilot-sdk PR #1130), ~2.5 KB per session the gateway ever detached. Only this very
+ * object: the session may already be attached again under the same id.
+ */
+export function forgetSdkSession(client: CopilotClient, session: CopilotSession): void {
+  const sessions = (client as unknown as { sessions?: Map<string, CopilotSession> }).sessions;
+  if (sessions?.get(session.sessionId) === session) sessions.delete(session.sessionId);
 }
 
 /** Errors that mean the connection itself is gone (the CLI restarted or died), not the request. */

@@ -14,7 +14,7 @@ import { reconcileOrphans } from "./reconcile.js";
 import { RedisStore } from "./redis-store.js";
 import { moduloHash, rendezvous } from "./routing.js";
 import { SessionManager } from "./sessions.js";
-import { PodSpawner } from "./kube-spawner.js";
+import type { PodSpawner } from "./kube-spawner.js";
 import { SpawnPool } from "./spawn-pool.js";
 import { MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
@@ -94,11 +94,19 @@ export async function createStore(cfg: GatewayConfig, env: Env, commandTimeoutMs
   return new MemoryStore(cfg.storeFile);
 }
 
+/**
+ * The Kubernetes client behind the Pod spawner is most of the bundle's code (~14 MB of sources):
+ * loaded only by a gateway that spawns Pods, so every other gateway's heap stays without it.
+ */
+export async function loadPodSpawner(cfg: GatewayConfig): Promise<typeof PodSpawner | undefined> {
+  return cfg.backends.kind === "kubernetes" ? (await import("./kube-spawner.js")).PodSpawner : undefined;
+}
+
 export function createPool(
   cfg: GatewayConfig,
   env: Env,
   loadOf: (id: string) => number,
-  deps?: { store: Store; metrics: Metrics; unsafe?: UnsafeSwitches; log?: Logger; sessions?: SessionManager },
+  deps?: { store: Store; metrics: Metrics; unsafe?: UnsafeSwitches; log?: Logger; sessions?: SessionManager; podSpawner?: typeof PodSpawner },
 ): BackendPool {
   if (cfg.backends.kind === "static") {
     const replicaIndex = Number(/(\d+)$/.exec(cfg.replicaId ?? "")?.[1] ?? 0);
@@ -120,7 +128,8 @@ export function createPool(
   const why = "per-user backends (kind spawn or kubernetes): per-user server ids are keyed hashes of user ids; keep it stable, the ids name the users' homes";
   const idKey = deps.unsafe?.["keyless-server-ids"] ? undefined : requireEnv(env, GATEWAY_SECRET_ENV.serverIdKey, why);
   if (idKey !== undefined && idKey.length < 32) throw new Error(`${GATEWAY_SECRET_ENV.serverIdKey} must have at least 32 characters`);
-  const spawner = cfg.backends.kind === "kubernetes" ? new PodSpawner(cfg.backends, { log: deps.log, idleMs: cfg.lifecycle.cliIdleTimeoutSeconds * 1000 }) : undefined;
+  if (cfg.backends.kind === "kubernetes" && !deps.podSpawner) throw new Error("backends.kind kubernetes: load the Pod spawner first (loadPodSpawner)");
+  const spawner = cfg.backends.kind === "kubernetes" ? new deps.podSpawner!(cfg.backends, { log: deps.log, idleMs: cfg.lifecycle.cliIdleTimeoutSeconds * 1000 }) : undefined;
   return new SpawnPool(cfg, { log: deps.log, metrics: deps.metrics, sessions: deps.sessions, env, singleFlight: !deps.unsafe?.["no-spawn-singleflight"], shareOneServer: deps.unsafe?.["shared-user-servers"], idKey, spawner });
 }
 
@@ -137,7 +146,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   sessions.turnWatch = !unsafe["no-turn-watch"];
   const userTokens = createUserTokens(cfg.identity, env, { firstUserTokenForAll: unsafe["first-user-token"] });
   sessions.githubTokenFor = (owner) => userTokens.tokenFor(owner);
-  const pool = createPool(cfg, env, (id) => sessions.loadOn(id), { store, metrics, unsafe, log, sessions });
+  const pool = createPool(cfg, env, (id) => sessions.loadOn(id), { store, metrics, unsafe, log, sessions, podSpawner: await loadPodSpawner(cfg) });
   if (pool instanceof SpawnPool) await pool.startBackground();
   sessions.onBackendHealth = (id, ok) => pool.markHealth?.(id, ok);
   const { app, startDrain, isDraining, routes } = buildApp({
