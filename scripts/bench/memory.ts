@@ -1,14 +1,22 @@
 /**
- * Memory: gateway RSS with 1,000 tracked sessions; CLI memory per idle session (one shared CLI)
+ * Memory: gateway RSS and heap while it tracks up to 10,000 sessions (the bundled gateway on plain
+ * Node, as the image runs it; local/gateway-bundle.ts); CLI memory per idle session (one shared CLI)
  * and per idle user (isolated: a CLI per user). RSS counts pages shared with other processes (the
  * CLI binary is mapped by every CLI process), so PSS, which splits shared pages, is reported too.
  */
 import { GatewayClient, memoryOf, pool, sleep, withPlatform } from "./harness.js";
 import type { TargetDescriptor } from "../../topology/index.js";
 
+export interface GatewayMemoryPoint {
+  sessions: number;
+  rssMiB: number;
+  /** V8 heap in use, from the gateway's own metrics. */
+  heapUsedMiB?: number;
+}
+
 export interface MemoryResult {
-  /** RSS at `baseSessions` tracked sessions and at `sessions`. */
-  gateway: { sessions: number; baseSessions: number; baseRssMiB: number; rssMiB: number };
+  /** RSS at `baseSessions` tracked sessions and at `sessions`; `points` in between. */
+  gateway: { sessions: number; baseSessions: number; baseRssMiB: number; rssMiB: number; points?: GatewayMemoryPoint[]; bytesPerSession?: number; runtime?: string };
   cliPerIdleSession: { sessions: number; baseRssMiB: number; rssMiB: number; perSessionMiB: number };
   cliPerIdleUser: { users: number; rssMiB: number; pssMiB: number };
 }
@@ -18,7 +26,14 @@ async function idleSession(gw: GatewayClient): Promise<void> {
   await gw.send(await gw.createSession(), "hello");
 }
 
-export async function measureMemory(trackedSessions = 1_000, idleSessions = 40, idleUsers = 3): Promise<MemoryResult> {
+/** Heap in use as the gateway reports it on /metrics (prom-client's default metrics). */
+async function heapUsedMiB(gatewayUrl: string): Promise<number | undefined> {
+  const text = await fetch(`${gatewayUrl}/metrics`).then((r) => r.text(), () => "");
+  const m = /^copilot_gateway_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  return m ? Number(m[1]) / 2 ** 20 : undefined;
+}
+
+export async function measureMemory(trackedSessions = 10_000, idleSessions = 40, idleUsers = 3, checkpoints = [1_000, 5_000]): Promise<MemoryResult> {
   const shared = await withPlatform({ topology: "shared", maxSessionsPerServer: idleSessions + 10 }, async (_p, target) => {
     const cliPid = target.servers[0]!.pid!;
     const gatewayPid = target.gateways![0]!.pid;
@@ -30,19 +45,36 @@ export async function measureMemory(trackedSessions = 1_000, idleSessions = 40, 
     await sleep(2_000);
     const cliAfter = memoryOf(cliPid).rssMiB;
 
-    const gwBase = memoryOf(gatewayPid).rssMiB;
-    const tracked = idleSessions + 1;
+    const gatewayUrl = target.gatewayUrls[0]!;
+    const sample = async (sessions: number): Promise<GatewayMemoryPoint> => {
+      await sleep(2_000);
+      return { sessions, rssMiB: memoryOf(gatewayPid).rssMiB, heapUsedMiB: await heapUsedMiB(gatewayUrl) };
+    };
+    let tracked = idleSessions + 1;
+    const points = [await sample(tracked)];
     // Past maxSessionsPerServer the gateway detaches the least recently used sessions: the CLI keeps
     // them on disk and the gateway keeps tracking them.
-    await pool(trackedSessions - tracked, 8, async (i) => {
-      await users[i % users.length]!.createSession();
-    });
-    await sleep(2_000);
-    const gwAfter = memoryOf(gatewayPid).rssMiB;
+    for (const upTo of [...checkpoints.filter((c) => c > tracked && c < trackedSessions), trackedSessions]) {
+      await pool(upTo - tracked, 8, async (i) => {
+        await users[i % users.length]!.createSession();
+      });
+      tracked = upTo;
+      points.push(await sample(tracked));
+    }
+    const first = points[0]!;
+    const last = points[points.length - 1]!;
     const listed = (await Promise.all(users.map((u) => u.call<{ sessions: unknown[] }>("GET", "/v1/sessions")))).reduce((n, r) => n + r.sessions.length, 0);
     if (listed !== trackedSessions) throw new Error(`memory bench: the gateway tracks ${listed} sessions, expected ${trackedSessions}`);
     return {
-      gateway: { sessions: listed, baseSessions: tracked, baseRssMiB: gwBase, rssMiB: gwAfter },
+      gateway: {
+        sessions: listed,
+        baseSessions: first.sessions,
+        baseRssMiB: first.rssMiB,
+        rssMiB: last.rssMiB,
+        points,
+        bytesPerSession: ((last.rssMiB - first.rssMiB) * 2 ** 20) / (last.sessions - first.sessions),
+        runtime: "bundle on plain Node",
+      },
       cliPerIdleSession: { sessions: idleSessions, baseRssMiB: cliBase, rssMiB: cliAfter, perSessionMiB: (cliAfter - cliBase) / idleSessions },
     };
   });

@@ -12,7 +12,7 @@ const base: BenchResults = {
 
 describe("benchmark targets", () => {
   it("are pending until measured", () => {
-    expect(checkTargets(base).map((t) => t.met)).toEqual([undefined, undefined, undefined]);
+    expect(checkTargets(base).map((t) => t.met)).toEqual([undefined, undefined, undefined, undefined]);
   });
 
   it("judge each target at its boundary", () => {
@@ -25,6 +25,7 @@ describe("benchmark targets", () => {
     expect(checkTargets(r).map((t) => [t.name, t.met])).toEqual([
       ["gateway p50 overhead ratio", true],
       ["lock handoff, 8 posters, redis store", false],
+      ["gateway RSS tracking 10,000 sessions", undefined],
       ["2-server throughput over 1 server", true],
     ]);
   });
@@ -38,6 +39,22 @@ describe("benchmark targets", () => {
       ["lock handoff, 32 posters, redis store", false],
     ]);
     expect(renderMarkdown(r)).toContain("| 32, redis (two replicas), 99 handoffs, load 1 | 1.51 ms | - | 4 ms | 4 ms |");
+  });
+
+  it("judge gateway memory only at 10,000 tracked sessions", () => {
+    const mem = (sessions: number, rssMiB: number): BenchResults => ({
+      ...base,
+      memory: {
+        measuredAt: at,
+        result: {
+          gateway: { sessions, baseSessions: 41, baseRssMiB: 60, rssMiB },
+          cliPerIdleSession: { sessions: 40, baseRssMiB: 280, rssMiB: 440, perSessionMiB: 4 },
+          cliPerIdleUser: { users: 3, rssMiB: 277, pssMiB: 165 },
+        },
+      },
+    });
+    const met = (r: BenchResults) => checkTargets(r).find((t) => t.name.startsWith("gateway RSS"))?.met;
+    expect([met(mem(10_000, 100)), met(mem(10_000, 100.1)), met(mem(1_000, 50))]).toEqual([true, false, false]);
   });
 
   it("renders machine facts, the reproduce command, pending sections, and keeps the notes", () => {

@@ -49,6 +49,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   const o = r.overhead?.result;
   const l = r.lockHandoff?.result;
   const s = r.scaling?.result;
+  const mem = r.memory?.result.gateway;
   return [
     {
       name: "gateway p50 overhead ratio",
@@ -62,6 +63,12 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       measured: pt.redisMs ? `p99 ${round(pt.redisMs.p99)} ms, p50 ${round(pt.redisMs.p50)} ms` : "pending",
       met: pt.redisMs ? pt.redisMs.p99 <= 5 && pt.redisMs.p50 <= 1.5 : undefined,
     })),
+    {
+      name: "gateway RSS tracking 10,000 sessions",
+      target: "<= 100 MiB",
+      measured: mem ? `${round(mem.rssMiB)} MiB at ${mem.sessions} sessions${mem.runtime ? ` (${mem.runtime})` : ""}` : "pending",
+      met: mem ? mem.sessions >= 10_000 && mem.rssMiB <= 100 : undefined,
+    },
     {
       name: "2-server throughput over 1 server",
       target: ">= 1.6x",
@@ -170,7 +177,9 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
       "",
       "| what | figure |",
       "| --- | --- |",
-      `| gateway RSS tracking ${x.gateway.sessions} sessions | ${round(x.gateway.rssMiB)} MiB (${round(x.gateway.baseRssMiB)} MiB at ${x.gateway.baseSessions ?? "a few"} sessions) |`,
+      `| gateway RSS tracking ${x.gateway.sessions} sessions${x.gateway.runtime ? ` (${x.gateway.runtime})` : ""} | ${round(x.gateway.rssMiB)} MiB (${round(x.gateway.baseRssMiB)} MiB at ${x.gateway.baseSessions ?? "a few"} sessions) |`,
+      ...(x.gateway.points ?? []).map((pt) => `| gateway at ${pt.sessions} sessions: RSS / V8 heap used | ${round(pt.rssMiB)} MiB / ${pt.heapUsedMiB === undefined ? "-" : `${round(pt.heapUsedMiB)} MiB`} |`),
+      ...(x.gateway.bytesPerSession !== undefined ? [`| gateway RSS per tracked session | ${Math.round(x.gateway.bytesPerSession)} bytes |`] : []),
       `| CLI RSS per idle session (${x.cliPerIdleSession.sessions} sessions, one turn each) | ${round(x.cliPerIdleSession.perSessionMiB)} MiB (${round(x.cliPerIdleSession.baseRssMiB)} → ${round(x.cliPerIdleSession.rssMiB)} MiB) |`,
       `| CLI per idle user (isolated: own CLI, one idle session; mean of ${x.cliPerIdleUser.users}) | RSS ${round(x.cliPerIdleUser.rssMiB)} MiB, PSS ${round(x.cliPerIdleUser.pssMiB)} MiB |`,
       "",
