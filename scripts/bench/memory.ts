@@ -27,8 +27,8 @@ async function idleSession(gw: GatewayClient): Promise<void> {
 }
 
 /** Heap in use as the gateway reports it on /metrics (prom-client's default metrics). */
-async function heapUsedMiB(gatewayUrl: string): Promise<number | undefined> {
-  const text = await fetch(`${gatewayUrl}/metrics`).then((r) => r.text(), () => "");
+async function heapUsedMiB(adminUrl: string): Promise<number | undefined> {
+  const text = await fetch(`${adminUrl}/metrics`).then((r) => r.text(), () => "");
   const m = /^copilot_gateway_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
   return m ? Number(m[1]) / 2 ** 20 : undefined;
 }
@@ -45,10 +45,10 @@ export async function measureMemory(trackedSessions = 10_000, idleSessions = 40,
     await sleep(2_000);
     const cliAfter = memoryOf(cliPid).rssMiB;
 
-    const gatewayUrl = target.gatewayUrls[0]!;
+    const adminUrl = target.adminUrls?.[0] ?? target.gatewayUrls[0]!;
     const sample = async (sessions: number): Promise<GatewayMemoryPoint> => {
       await sleep(2_000);
-      return { sessions, rssMiB: memoryOf(gatewayPid).rssMiB, heapUsedMiB: await heapUsedMiB(gatewayUrl) };
+      return { sessions, rssMiB: memoryOf(gatewayPid).rssMiB, heapUsedMiB: await heapUsedMiB(adminUrl) };
     };
     let tracked = idleSessions + 1;
     const points = [await sample(tracked)];
