@@ -4,7 +4,7 @@
  * the gateway replicas. It supervises them like an orchestrator would (restart on exit, after a
  * delay) and keeps the target descriptor file current.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, unwatchFile, watchFile } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import writeFileAtomic from "write-file-atomic";
@@ -22,6 +22,7 @@ import {
 import { resolveCliPath, startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
 import type { SpawnRegistryEntry } from "../gateway/spawn-registry.js";
 import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
+import { startIdentityTap, type IdentityTap } from "./identity-standin.js";
 import { prepareHome, SHARED_HOME, type HomeLayout } from "./homes.js";
 import { startMockModel } from "./mock-model.js";
 import { freePort } from "./ports.js";
@@ -71,6 +72,12 @@ export interface LocalOptions {
   restartDelayMs?: number;
   /** Comma-separated test switches passed to the gateway (see gateway/server.ts). Never for production. */
   unsafe?: string;
+  /**
+   * Each user's own GitHub token (gateway identity.source dir): a folder of `user-<hmac>` files keyed
+   * by GATEWAY_SERVER_ID_KEY (this process's, else the run's). An offline CLI cannot take the token,
+   * so an identity stand-in in front of each CLI records and removes it (local/identity-standin.ts).
+   */
+  userTokensDir?: string;
   log?: (line: string) => void;
 }
 
@@ -80,6 +87,8 @@ interface Server {
   home: string;
   port: number;
   handle: CliServerHandle;
+  /** With userTokensDir: the identity stand-in the gateways reach this server through. */
+  standIn?: IdentityTap;
 }
 
 const MODEL = "mock-model";
@@ -107,7 +116,7 @@ export class LocalPlatform {
   private stopping = false;
   private readonly jwtSecret = secret(36);
   /** isolated: keys the per-user server ids (one per run: the run folder and its homes are fresh each up). */
-  private readonly serverIdKey = secret(36);
+  private readonly serverIdKey = process.env[GATEWAY_SECRET_ENV.serverIdKey] ?? secret(36);
   private readonly runDir: string;
   private readonly targetFile: string;
   private readonly opts: Required<Pick<LocalOptions, "servers" | "gateways" | "store" | "restartDelayMs">> & LocalOptions;
@@ -210,12 +219,22 @@ export class LocalPlatform {
       env: this.cliEnv(),
       onOutput: (line) => appendFileSync(logFile, `${line}\n`),
     });
-    const server: Server = { id, token, home, port: handle.port, handle };
+    const standIn = previous?.standIn ?? (this.opts.userTokensDir ? await this.startStandIn(id, handle.address) : undefined);
+    const server: Server = { id, token, home, port: handle.port, handle, standIn };
     const idx = this.servers.findIndex((s) => s.id === id);
     if (idx >= 0) this.servers[idx] = server;
     else this.servers.push(server);
     this.log(`${id} listening on ${handle.address} pid ${handle.pid}`);
     void handle.exited.then((code) => this.onServerExit(server, code));
+  }
+
+  /** Records a fingerprint of each create's and resume's token (never the token) in logs/identity-standin.jsonl. */
+  private async startStandIn(id: string, address: string): Promise<IdentityTap> {
+    const file = join(this.runDir, "logs", "identity-standin.jsonl");
+    const fingerprint = (t: string | undefined) => (t === undefined ? null : createHash("sha256").update(t).digest("hex").slice(0, 16));
+    return startIdentityTap(address, { type: "openai", baseUrl: this.model!.url }, (c) =>
+      appendFileSync(file, `${JSON.stringify({ server: id, method: c.method, sessionId: c.sessionId, token: fingerprint(c.gitHubToken) })}\n`),
+    );
   }
 
   /** Restarts under way: down waits for them, so a process one of them is starting is stopped too. */
@@ -290,7 +309,7 @@ export class LocalPlatform {
     }
     return {
       kind: "static",
-      servers: this.servers.map((srv) => ({ id: srv.id, address: srv.handle.address, tokenEnv: backendTokenEnv(srv.id) })),
+      servers: this.servers.map((srv) => ({ id: srv.id, address: srv.standIn?.address ?? srv.handle.address, tokenEnv: backendTokenEnv(srv.id) })),
     };
   }
 
@@ -306,7 +325,9 @@ export class LocalPlatform {
       auth: this.opts.oidc ? { kind: "oidc", ...this.opts.oidc, maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS } : { kind: "jwt-hs256", maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS },
       store: this.opts.store,
       storeFile: this.opts.store === "memory" ? join(this.runDir, "gateway-store.json") : undefined,
-      model: { name: MODEL, providerBaseUrl: this.model!.url, providerType: "openai" },
+      // Per-user tokens exclude a BYOK provider (the CLI refuses both): the stand-in adds the mock model's.
+      model: this.opts.userTokensDir ? { name: MODEL } : { name: MODEL, providerBaseUrl: this.model!.url, providerType: "openai" },
+      ...(this.opts.userTokensDir ? { identity: { source: "dir" as const, dir: resolve(this.opts.userTokensDir) } } : {}),
       lifecycle: {
         idleTimeoutSeconds: s.idleTimeoutSeconds,
         sessionTtlSeconds: s.sessionTtlSeconds,
@@ -332,7 +353,7 @@ export class LocalPlatform {
       logLevel: "info",
     };
     const env: Record<string, string> = this.opts.oidc ? {} : { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
-    if (this.opts.topology === "isolated") env[GATEWAY_SECRET_ENV.serverIdKey] = this.serverIdKey;
+    if (this.opts.topology === "isolated" || this.opts.userTokensDir) env[GATEWAY_SECRET_ENV.serverIdKey] = this.serverIdKey;
     if (this.redis) env[GATEWAY_SECRET_ENV.redisUrl] = this.redis.url;
     for (const srv of this.servers) env[backendTokenEnv(srv.id)] = srv.token;
     // shared-home is the platform's own switch (how it lays out homes); the others are the gateway's.
@@ -446,6 +467,7 @@ export class LocalPlatform {
     );
     unwatchFile(this.spawnRegistryFile);
     await Promise.all(this.servers.map((s) => s.handle.stop()));
+    await Promise.all(this.servers.map((s) => s.standIn?.stop()));
     await this.redis?.stop();
     await this.model?.app.close();
     rmSync(this.targetFile, { force: true });
@@ -466,6 +488,7 @@ export function validateOptions(opts: LocalOptions): void {
     throw new Error(`topology ${t} runs exactly one CLI server (got --servers ${opts.servers})`);
   }
   if (t === "isolated") {
+    if (opts.userTokensDir) throw new Error("--user-tokens-dir: isolated runs each user's own CLI (give it their token as its process identity); the flag is for shared CLIs");
     if (opts.servers !== undefined) throw new Error("topology isolated spawns one CLI per user on demand; drop --servers");
     if (gateways > 1) throw new Error("topology isolated on the local platform runs one gateway (it spawns the per-user CLIs itself)");
   }

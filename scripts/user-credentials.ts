@@ -1,12 +1,16 @@
 /**
  * `npx tsx scripts/user-credentials.ts --user <id> --github-token-file <file> [--namespace <gateway ns>]
  *   [--users-namespace <ns>] [--instance copilot] [--kubeconfig <file>]`
- * Gives one user of an `isolated` stack with per-user Pods their own GitHub token: a Secret that only
- * their Pod mounts. The Secret is named after the user's server id, which is keyed: the key is read
+ * Gives one user their own GitHub token: a Secret that only their Pod mounts (`isolated` with
+ * per-user Pods) and that a gateway with `identity.source: kubernetes` reads for their sessions on a
+ * shared CLI. The Secret is named after the user's server id, which is keyed: the key is read
  * from the gateway's `<instance>-server-ids` Secret, so only someone who may read it can name (or
  * find) a user's objects. Takes effect on the user's next Pod (after a cull, or delete the Pod).
+ * `--dir <folder>` instead writes the file `identity.source: dir` reads (`<folder>/user-<hmac>`,
+ * mode 0600), keyed by GATEWAY_SERVER_ID_KEY from the environment (e.g. for `npm start -- --user-tokens-dir`).
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { spawnServerId } from "../gateway/spawn-pool.js";
@@ -20,6 +24,15 @@ export interface UserCredentialOptions {
   usersNamespace?: string;
   instance?: string;
   kubeconfig?: string;
+}
+
+/** Writes the user's token file for identity.source dir; returns its path (it names no user). */
+export function writeUserTokenFile(dir: string, user: string, githubToken: string, key: string): string {
+  if (key.length < 32) throw new Error("GATEWAY_SERVER_ID_KEY must have at least 32 characters");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, spawnServerId(user, key));
+  writeFileSync(file, `${githubToken}\n`, { mode: 0o600 });
+  return file;
 }
 
 /** Creates or replaces the user's credentials Secret; returns its name (it names no user). */
@@ -59,6 +72,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       "users-namespace": { type: "string" },
       instance: { type: "string" },
       kubeconfig: { type: "string" },
+      dir: { type: "string" },
     },
   });
   if (!values.user || !values["github-token-file"]) {
@@ -66,6 +80,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   const githubToken = readFileSync(values["github-token-file"], "utf8").trim();
+  if (values.dir) {
+    const key = process.env.GATEWAY_SERVER_ID_KEY;
+    if (!key) {
+      console.error("user-credentials --dir: set GATEWAY_SERVER_ID_KEY (the key the gateway names token files with)");
+      process.exit(2);
+    }
+    console.log(`wrote ${writeUserTokenFile(values.dir, values.user, githubToken, key)}: this user's sessions carry this token`);
+    process.exit(0);
+  }
   setUserCredential({ user: values.user, githubToken, namespace: values.namespace!, usersNamespace: values["users-namespace"], instance: values.instance, kubeconfig: values.kubeconfig }).then(
     (name) => console.log(`Secret ${name} holds this user's GitHub token; their next Pod mounts it`),
     (err: Error) => {

@@ -1,9 +1,10 @@
 /**
- * Test fixture: a TCP tap between the gateway's SDK and a real offline CLI that records the GitHub
- * token each `session.create` and `session.resume` carries. An offline CLI cannot take the token
- * itself (it validates it against api.github.com, and refuses it beside a BYOK provider), so the tap
- * stands in for GitHub: it removes the token and adds the mock model's provider before forwarding.
- * Everything else (the connection token, turns, events) passes through unchanged.
+ * The local platform's stand-in for GitHub identity: a TCP tap between the gateway's SDK and a real
+ * offline CLI that records the GitHub token each `session.create` and `session.resume` carries. An
+ * offline CLI cannot take the token itself (it validates it against api.github.com, and refuses it
+ * beside a BYOK provider), so the tap stands in for GitHub: it removes the token and adds the mock
+ * model's provider before forwarding. Everything else (the connection token, turns, events) passes
+ * through unchanged. Tests read `calls`; the platform logs a fingerprint per call, never the token.
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
 
@@ -40,7 +41,7 @@ function framer(onMessage: (body: Buffer) => void): (chunk: Buffer) => void {
 
 const frame = (json: string) => `Content-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
 
-export async function startIdentityTap(cliAddress: string, provider: { type: string; baseUrl: string }): Promise<IdentityTap> {
+export async function startIdentityTap(cliAddress: string, provider: { type: string; baseUrl: string }, onCall?: (call: TappedCall) => void): Promise<IdentityTap> {
   const [host, port] = [cliAddress.slice(0, cliAddress.lastIndexOf(":")), Number(cliAddress.slice(cliAddress.lastIndexOf(":") + 1))];
   const calls: TappedCall[] = [];
   const sockets = new Set<Socket>();
@@ -62,7 +63,9 @@ export async function startIdentityTap(cliAddress: string, provider: { type: str
         const msg = JSON.parse(body.toString("utf8")) as { method?: string; params?: Record<string, unknown> };
         if ((msg.method === "session.create" || msg.method === "session.resume") && msg.params) {
           const { gitHubToken, ...params } = msg.params;
-          calls.push({ method: msg.method, sessionId: String(params.sessionId), gitHubToken: gitHubToken as string | undefined });
+          const call: TappedCall = { method: msg.method, sessionId: String(params.sessionId), gitHubToken: gitHubToken as string | undefined };
+          calls.push(call);
+          onCall?.(call);
           msg.params = { ...params, provider };
           upstream.write(frame(JSON.stringify(msg)));
           return;
