@@ -19,7 +19,8 @@ import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import { installRateLimit } from "./rate-limit.js";
 import { applyServerLimits, fastifyLimits } from "./http-limits.js";
-import { CliDeleteFailed, openOptionsOf, type SessionManager } from "./sessions.js";
+import { createRecorded } from "./recorded-create.js";
+import type { SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
 import { sessionLockKey, withTurnLock, type TurnLockOptions } from "./turn-lock.js";
 import { UserQuotas } from "./user-quotas.js";
@@ -149,26 +150,15 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
   async function ownSession(req: FastifyRequest, id: string): Promise<SessionRecord> {
     validateId(id, "session");
     const rec = await store.getSession(id);
-    if (!rec || rec.kind !== "session") throw notFound();
+    // A record with a state is a create or delete under way or cut short: not the client's (store.ts).
+    if (!rec || rec.kind !== "session" || rec.state) throw notFound();
     if (!deps.unsafeSkipOwnershipCheck && rec.owner !== principal(req).user) throw notFound();
     return rec;
   }
 
   const served = (reply: FastifyReply, backend: Pick<Backend, "id">) => reply.header("x-copilot-server", backend.id);
 
-  /** A CLI session whose record could not be written is removed again: no session without a record. */
-  async function recordOrUndo(id: string, backend: Backend, write: () => Promise<void>): Promise<void> {
-    try {
-      await write();
-    } catch (err) {
-      // Removes the record too, without waiting: a write reported failed may still land (sessions.ts).
-      await sessions.destroy(id, backend, "undo");
-      // Likewise the lease a create claims first (shared-storage): the renewal loop would otherwise
-      // keep a late-landing claim alive while the session stays attached.
-      void store.releaseLease(id, backend.id).catch(() => undefined);
-      throw err;
-    }
-  }
+  const recorded = { store, pool, sessions, log };
 
   app.get("/healthz", async () => ({ status: "ok" }));
 
@@ -189,11 +179,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
       serverId: backend.id,
       ...(body.model ? { model: body.model } : {}),
     };
-    await sessions.create(backend, id, openOptionsOf(rec));
-    await recordOrUndo(id, backend, async () => {
-      await pool.claimNew?.(id, backend);
-      await store.createSession(rec);
-    });
+    await createRecorded(recorded, rec, backend);
     served(reply, backend);
     return reply.code(201).send({ sessionId: id });
   });
@@ -202,7 +188,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     const rows = await store.listSessions(principal(req).user);
     return {
       sessions: rows
-        .filter((r) => r.kind === "session")
+        .filter((r) => r.kind === "session" && !r.state)
         .sort((a, b) => a.createdAt - b.createdAt)
         .map((r) => view(r, sessions.isAttached(r.sessionId))),
     };
@@ -218,10 +204,18 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
     // A delete is a turn-level operation: it waits for a turn running on any replica (423 past the
     // lock wait) instead of pulling the session from under it, which left that turn hanging.
     return withTurnLock(turnLock, sessionLockKey(rec.sessionId), `${replica}:${req.id}`, "this session", async () => {
-      if (!(await store.getSession(rec.sessionId))) throw notFound();
       const backend = await pool.forSession(rec, principal(req).user);
-      await sessions.destroy(rec.sessionId, backend, "api").catch(async (err: Error) => {
-        throw err instanceof CliDeleteFailed ? await sessions.backendFailure(backend, err.message) : err;
+      // Marked `deleting` first: from here the session is gone for its owner, and a delete cut short
+      // (a CLI that deletes part of the state and fails, a replica killed) is finished by the
+      // reconciler, never resumed half-deleted as an empty session.
+      const marked = await store.setSessionState(rec.sessionId, undefined, "deleting").catch((err: Error) => {
+        // Reported failed but it may land late: the revert, sent after it on the same connection, lands after it.
+        void store.setSessionState(rec.sessionId, "deleting", undefined).catch(() => undefined);
+        throw err;
+      });
+      if (!marked) throw notFound();
+      await sessions.destroy(rec.sessionId, backend, "api").catch((err: Error) => {
+        log.warn({ sessionId: rec.sessionId, server: backend.id, err: err.message }, "delete cut short: the reconciler finishes it");
       });
       served(reply, backend);
       return reply.code(204).send();
@@ -230,7 +224,7 @@ export function buildApp(deps: GatewayDeps): { app: FastifyInstance; startDrain:
 
   installClientRoutes(app, { cfg, store, pool, sessions, principal, ownSession });
 
-  installTurnRoutes(app, { cfg, store, pool, sessions, metrics, log, turnLock, quotas, idempotency, principal, ownSession, served, recordOrUndo, replica, unsafeUncountedStreams: deps.unsafeUncountedStreams });
+  installTurnRoutes(app, { cfg, store, pool, sessions, metrics, log, turnLock, quotas, idempotency, principal, ownSession, served, replica, unsafeUncountedStreams: deps.unsafeUncountedStreams });
 
   return {
     app,

@@ -31,45 +31,58 @@ export function isExpired(rec: SessionRecord, ttlSeconds: number, now: number): 
   return ttlSeconds > 0 && now - rec.lastActiveAt > ttlSeconds * 1000;
 }
 
-export async function runCleanup(opts: {
+/** What deleting one record takes: the store, the pool that finds its CLI, SessionManager.destroy (which counts it). */
+export interface DeleteDeps {
   store: Store;
   pool: BackendPool;
+  /** Deletes one session from its CLI (none: `backend` undefined) and the registry. */
+  destroy: (id: string, backend: Backend | undefined) => Promise<void>;
+}
+
+/**
+ * Deletes `rec` if `due` still holds for it, re-read under its turn lock: a turn in flight anywhere
+ * holds that lock (its last activity is only written when it ends), and holding it keeps a new turn
+ * from starting meanwhile. A busy record (lock taken) is left for the next pass: false.
+ */
+export async function deleteIfDue(d: DeleteDeps, rec: SessionRecord, holder: string, due: (fresh: SessionRecord) => boolean | Promise<boolean>): Promise<boolean> {
+  const key = turnLock(rec);
+  let grant: LockGrant | null = null;
+  if (key) {
+    grant = await d.store.acquireLock(key, holder, DELETE_LOCK_TTL_MS, 0);
+    if (!grant) return false;
+  }
+  try {
+    const fresh = await d.store.getSession(rec.sessionId);
+    if (!fresh || !(await due(fresh))) return false;
+    // A culled per-user CLI is not running: start it again (same home) so the state really goes.
+    const backend =
+      (rec.serverId ? d.pool.byId(rec.serverId) : d.pool.all()[0]) ??
+      (d.pool.mode === "per-user" && rec.kind !== "room" ? await d.pool.forSession(rec, rec.owner) : undefined);
+    // Already gone from disk is fine; anything else throws (the record stays) and is retried next pass.
+    await d.destroy(rec.sessionId, backend);
+    return true;
+  } finally {
+    if (grant) await d.store.releaseLock(grant).catch(() => undefined);
+  }
+}
+
+export async function runCleanup(opts: DeleteDeps & {
   ttlSeconds: number;
   log: Logger;
   now?: number;
   /** Skip sessions busy on this replica (a turn in flight counts as activity). */
   isBusy?: (id: string) => boolean;
-  /** Deletes one session from its CLI (none: `backend` undefined) and the registry (SessionManager.destroy, which counts it). */
-  destroy: (id: string, backend: Backend | undefined) => Promise<void>;
 }): Promise<CleanupResult> {
   const now = opts.now ?? Date.now();
   const all = await opts.store.allSessions();
   const result: CleanupResult = { scanned: all.length, deleted: [], failed: [] };
   for (const rec of all) {
     if (!isExpired(rec, opts.ttlSeconds, now) || opts.isBusy?.(rec.sessionId)) continue;
-    // A turn in flight anywhere holds the turn lock (its last activity is only written when it
-    // ends); holding the lock also keeps a new turn from starting while the session is deleted.
-    const key = turnLock(rec);
-    let grant: LockGrant | null = null;
-    if (key) {
-      grant = await opts.store.acquireLock(key, "ttl-cleanup", DELETE_LOCK_TTL_MS, 0);
-      if (!grant) continue;
-    }
     try {
       // Re-read: another replica may have used it since the scan.
-      const fresh = await opts.store.getSession(rec.sessionId);
-      if (!fresh || !isExpired(fresh, opts.ttlSeconds, Date.now())) continue;
-      // A culled per-user CLI is not running: start it again (same home) so the state really goes.
-      const backend =
-        (rec.serverId ? opts.pool.byId(rec.serverId) : opts.pool.all()[0]) ??
-        (opts.pool.mode === "per-user" && rec.kind !== "room" ? await opts.pool.forSession(rec, rec.owner) : undefined);
-      // Already gone from disk is fine; anything else is reported (the record stays) and retried next pass.
-      await opts.destroy(rec.sessionId, backend);
-      result.deleted.push(rec.sessionId);
+      if (await deleteIfDue(opts, rec, "ttl-cleanup", (fresh) => isExpired(fresh, opts.ttlSeconds, Date.now()))) result.deleted.push(rec.sessionId);
     } catch (err) {
       result.failed.push({ sessionId: rec.sessionId, reason: (err as Error).message });
-    } finally {
-      if (grant) await opts.store.releaseLock(grant).catch(() => undefined);
     }
   }
   if (result.deleted.length || result.failed.length) {

@@ -43,7 +43,7 @@ export function installClientRoutes(app: FastifyInstance, deps: ClientRouteDeps)
   async function roomRecord(req: FastifyRequest): Promise<{ room: string; rec: SessionRecord }> {
     const room = roomOf(req, cfg, principal);
     const rec = await store.getSession(`r-${room}`);
-    if (!rec || rec.kind !== "room") throw notFound("room");
+    if (!rec || rec.kind !== "room" || rec.state) throw notFound("room");
     return { room, rec };
   }
 

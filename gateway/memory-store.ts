@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import writeFileAtomic from "write-file-atomic";
-import type { LockGrant, SessionRecord, Store } from "./store.js";
+import type { LockGrant, SessionRecord, SessionState, Store } from "./store.js";
 
 interface Waiter {
   holder: string;
@@ -155,6 +155,14 @@ export class MemoryStore implements Store {
     if (!r) return;
     Object.assign(r, patch);
     this.changed();
+  }
+  async setSessionState(id: string, from: SessionState | undefined, to: SessionState | undefined): Promise<boolean> {
+    const r = this.sessions.get(id);
+    if (!r || r.state !== from) return false;
+    if (to) r.state = to;
+    else delete r.state;
+    this.changed();
+    return true;
   }
   async listSessions(owner: string): Promise<SessionRecord[]> {
     return [...this.sessions.values()].filter((r) => r.owner === owner).map((r) => ({ ...r }));

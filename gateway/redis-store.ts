@@ -5,7 +5,7 @@
  */
 import { Redis, type RedisOptions } from "ioredis";
 import { defineLockScripts, RedisLocks, type LockScripts } from "./redis-locks.js";
-import type { LockGrant, SessionRecord, Store } from "./store.js";
+import type { LockGrant, SessionRecord, SessionState, Store } from "./store.js";
 
 const PREFIX = "csk:";
 
@@ -93,6 +93,23 @@ export class RedisStore implements Store {
       const next = { ...(JSON.parse(raw) as SessionRecord), ...patch };
       const res = await this.redis.multi().set(k.session(id), JSON.stringify(next)).exec();
       if (res) return;
+    }
+    throw new Error(`could not update session ${id}: too much contention`);
+  }
+
+  async setSessionState(id: string, from: SessionState | undefined, to: SessionState | undefined): Promise<boolean> {
+    // WATCH as in updateSession: the compare and the set are one step against concurrent writers.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      await this.redis.watch(k.session(id));
+      const raw = await this.redis.get(k.session(id));
+      const rec = raw ? (JSON.parse(raw) as SessionRecord) : undefined;
+      if (!rec || rec.state !== from) {
+        await this.redis.unwatch();
+        return false;
+      }
+      const { state: _, ...rest } = rec;
+      const res = await this.redis.multi().set(k.session(id), JSON.stringify(to ? { ...rest, state: to } : rest)).exec();
+      if (res) return true;
     }
     throw new Error(`could not update session ${id}: too much contention`);
   }

@@ -247,6 +247,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       graceMs: lc.orphanGraceSeconds * 1000,
       log,
       destroy: (id, backend) => sessions.destroy(id, backend, "orphan"),
+      finish: (id, backend) => sessions.destroy(id, backend, "unfinished"),
     });
   if (lc.orphanGraceSeconds > 0) every(Math.max(1_000, (lc.orphanGraceSeconds * 1000) / 2), () => reconcilePass());
 

@@ -114,14 +114,19 @@ describe("SessionManager.destroy: the one deletion path", () => {
     expect([await deleted("ttl"), await deleted("idle-ephemeral")]).toEqual([1, 1]);
   });
 
-  it("an undo removes the record even when the CLI delete fails, and is not counted", async () => {
+  it("an undo keeps the record when the CLI delete fails (the reconciler finishes from it), removes it when it succeeds, and is not counted", async () => {
     const { sessions, store, cli, record, metrics } = await manager();
     await sessions.create(cli.backend, "s-1", { persistent: true, owner: "alice" });
     await record("s-1");
     cli.failDelete.set("s-1", "boom");
+    await expect(sessions.destroy("s-1", cli.backend, "undo")).rejects.toBeInstanceOf(CliDeleteFailed);
+    await flush();
+    expect(await store.getSession("s-1"), "dropping it would leave a CLI session nothing can find").toBeDefined();
+    cli.failDelete.delete("s-1");
     await sessions.destroy("s-1", cli.backend, "undo");
     await flush();
     expect(await store.getSession("s-1")).toBeUndefined();
+    expect(cli.onDisk.has("s-1")).toBe(false);
     expect((await metrics.sessionsDeleted.get()).values).toEqual([]);
   });
 

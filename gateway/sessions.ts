@@ -30,10 +30,11 @@ export interface TurnResult {
 }
 
 /**
- * Why a session is destroyed (the sessions_deleted_total label). `undo`: a create whose record
- * write failed, never seen by its client (not counted); `orphan`: a CLI session no record owns.
+ * Why a session is destroyed (the sessions_deleted_total label). `undo`: a create that failed,
+ * never seen by its client (not counted); `orphan`: a CLI session no record owns; `unfinished`: a
+ * create or delete cut short, finished by the reconciler from its record (store.ts, `state`).
  */
-export type DeleteReason = "api" | "ephemeral" | "idle-ephemeral" | "ttl" | "orphan" | "undo";
+export type DeleteReason = "api" | "ephemeral" | "idle-ephemeral" | "ttl" | "orphan" | "undo" | "unfinished";
 
 /** The CLI did not remove the session's state; its record is kept so TTL cleanup retries. */
 export class CliDeleteFailed extends Error {}
@@ -223,8 +224,8 @@ export class SessionManager {
    * The one way a session is deleted, whatever asks (DELETE, end of a chat, idle sweep, TTL cleanup,
    * orphan reconciler, undo of a create): detach it here, remove its state from the CLI (`backend`
    * undefined: no CLI holds it), then its record, then count it. A failed CLI delete throws
-   * CliDeleteFailed and keeps the record, so TTL cleanup retries: no CLI session without a record.
-   * An undo removes the record whatever the CLI did, without waiting (the store may be stalled; the
+   * CliDeleteFailed and keeps the record, so TTL cleanup or the reconciler retries: no CLI session
+   * without a record. An undo removes the record without waiting (the store may be stalled; the
    * delete, sent after a write reported failed on the same connection, lands after it if that
    * write lands late). An orphan has no record.
    */
@@ -239,7 +240,8 @@ export class SessionManager {
       }
     });
     if (reason === "undo") {
-      await fromCli.catch((e: Error) => this.log.warn({ sessionId: id, err: e.message }, "undo of a session create failed: it is an orphan on its CLI"));
+      // A failed CLI delete throws: the record (marked `deleting`) stays for the reconciler.
+      await fromCli;
       void this.store.deleteSession(id).catch(() => undefined);
       return;
     }

@@ -45,6 +45,19 @@ describe.each([
     expect(await s.listSessions(a)).toHaveLength(1);
   });
 
+  it("moves a record's state by compare-and-set only", async () => {
+    const s = store();
+    const id = `s-${uniq()}`;
+    expect(await s.setSessionState(id, undefined, "deleting"), "no record").toBe(false);
+    await s.createSession({ ...rec(id, "alice"), state: "creating" });
+    expect(await s.setSessionState(id, undefined, "deleting"), "not live").toBe(false);
+    expect(await s.setSessionState(id, "creating", undefined)).toBe(true);
+    expect((await s.getSession(id))?.state).toBeUndefined();
+    expect(await s.setSessionState(id, "creating", "deleting"), "already live").toBe(false);
+    expect(await s.setSessionState(id, undefined, "deleting")).toBe(true);
+    expect(await s.getSession(id)).toMatchObject({ state: "deleting", owner: "alice" });
+  });
+
   it("grants locks in arrival order with growing fencing tokens", async () => {
     const s = store();
     const key = `room-${uniq()}`;

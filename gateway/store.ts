@@ -17,7 +17,17 @@ export interface SessionRecord {
   serverId?: string;
   /** Rooms: turns acknowledged so far (written under the room lock). */
   turns?: number;
+  /**
+   * An unfinished create or delete (absent: a live session). A create writes its record `creating`
+   * before the CLI call and clears it after, a delete marks it `deleting` before the CLI call: a
+   * replica killed, or a CLI lost, in between leaves a record the reconciler finishes from (the CLI
+   * lists a never-used session nowhere, so only the record can name it). Such a record is not the
+   * client's: the API answers 404 for it.
+   */
+  state?: SessionState;
 }
+
+export type SessionState = "creating" | "deleting";
 
 /** A granted lock. `fence` grows with every acquisition of the key, across replicas. */
 export interface LockGrant {
@@ -37,6 +47,8 @@ export interface Store {
   listSessions(owner: string): Promise<SessionRecord[]>;
   allSessions(): Promise<SessionRecord[]>;
   deleteSession(id: string): Promise<boolean>;
+  /** Compare-and-set of `state` (undefined: a live session); false when the record is missing or in another state. */
+  setSessionState(id: string, from: SessionState | undefined, to: SessionState | undefined): Promise<boolean>;
 
   /**
    * Waits in a fair FIFO queue for the lock, at most `waitMs`; null when the wait runs out.

@@ -15,7 +15,8 @@ import { ApiError, forbidden, notFound, validateId } from "./errors.js";
 import { answerOf, errorOf, type Answer, type Idempotency } from "./idempotency.js";
 import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
-import { openOptionsOf, type SessionManager } from "./sessions.js";
+import { createRecorded } from "./recorded-create.js";
+import { CliDeleteFailed, openOptionsOf, type SessionManager } from "./sessions.js";
 import type { SessionRecord, Store } from "./store.js";
 import { roomLockKey, sessionLockKey, withTurnLock, type TurnLockOptions } from "./turn-lock.js";
 import type { UserQuotas } from "./user-quotas.js";
@@ -33,7 +34,6 @@ export interface TurnRouteDeps {
   principal: (req: FastifyRequest) => Principal;
   ownSession: (req: FastifyRequest, id: string) => Promise<SessionRecord>;
   served: (reply: FastifyReply, backend: Pick<Backend, "id">) => FastifyReply;
-  recordOrUndo: (id: string, backend: Backend, write: () => Promise<void>) => Promise<void>;
   replica: string;
   /** Test-only: a stream whose client left is not counted (the old behaviour), for its negative control. */
   unsafeUncountedStreams?: boolean;
@@ -55,7 +55,7 @@ function wantsStream(req: FastifyRequest): boolean {
 }
 
 export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): void {
-  const { cfg, store, pool, sessions, metrics, log, turnLock, quotas, idempotency, principal, ownSession, served, recordOrUndo, replica } = deps;
+  const { cfg, store, pool, sessions, metrics, log, turnLock, quotas, idempotency, principal, ownSession, served, replica } = deps;
   const roomOfReq = (req: FastifyRequest) => roomOf(req, cfg, principal);
 
   /** Runs one turn and answers as JSON or as SSE (deltas, then a final `done` event); `capture` sees the answer. */
@@ -138,8 +138,9 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
     // Turns on one session are serialized across replicas; the server is chosen under the lock so a
     // lease (shared-storage) is never moved while another replica's turn runs.
     return quotas.withTurnSlot(user, () => withTurnLock(turnLock, sessionLockKey(rec.sessionId), `${replica}:${req.id}`, "this session", async (fence) => {
-      // TTL cleanup deletes under this lock: a session deleted while we waited is gone.
-      if (!(await store.getSession(rec.sessionId))) throw notFound();
+      // TTL cleanup and DELETE work under this lock: a session deleted (or being deleted) while we waited is gone.
+      const fresh = await store.getSession(rec.sessionId);
+      if (!fresh || fresh.state) throw notFound();
       const backend = await pool.forSession(rec, user);
       const turnOn = async (b: Backend, onDelta?: (t: string) => void) => {
         const beforeSend = async () => {
@@ -187,12 +188,19 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
     const id = `r-${room}`;
     return quotas.withTurnSlot(user, () => withTurnLock(turnLock, roomLockKey(room), `${replica}:${req.id}`, `room ${room}`, async (fence) => {
       let rec = await store.getSession(id);
+      if (rec?.state) {
+        // A create cut short (no turn ran on it): finished off under the room lock, then made afresh.
+        const stale = await pool.forSession(rec, user);
+        await sessions.destroy(id, stale, "unfinished").catch(async (err: Error) => {
+          throw err instanceof CliDeleteFailed ? await sessions.backendFailure(stale, err.message) : err;
+        });
+        rec = undefined;
+      }
       const backend = rec ? await pool.forSession(rec, user) : await pool.forNewSession(`room:${room}`);
       if (!rec) {
         const now = Date.now();
         rec = { sessionId: id, owner: `room:${room}`, kind: "room", persistent: true, createdAt: now, lastActiveAt: now, serverId: backend.id };
-        await sessions.create(backend, id, openOptionsOf(rec));
-        await recordOrUndo(id, backend, () => store.createSession(rec!).then(() => undefined));
+        await createRecorded({ store, pool, sessions, log }, rec, backend);
       }
       const beforeSend = async () => {
         await fence.beforeWrite();
