@@ -28,6 +28,12 @@ export const GATEWAY_PORT = 8080;
 /** /healthz, /readyz and /metrics: for probes and scrapers only, never behind a public Service. */
 export const GATEWAY_ADMIN_PORT = 9090;
 export const GATEWAY_ENTRY = "/app/gateway.js";
+/**
+ * Node flags of the gateway (the image's ENTRYPOINT and the local platform): a 2 MiB young
+ * generation instead of V8's 16 MiB keeps request churn from holding ~25 MiB of RSS; the live heap
+ * is small (docs/benchmarks.md, memory).
+ */
+export const GATEWAY_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
 export const GATEWAY_COMMANDS = { serve: "serve", cleanup: "cleanup" } as const;
 /** Readiness in orchestrators: ready while at least one CLI server answers (one restarting pod must not drain every gateway). */
 export const GATEWAY_PATHS = { liveness: "/healthz", readiness: "/readyz?backends=any", metrics: "/metrics" } as const;

@@ -1,9 +1,11 @@
 /**
  * Runs one gateway replica as a child process (the gateway bundle on plain Node, as the image runs
- * it: `node gateway.js serve`) and waits until it listens.
+ * it: `node <GATEWAY_NODE_FLAGS> gateway.js serve`) and waits until it listens. CSK_GATEWAY_NODE_FLAGS
+ * adds flags (a benchmark comparing settings, a heap snapshot signal).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
+import { GATEWAY_NODE_FLAGS } from "../images/contract.js";
 import { ensureGatewayBundle } from "./gateway-bundle.js";
 import { GATEWAY_CONFIG_ENV, type GatewayConfigInput } from "../topology/gateway-config.js";
 
@@ -27,7 +29,7 @@ export async function startGatewayProcess(opts: {
 }): Promise<GatewayProcess> {
   const main = await ensureGatewayBundle();
   const log = createWriteStream(opts.logFile, { flags: "a" });
-  const child = spawn(process.execPath, [main, "serve"], {
+  const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, ...(process.env.CSK_GATEWAY_NODE_FLAGS?.split(" ").filter(Boolean) ?? []), main, "serve"], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_ENV: "production", ...opts.env, [GATEWAY_CONFIG_ENV]: JSON.stringify(opts.config) },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -18,6 +18,7 @@ import {
   COPILOT_HOME_PATH,
   GATEWAY_COMMANDS,
   GATEWAY_ENTRY,
+  GATEWAY_NODE_FLAGS,
   GATEWAY_ADMIN_PORT,
   GATEWAY_PORT,
   IMAGE_UID,
@@ -73,7 +74,7 @@ describe("images/gateway/Dockerfile", () => {
   const stage = finalStage("images/gateway/Dockerfile");
 
   it("runs node /app/gateway.js serve as the non-root user", () => {
-    expect(execForm(stage, "ENTRYPOINT")).toEqual(["node", GATEWAY_ENTRY]);
+    expect(execForm(stage, "ENTRYPOINT")).toEqual(["node", ...GATEWAY_NODE_FLAGS, GATEWAY_ENTRY]);
     expect(execForm(stage, "CMD")).toEqual([GATEWAY_COMMANDS.serve]);
     expect(instruction(stage, "USER").at(-1)).toBe(`${IMAGE_UID}:${IMAGE_UID}`);
     expect(instruction(stage, "EXPOSE")).toEqual([`${GATEWAY_PORT} ${GATEWAY_ADMIN_PORT}`]);
@@ -138,7 +139,7 @@ describe("the bundles the images ship", () => {
       CLI_TOKEN_0: token,
       GATEWAY_JWT_SECRET: "image-test-jwt-secret-0123456789abcdef",
     };
-    gateway = spawn(process.execPath, [join(out, "app", "gateway.js"), GATEWAY_COMMANDS.serve], { env, stdio: ["ignore", "pipe", "pipe"] });
+    gateway = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(out, "app", "gateway.js"), GATEWAY_COMMANDS.serve], { env, stdio: ["ignore", "pipe", "pipe"] });
     const { url, admin } = await new Promise<{ url: string; admin: string }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("the gateway bundle did not start within 15 s")), 15_000);
       gateway!.stdout!.on("data", (d) => {
