@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { Metrics } from "./metrics.js";
 import type { BackendPool } from "./pool.js";
 import type { Store } from "./store.js";
+import { checkWritableShared } from "./write-probe.js";
 
 export interface AdminDeps {
   pool: BackendPool;
@@ -19,6 +20,8 @@ export interface AdminDeps {
   isDraining: () => boolean;
   /** Test switch: readiness pings only, without the write probe. */
   unsafeNoWriteProbe?: boolean;
+  /** Test switch: every replica runs the write probe itself, not once per interval across replicas. */
+  unsafeUnsharedWriteProbe?: boolean;
 }
 
 export function buildAdminApp(deps: AdminDeps): FastifyInstance {
@@ -51,7 +54,7 @@ export function installAdminRoutes(app: FastifyInstance, deps: AdminDeps): void 
           return { server: b.id, ok: false, reason: (err as Error).message };
         }
         try {
-          if (!deps.unsafeNoWriteProbe) await b.checkWritable(`probe-${replica}-${b.id}-${randomUUID().slice(0, 8)}`);
+          if (!deps.unsafeNoWriteProbe) await checkWritableShared(b, `probe-${replica}-${b.id}-${randomUUID().slice(0, 8)}`, { store, metrics, unshared: deps.unsafeUnsharedWriteProbe });
           return { server: b.id, ok: true };
         } catch (err) {
           return { server: b.id, ok: false, reason: (err as Error).message };

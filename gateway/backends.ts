@@ -109,13 +109,14 @@ export class Backend {
 
   /**
    * Can the server still write session state? A ping answers even with a full or read-only disk, so
-   * readiness also creates and deletes a throwaway session, at most once per `everyMs`.
+   * readiness also creates and deletes a throwaway session, at most once per `everyMs` (write-probe.ts
+   * shares it across replicas). Resolves true when it ran the probe, false when it reused the last result.
    */
-  async checkWritable(probeId: string, everyMs = 5_000): Promise<void> {
+  async checkWritable(probeId: string, everyMs = 5_000): Promise<boolean> {
     const last = this.writeCheck;
     if (last && Date.now() - last.at < everyMs) {
       if (last.error) throw new Error(last.error);
-      return;
+      return false;
     }
     try {
       await this.call(async (c) => {
@@ -124,6 +125,7 @@ export class Backend {
         await c.deleteSession(probeId);
       });
       this.writeCheck = { at: Date.now() };
+      return true;
     } catch (err) {
       const error = `cannot write session state: ${(err as Error).message}`;
       this.writeCheck = { at: Date.now(), error };

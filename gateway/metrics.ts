@@ -93,6 +93,12 @@ export function createMetrics() {
       buckets: [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 120],
       registers: [registry],
     }),
+    writeProbes: new Counter({
+      name: "copilot_gateway_write_probes_total",
+      help: "Readiness write probes this replica ran (a throwaway session created and deleted on the CLI)",
+      labelNames: ["server"] as const,
+      registers: [registry],
+    }),
     drains: new Counter({
       name: "copilot_gateway_drains_total",
       help: "Graceful drains started (SIGTERM)",

@@ -30,7 +30,7 @@ export interface GatewayOptions {
   unsafe?: UnsafeSwitches;
 }
 
-export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "shared-user-servers", "no-store-deadline", "no-idempotency", "no-turn-quota", "admin-on-public", "first-user-token"] as const;
+export const UNSAFE_SWITCHES = ["skip-ownership-check", "no-turn-lock", "no-fencing", "no-lease", "modulo-hash", "no-spawn-singleflight", "no-drain", "no-rate-limit", "no-write-probe", "no-turn-watch", "no-token-lifetime", "no-http-limits", "uncounted-streams", "keyless-server-ids", "shared-user-servers", "no-store-deadline", "no-idempotency", "no-turn-quota", "admin-on-public", "first-user-token", "unshared-write-probe"] as const;
 export type UnsafeSwitches = Partial<Record<(typeof UNSAFE_SWITCHES)[number], boolean>>;
 
 /** Log paths that may hold a secret: redacted even if a future log line carries them. */
@@ -174,7 +174,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     },
   });
 
-  const adminDeps = { pool, store, metrics, log, replica: cfg.replicaId ?? "gw", isDraining, unsafeNoWriteProbe: unsafe["no-write-probe"] };
+  const adminDeps = { pool, store, metrics, log, replica: cfg.replicaId ?? "gw", isDraining, unsafeNoWriteProbe: unsafe["no-write-probe"], unsafeUnsharedWriteProbe: unsafe["unshared-write-probe"] };
   const admin = buildAdminApp(adminDeps);
   // The old layout, for the negative control of the admin-port tests: readiness and metrics public too.
   if (unsafe["admin-on-public"]) installAdminRoutes(app, adminDeps);
