@@ -74,6 +74,14 @@ const RUNS: Run[] = [
     features: ["rooms"],
     mustFail: "idempotency",
   },
+  // Per-user GitHub identity: two replicas on one CLI behind the identity stand-in; the control hands every session the first token.
+  { name: "local-collaborative-identity", up: ["--topology", "collaborative", "--store", "redis", "--gateways", "2", "--user-tokens-dir", ".local/conformance-user-tokens"], filter: "identity.test.ts" },
+  {
+    name: "control-first-user-token",
+    up: ["--topology", "collaborative", "--store", "redis", "--gateways", "2", "--user-tokens-dir", ".local/conformance-user-tokens", "--unsafe", "first-user-token"],
+    filter: "identity.test.ts",
+    mustFail: "user-identity",
+  },
   // Noisy neighbour: a server of 8 sessions, 3 turns per user; without the cap one user fills the server.
   { name: "local-shared-user-quotas", up: ["--topology", "shared", "--max-sessions", "8", "--max-user-turns", "3"], filter: "noisy-neighbour.test.ts" },
   {

@@ -397,6 +397,7 @@ export class LocalPlatform {
     if ((s.rateLimitPerMinute ?? 0) > 0) f.push("rate-limit");
     // Observable: the cap is below a small server's session capacity, which one user could fill without it.
     if (s.maxTurnsInFlightPerUser! < s.maxSessionsPerServer && s.maxSessionsPerServer <= NOISY_NEIGHBOUR_MAX_SESSIONS) f.push("user-quotas");
+    if (this.opts.userTokensDir) f.push("user-identity");
     if (this.opts.gateways > 1) f.push("multi-gateway");
     f.push("drain", "restart-gateway", "process-control");
     return f;

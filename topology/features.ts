@@ -23,8 +23,9 @@ export const CORE_API = [
 const LIFECYCLE = ["idle-detach", "session-ttl", "eviction", "drain"] as const;
 // Claimed only when a per-user limit is configured (http.rateLimitPerMinute > 0), and a per-user
 // turn cap small enough to observe against a small server (user-quotas: one user holding its
-// maximum of slow turns does not slow the others, the noisy-neighbour test).
-const PROTECTION = ["rate-limit", "user-quotas"] as const;
+// maximum of slow turns does not slow the others, the noisy-neighbour test). user-identity: each
+// user's sessions carry their own GitHub token (identity.source set; locally with --user-tokens-dir).
+const PROTECTION = ["rate-limit", "user-quotas", "user-identity"] as const;
 const PLATFORM = ["multi-gateway", "restart-gateway", "process-control"] as const;
 
 export const FEATURES = [
