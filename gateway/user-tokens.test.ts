@@ -1,5 +1,6 @@
 /**
- * Per-user GitHub token sources: a folder of keyed files and an HTTP hook on loopback (caching, a
+ * Per-user GitHub token sources: a folder of keyed files, a Kubernetes Secret per user (an API
+ * server stand-in on loopback) and an HTTP hook on loopback (caching, a
  * user without a token refused or served with the service identity, a failing hook 503, rooms
  * always the service identity), and the test switch that hands everyone the first token.
  */
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { identitySchema } from "../topology/gateway-config.js";
+import { objectNames } from "../topology/user-pod.js";
 import { ApiError } from "./errors.js";
 import { spawnServerId } from "./spawn-pool.js";
 import { createUserTokens } from "./user-tokens.js";
@@ -74,6 +76,40 @@ describe("user tokens", () => {
     expect(await codeOf(tokens.tokenFor("slow"))).toBe("503 identity_unavailable");
     const unauthenticated = createUserTokens(identitySchema.parse({ source: "http", url: hookUrl }), {});
     expect(await codeOf(unauthenticated.tokenFor("alice")), "the hook refuses a gateway without its secret").toBe("503 identity_unavailable");
+  });
+
+  it("kubernetes: the per-user Secret user-credentials.ts writes (<prefix>-user-<hmac>-credentials, key github-token); 404 is no token, an API error 503", async () => {
+    const api = Fastify({ forceCloseConnections: true });
+    const asked: string[] = [];
+    api.get<{ Params: { ns: string; name: string } }>("/api/v1/namespaces/:ns/secrets/:name", async (req, reply) => {
+      asked.push(`${req.params.ns}/${req.params.name}`);
+      if (req.params.name === objectNames({ namePrefix: "copilot-u" }, spawnServerId("alice", KEY)).credentials) {
+        return { apiVersion: "v1", kind: "Secret", metadata: { name: req.params.name }, data: { "github-token": Buffer.from("ghu_alice_secret").toString("base64") } };
+      }
+      if (req.params.name.includes(spawnServerId("broken", KEY))) return reply.code(500).send({ kind: "Status", code: 500 });
+      return reply.code(404).send({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404 });
+    });
+    const server = await api.listen({ port: 0, host: "127.0.0.1" });
+    // Plain HTTP on loopback: the client allows it only with TLS verification off.
+    const kubeconfig = join(dir, "kubeconfig");
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: "v1", kind: "Config", "current-context": "t",
+      clusters: [{ name: "t", cluster: { server, "insecure-skip-tls-verify": true } }], users: [{ name: "t", user: { token: "sa-token" } }], contexts: [{ name: "t", context: { cluster: "t", user: "t" } }],
+    }));
+    const before = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = kubeconfig;
+    try {
+      const tokens = createUserTokens(identitySchema.parse({ source: "kubernetes", namespace: "copilot-users" }), env);
+      expect(await tokens.tokenFor("alice")).toBe("ghu_alice_secret");
+      expect(await codeOf(tokens.tokenFor("bob"))).toBe("403 github_identity_missing");
+      expect(await codeOf(tokens.tokenFor("broken"))).toBe("503 identity_unavailable");
+      expect(asked[0]).toBe(`copilot-users/copilot-u-${spawnServerId("alice", KEY)}-credentials`);
+      expect(asked.join(" "), "names carry no user id").not.toMatch(/alice|bob/);
+    } finally {
+      if (before === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = before;
+      await api.close();
+    }
   });
 
   it("no error message carries a token", async () => {
