@@ -123,7 +123,8 @@ async function main(): Promise<number> {
     console.log(`soak: load over, ${injector.injected.length} faults injected; waiting for k6 to finish requests in flight`);
     k6Exit = await load;
 
-    await Promise.all(target().gatewayUrls.map((u) => waitReady(u, 60_000)));
+    // Readiness is served on the admin listener only.
+    await Promise.all((target().adminUrls ?? target().gatewayUrls).map((u) => waitReady(u, 60_000)));
     leftovers = await settle(target, SETTLE_MS);
     records = readRecords(recordsFile);
     const ids = new Set<string>();
