@@ -84,7 +84,9 @@ describe.each(STACKS)("$file", ({ file, topology, servers }) => {
   });
 
   it("shares the state share exactly when the topology needs it", () => {
-    const shares = run.resources.filter((r) => r.type === "azure-native:storage:FileShare" && r.inputs.shareName !== "copilot-gateway");
+    // Besides the CLIs' state: the gateway registry, Redis' append-only file and the ACME data, each on its own share.
+    const OWN = new Set(["copilot-gateway", "copilot-redis", "copilot-tls-proxy"]);
+    const shares = run.resources.filter((r) => r.type === "azure-native:storage:FileShare" && !OWN.has(r.inputs.shareName as string));
     const mounted = cliContainers(run).map(({ group, container }) => shareOf(group, container));
     if (TOPOLOGIES[topology].sharedState) {
       expect(shares).toHaveLength(1);
@@ -166,14 +168,23 @@ describe.each(STACKS)("$file", ({ file, topology, servers }) => {
 });
 
 describe("ACI network placement", () => {
-  it("shared runs the CLI beside the gateway and exposes only the gateway port", async () => {
+  it("shared runs the CLI beside the gateway, behind the TLS proxy: only 443 and 80 (ACME) are public, the gateway listens on loopback", async () => {
     const run = await runAciStack("Pulumi.aci-shared.yaml");
     expect(groups(run)).toHaveLength(1);
     const ip = gatewayGroup(run).inputs.ipAddress as Obj;
-    expect(ip).toMatchObject({ type: "Public", ports: [{ port: 8080, protocol: "TCP" }], dnsNameLabel: "copilot-aci-shared" });
+    expect(ip).toMatchObject({ type: "Public", ports: [{ port: 443, protocol: "TCP" }, { port: 80, protocol: "TCP" }], dnsNameLabel: "copilot-aci-shared" });
+    expect(containers(gatewayGroup(run)).map((c) => c.name)).toEqual(["gateway", "tls-proxy", "copilot-cli"]);
+    const config = gatewayConfigSchema.parse(JSON.parse(envNamed(gatewayContainer(run), "GATEWAY_CONFIG")!.value as string));
+    expect([config.host, config.port, config.admin]).toEqual(["127.0.0.1", 8080, { host: "0.0.0.0", port: 9090 }]);
+    // Caddy's ACME account and certificates survive a restart on a share of their own.
+    const proxy = containers(gatewayGroup(run)).find((c) => c.name === "tls-proxy")!;
+    const dataMount = (proxy.volumeMounts as Obj[]).find((m) => m.mountPath === "/data")!;
+    const volume = (gatewayGroup(run).inputs.volumes as Obj[]).find((v) => v.name === dataMount.name)!;
+    expect((volume.azureFile as Obj).shareName).toBe("copilot-tls-proxy");
     expect(run.outputs.servers.value).toEqual([{ id: "cli-0", address: `127.0.0.1:${CLI_PORT}` }]);
-    expect(run.outputs.gatewayUrl.value).toMatch(/^http:\/\/copilot-aci-shared\.[0-9a-f]+\.westeurope\.azurecontainer\.io:8080$/);
+    expect(run.outputs.gatewayUrl.value).toMatch(/^https:\/\/copilot-aci-shared\.[0-9a-f]+\.westeurope\.azurecontainer\.io$/);
   });
+
 
   it("vnet puts every group on a private IP in the delegated subnet the stack creates", async () => {
     const run = await runAciStack("Pulumi.aci-isolated.yaml");
@@ -185,12 +196,14 @@ describe("ACI network placement", () => {
       expect(g.inputs.subnetIds).toEqual([{ id: "copilot-net-aci-id" }]);
     }
     expect(run.outputs.servers.value.map((s) => s.address)).toEqual(run.outputs.servers.value.map(() => expect.stringMatching(/^10\.42\.0\.\d+:4321$/)));
-    expect(run.outputs.gatewayUrl.value).toMatch(/^http:\/\/10\.42\.0\.\d+:8080$/);
+    // TLS ends in the gateway's group with the given certificate for the given name.
+    expect(run.outputs.gatewayUrl.value).toBe("https://copilot.internal.example.com");
+    expect((gatewayGroup(run).inputs.ipAddress as Obj).ports).toEqual([{ port: 443, protocol: "TCP" }]);
   });
 
   it("isolated routes each tenant to its own server, with its own GitHub token when given", async () => {
     const run = await runAciStack("Pulumi.aci-isolated.yaml", {
-      secrets: { secretSeed: TEST_SECRETS.secretSeed!, githubToken: "ghp_sharedFallbackToken0123456789", registryPassword: "mock-registry-password-0123456789", tenantGithubTokens: { alice: "ghp_aliceOwnToken0123456789abcd" } },
+      secrets: { tlsCertificate: TEST_SECRETS.tlsCertificate, tlsPrivateKey: TEST_SECRETS.tlsPrivateKey, secretSeed: TEST_SECRETS.secretSeed!, githubToken: "ghp_sharedFallbackToken0123456789", registryPassword: "mock-registry-password-0123456789", tenantGithubTokens: { alice: "ghp_aliceOwnToken0123456789abcd" } },
     });
     const target = parseTarget(JSON.parse(run.outputs.target.value));
     expect(target.servers.map((s) => [s.id, s.user])).toEqual([["user-alice", "alice"], ["user-bob", "bob"]]);
@@ -200,21 +213,26 @@ describe("ACI network placement", () => {
     expect(tokenOf("bob")).toBe("ghp_sharedFallbackToken0123456789");
     const shares = run.resources.filter((r) => r.type === "azure-native:storage:FileShare").map((r) => [r.inputs.shareName, r.inputs.shareQuota]);
     expect(shares).toEqual([["copilot-user-alice", 50], ["copilot-user-bob", 20], ["copilot-gateway", 1]]);
+    expect(parseTarget(JSON.parse(run.outputs.target.value)).gatewayUrls).toEqual(["https://copilot.internal.example.com"]);
   });
 
-  it("shared-storage holds session leases in a loopback Redis sidecar, or an external Redis when configured", async () => {
+  it("shared-storage holds sessions and leases in a loopback Redis sidecar that keeps them across a restart (AOF on a share), or an external Redis when configured", async () => {
     const run = await runAciStack("Pulumi.aci-shared-storage.yaml");
     const redis = containers(gatewayGroup(run)).find((c) => c.name === "redis")!;
     expect(redis.command).toEqual(expect.arrayContaining(["--bind", "127.0.0.1"]));
+    expect((redis.command as string[]).join(" ")).toMatch(/--appendonly yes --appendfsync everysec --dir \/var\/lib\/redis-aof/);
+    const mount = (redis.volumeMounts as Obj[]).find((m) => m.mountPath === "/var/lib/redis-aof")!;
+    const volume = (gatewayGroup(run).inputs.volumes as Obj[]).find((v) => v.name === mount.name)!;
+    expect((volume.azureFile as Obj).shareName).toBe("copilot-redis");
     expect(envNamed(gatewayContainer(run), "GATEWAY_REDIS_URL")).toEqual({ name: "GATEWAY_REDIS_URL", secureValue: "redis://127.0.0.1:6379" });
-    expect((gatewayGroup(run).inputs.ipAddress as Obj).ports).toEqual([{ port: 8080, protocol: "TCP" }]);
+    expect((gatewayGroup(run).inputs.ipAddress as Obj).ports).toEqual([{ port: 443, protocol: "TCP" }]);
 
     const external = "rediss://:mockAzureCacheKey0123456789@copilot.redis.cache.windows.net:6380";
     const ext = await runAciStack("Pulumi.aci-shared-storage.yaml", {
       patch: (c) => void (c.redis = { external: true }),
-      secrets: { secretSeed: TEST_SECRETS.secretSeed!, githubToken: "ghp_mockGithubToken0123456789abcdef", registryPassword: "mock-registry-password-0123456789", redisUrl: external },
+      secrets: { tlsCertificate: TEST_SECRETS.tlsCertificate, tlsPrivateKey: TEST_SECRETS.tlsPrivateKey, secretSeed: TEST_SECRETS.secretSeed!, githubToken: "ghp_mockGithubToken0123456789abcdef", registryPassword: "mock-registry-password-0123456789", redisUrl: external },
     });
-    expect(containers(gatewayGroup(ext)).map((c) => c.name)).toEqual(["gateway"]);
+    expect(containers(gatewayGroup(ext)).map((c) => c.name)).toEqual(["gateway", "tls-proxy"]);
     expect(envNamed(gatewayContainer(ext), "GATEWAY_REDIS_URL")!.secureValue).toBe(external);
     expect(ext.resources.flatMap((r) => secretPlacementProblems(r, ext.leafSecretPaths.get(`${r.type}/${r.name}`) ?? [], ext.secretValues))).toEqual([]);
   });
@@ -326,7 +344,7 @@ describe("ACI limits are refused with the fix", () => {
 describe("pure planning", () => {
   /** The stack's mapping of its config to the component's planning arguments. */
   const cfg = (over: Record<string, unknown>) => {
-    const c = aciStackSchema.parse({ platform: "aci", images: { cli: "c:1", gateway: "g:1" }, aci: { location: "westeurope", network: { mode: "vnet" } }, ...over });
+    const c = aciStackSchema.parse({ platform: "aci", images: { cli: "c:1", gateway: "g:1" }, aci: { location: "westeurope", network: { mode: "vnet" }, tls: { mode: "none" } }, ...over });
     return { topology: c.topology, servers: serverCount(c), tenants: c.tenants, storage: c.aci.storage };
   };
 

@@ -8,6 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { AciTopology, CLI_PORT, separateCliGroups } from "../components/azure/index.js";
+import { aciTls, aciTlsSchema, tlsIssues, tlsMode } from "./aci-tls.js";
 import {
   deployedFeatures,
   TARGET_VERSION,
@@ -71,6 +72,9 @@ export const aciSectionSchema = z.strictObject({
       shareQuotaGi: z.number().int().min(1).max(102400).default(100),
     })
     .prefault({}),
+  /** TLS in front of the gateway (stacks/aci-tls.ts). */
+  tls: aciTlsSchema,
+  tlsProxyImage: z.string().min(1).default("docker.io/library/caddy:2"),
   /** Image of the Redis sidecar that holds session leases when redis.external is false. */
   redisImage: z.string().min(1).default("docker.io/library/redis:7.4-alpine"),
   /** Optional managed identity for every group (e.g. AcrPull, or Key Vault access for your tools). */
@@ -86,7 +90,7 @@ export const aciSectionSchema = z.strictObject({
 export type AciSection = z.infer<typeof aciSectionSchema>;
 
 /** Secret config keys the ACI stack reads with getSecret (never in stack files). */
-export const ACI_SECRET_KEYS = [SECRET_SEED_KEY, "githubToken", "tenantGithubTokens", "providerApiKey", "jwtSecret", "redisUrl", "registryPassword"] as const;
+export const ACI_SECRET_KEYS = [SECRET_SEED_KEY, "githubToken", "tenantGithubTokens", "providerApiKey", "jwtSecret", "redisUrl", "registryPassword", "tlsCertificate", "tlsPrivateKey"] as const;
 
 /** Why a topology the kit knows is not offered on ACI, and what to use instead. */
 const NOT_ON_ACI: Partial<Record<TopologyName, string>> = {
@@ -132,6 +136,7 @@ export const aciStackSchema = commonStackSchema.extend({ aci: aciSectionSchema }
   if (net.mode === "vnet" && net.exposeCliPublicly) {
     ctx.addIssue({ code: "custom", path: ["aci", "network", "exposeCliPublicly"], message: "has no effect with mode vnet; remove it" });
   }
+  tlsIssues(cfg.aci, (key, message) => ctx.addIssue({ code: "custom", path: ["aci", "tls", key], message }));
   const pullIdentity = cfg.aci.registry?.identityId;
   if (pullIdentity && !cfg.aci.identity?.userAssignedIdentityIds.includes(pullIdentity)) {
     ctx.addIssue({
@@ -154,6 +159,8 @@ interface AciSecrets {
   jwtSecret?: pulumi.Output<string>;
   redisUrl?: pulumi.Output<string>;
   registryPassword?: pulumi.Output<string>;
+  tlsCertificate?: pulumi.Output<string>;
+  tlsPrivateKey?: pulumi.Output<string>;
 }
 
 function readSecrets(cfg: AciStackConfig): AciSecrets {
@@ -165,6 +172,8 @@ function readSecrets(cfg: AciStackConfig): AciSecrets {
     jwtSecret: config.getSecret("jwtSecret"),
     redisUrl: config.getSecret("redisUrl"),
     registryPassword: config.getSecret("registryPassword"),
+    tlsCertificate: config.getSecret("tlsCertificate"),
+    tlsPrivateKey: config.getSecret("tlsPrivateKey"),
   };
   const set = (key: string) => `pulumi config set --secret ${CONFIG_NAMESPACE}:${key} <value>`;
   if (!secrets.githubToken && !secrets.tenantGithubTokens && !cfg.gateway.providerBaseUrl) {
@@ -175,6 +184,16 @@ function readSecrets(cfg: AciStackConfig): AciSecrets {
   }
   if (cfg.redis.external && !secrets.redisUrl) {
     throw new Error(`stack ${pulumi.getStack()}: redis.external is true but ${CONFIG_NAMESPACE}:redisUrl is not set (fix: ${set("redisUrl")}, e.g. rediss://:<key>@<name>.redis.cache.windows.net:6380)`);
+  }
+  if (tlsMode(cfg.aci) === "certificate" && (!secrets.tlsCertificate || !secrets.tlsPrivateKey)) {
+    const missing = !secrets.tlsCertificate ? "tlsCertificate" : "tlsPrivateKey";
+    throw new Error(
+      `stack ${pulumi.getStack()}: aci.tls.mode is certificate but ${CONFIG_NAMESPACE}:${missing} is not set ` +
+        `(fix: pulumi config set --secret ${CONFIG_NAMESPACE}:tlsCertificate -- "$(cat fullchain.pem)"; pulumi config set --secret ${CONFIG_NAMESPACE}:tlsPrivateKey -- "$(cat privkey.pem)")`,
+    );
+  }
+  if (cfg.auth.kind === "oidc" && secrets.jwtSecret) {
+    throw new Error(`stack ${pulumi.getStack()}: ${CONFIG_NAMESPACE}:jwtSecret is set but auth.kind is oidc: a shared secret would let its holder be any user (fix: pulumi config rm ${CONFIG_NAMESPACE}:jwtSecret)`);
   }
   if (cfg.aci.registry?.username && !secrets.registryPassword) {
     throw new Error(`stack ${pulumi.getStack()}: aci.registry.username is set but ${CONFIG_NAMESPACE}:registryPassword is not (fix: ${set("registryPassword")})`);
@@ -225,6 +244,9 @@ export async function deployAci(): Promise<StackOutputs> {
     replicaId: `aci-${stack}`,
     gateway: cfg.gateway,
     lifecycle: cfg.lifecycle,
+    auth: cfg.auth,
+    tls: aciTls(cfg.aci, secrets.tlsCertificate, secrets.tlsPrivateKey),
+    tlsProxyImage: aci.tlsProxyImage,
   });
   const { gateway, backends, store } = kit;
 
@@ -238,7 +260,8 @@ export async function deployAci(): Promise<StackOutputs> {
         topology: cfg.topology,
         platform: "aci",
         gatewayUrls: [url],
-        auth: { kind: "jwt-hs256", secret },
+        // OIDC: tokens come from the provider; put tokens it issued for the conformance users in auth.tokens.
+        auth: secret !== undefined ? { kind: "jwt-hs256", secret } : { kind: "static", tokens: {} },
         features: deployedFeatures(cfg),
         settings: targetSettings(gatewayConfig),
         servers: backends.map((b, i) => ({ id: b.id, address: serverValues[i]![0], connectionToken: serverValues[i]![1], user: b.user })),

@@ -18,6 +18,9 @@ export const TEST_SECRETS: Record<string, string> = {
   secretSeed: "mock-secret-seed-0123456789abcdef0123456789abcdef",
   githubToken: "ghp_mockGithubToken0123456789abcdef",
   registryPassword: "mock-registry-password-0123456789",
+  // aci.tls.mode certificate (PEM text; the mocks never parse it).
+  tlsCertificate: "-----BEGIN CERTIFICATE-----\nMOCKcertificate0123456789\n-----END CERTIFICATE-----\n",
+  tlsPrivateKey: "-----BEGIN PRIVATE KEY-----\nMOCKprivateKey0123456789abcdef\n-----END PRIVATE KEY-----\n",
 };
 
 const digest = (s: string): string => createHash("sha256").update(s).digest("hex");
@@ -127,7 +130,8 @@ export async function runAciStack(stackFile: string, opts: AciRunOptions = {}): 
 }
 
 /** Paths where a secret may sit in ACI inputs: the secure fields the API keeps write-only. */
-const SECURE_FIELD = [/\.secureValue$/, /^volumes\.\d+\.azureFile\.storageAccountKey$/, /^imageRegistryCredentials\.\d+\.password$/];
+// ACI secret volumes (the TLS proxy's key) are write-only too.
+const SECURE_FIELD = [/\.secureValue$/, /^volumes\.\d+\.azureFile\.storageAccountKey$/, /^imageRegistryCredentials\.\d+\.password$/, /^volumes\.\d+\.secret\.[^.]+$/];
 
 function strings(value: unknown, path = "", out: { path: string; value: string }[] = []): { path: string; value: string }[] {
   if (typeof value === "string") out.push({ path, value });

@@ -4,4 +4,5 @@ export * from "./session-storage.js";
 export * from "./cli-group.js";
 export * from "./gateway-group.js";
 export * from "./network.js";
+export * from "./tls-proxy.js";
 export * from "./topology.js";

@@ -2,14 +2,16 @@
  * AciTopology: a kit topology on Azure Container Instances, beside Kubernetes' KitTopology.
  *   shared          one group: gateway + CLI side by side (the CLI port never leaves the group)
  *   isolated        a CLI group per static tenant, each with its own share and token
- *   shared-storage  N CLI groups on one Azure Files share; a Redis sidecar holds the session leases
+ *   shared-storage  N CLI groups on one Azure Files share; a Redis sidecar (its append-only file on a
+ *                   share) holds session records and leases
+ * A TLS proxy sidecar (tls-proxy.ts) fronts the gateway, which then listens on loopback only.
  * It takes typed arguments of its own; the stack (stacks/aci.ts) maps its config to them.
  */
 import { dirname } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources/index.js";
 import type { input } from "@pulumi/azure-native/types/index.js";
-import { type DeploymentGateway, type DeploymentLifecycle, gatewaySettings, TOPOLOGIES, type TopologyName } from "../../topology/index.js";
+import { type DeploymentAuth, type DeploymentGateway, type DeploymentLifecycle, gatewaySettings, TOPOLOGIES, type TopologyName } from "../../topology/index.js";
 import { deriveSecret } from "../secrets.js";
 import { AciCliGroup, cliContainer } from "./cli-group.js";
 import { CLI_PORT, GATEWAY_STORE_FILE } from "./contract.js";
@@ -17,6 +19,7 @@ import { AciGatewayGroup, type GatewayBackend, REDIS_SIDECAR_URL, redisSidecar }
 import type { GroupIdentity, GroupNetwork, RegistryCredential, RestartPolicy } from "./group-options.js";
 import { AciNetwork } from "./network.js";
 import { azureFileVolume, SessionStorage, type ShareSpec, type StorageSku } from "./session-storage.js";
+import { type AciTls, type TlsProxy, tlsProxy } from "./tls-proxy.js";
 
 export interface AciTenant {
   user: string;
@@ -59,6 +62,11 @@ export interface AciTopologyArgs {
   replicaId: string;
   gateway: DeploymentGateway;
   lifecycle: DeploymentLifecycle;
+  auth?: DeploymentAuth;
+  /** TLS in front of the gateway; none: plain HTTP on 8080, only in a virtual network behind TLS of your own. */
+  tls: AciTls;
+  /** Image of the TLS proxy; default the official caddy:2. */
+  tlsProxyImage?: string;
 }
 
 /** Topologies whose CLI servers run in their own container groups (the others run the CLI beside the gateway). */
@@ -92,7 +100,8 @@ export class AciTopology extends pulumi.ComponentResource {
   /** The CLI servers as the gateway reaches them. */
   readonly backends: (GatewayBackend & { address: pulumi.Output<string> })[];
   readonly store: "memory" | "redis";
-  readonly jwtSecret: pulumi.Input<string>;
+  /** auth hs256 only. */
+  readonly jwtSecret?: pulumi.Input<string>;
 
   constructor(name: string, args: AciTopologyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("copilot-scale-kit:azure:AciTopology", name, {}, opts);
@@ -115,11 +124,21 @@ export class AciTopology extends pulumi.ComponentResource {
 
     const plan = planServers(args);
     const store = TOPOLOGIES[args.topology].requiresSharedStore ? "redis" : "memory";
-    // memory store: the gateway's session registry survives a container restart on its own small share.
-    const gatewayShare: ShareSpec | undefined = store === "memory" ? { id: "gateway", quotaGi: args.storage.sku.startsWith("Premium") ? 100 : 1 } : undefined;
+    const { tls } = args;
+    if (tls.mode === "acme" && subnetId !== undefined) {
+      throw new Error("AciTopology: tls acme needs a public DNS name; in a virtual network give a certificate for your own host name (tls certificate)");
+    }
+    if (tls.mode === "none" && subnetId === undefined) {
+      throw new Error("AciTopology: a public gateway without TLS would take bearer tokens in clear text; use tls acme or certificate");
+    }
+    // Small shares of their own: the memory store's registry, Redis' append-only file, the ACME account and certificates.
+    const small = (id: string): ShareSpec => ({ id, quotaGi: args.storage.sku.startsWith("Premium") ? 100 : 1 });
+    const redisSidecarUsed = store === "redis" && !args.redisUrl;
+    const gatewayShare = store === "memory" ? small("gateway") : undefined;
+    const extraShares = [gatewayShare, redisSidecarUsed ? small("redis") : undefined, tls.mode === "acme" ? small("tls-proxy") : undefined].filter((x): x is ShareSpec => x !== undefined);
     const storage = new SessionStorage("copilot-state", {
       ...base,
-      shares: gatewayShare ? [...plan.shares, gatewayShare] : plan.shares,
+      shares: [...plan.shares, ...extraShares],
       sku: args.storage.sku,
       tags,
     }, child);
@@ -165,12 +184,26 @@ export class AciTopology extends pulumi.ComponentResource {
     if (store === "redis") {
       if (args.redisUrl) redisUrl = args.redisUrl;
       else {
-        sidecars.push(redisSidecar(args.redisImage));
+        // Session records (ownership) live here too: they survive a restart in the append-only file.
+        volumes.push(azureFileVolume("redis-data", storage.share("redis")));
+        sidecars.push(redisSidecar(args.redisImage, "redis-data"));
         redisUrl = pulumi.secret(REDIS_SIDECAR_URL);
       }
     }
 
-    const jwtSecret = args.jwtSecret ?? deriveSecret(args.secretSeed, "aci/gateway/jwt-secret");
+    let front: TlsProxy | undefined;
+    if (tls.mode === "acme") {
+      front = tlsProxy({
+        image: args.tlsProxyImage,
+        site: { mode: "acme", dnsNameLabel: args.dnsNameLabel, location: args.location, email: tls.email },
+        dataVolume: azureFileVolume("tls-proxy-data", storage.share("tls-proxy")),
+      });
+    } else if (tls.mode === "certificate") {
+      front = tlsProxy({ image: args.tlsProxyImage, site: { mode: "certificate", host: tls.host }, certificate: { cert: tls.certificate, key: tls.privateKey } });
+    }
+
+    // OIDC needs no shared secret: none is made, and the group gets none.
+    const jwtSecret = (args.auth?.kind ?? "hs256") === "hs256" ? (args.jwtSecret ?? deriveSecret(args.secretSeed, "aci/gateway/jwt-secret")) : undefined;
     this.gateway = new AciGatewayGroup("gateway", {
       ...base,
       ...groupOptions,
@@ -180,7 +213,6 @@ export class AciTopology extends pulumi.ComponentResource {
       config: {
         topology: args.topology,
         replicaId: args.replicaId,
-        auth: { kind: "jwt-hs256" },
         store,
         ...(store === "memory" ? { storeFile: GATEWAY_STORE_FILE } : {}),
         ...gatewaySettings(args),
@@ -190,6 +222,7 @@ export class AciTopology extends pulumi.ComponentResource {
       sidecars,
       volumes,
       volumeMounts: gatewayMounts,
+      front,
       cpu: args.gatewayGroup.cpu,
       memoryGb: args.gatewayGroup.memoryGb,
     }, child);
