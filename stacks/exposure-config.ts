@@ -24,6 +24,8 @@ export const exposureSchema = z.discriminatedUnion("kind", [
     annotations: annotations.optional(),
     /** ingress-nginx read/send timeouts past the longest turn and no buffering (SSE). */
     nginxStreaming: z.boolean().default(true),
+    /** false where no ingress controller runs (the local cluster): `pulumi up` would wait 10 min for an address. */
+    awaitAddress: z.boolean().default(true),
   }),
   z.strictObject({
     kind: z.literal("httpRoute"),

@@ -30,6 +30,12 @@ export interface IngressExposure {
    * turn, and no response buffering so SSE events reach the client as they come. Default true.
    */
   nginxStreaming?: boolean;
+  /**
+   * Wait in `pulumi up` until the ingress controller publishes an address (Pulumi's Ingress await).
+   * Default true; false on a cluster with no controller, where no address ever comes and the update
+   * would hang for ten minutes.
+   */
+  awaitAddress?: boolean;
 }
 
 export interface HttpRouteExposure {
@@ -132,7 +138,7 @@ export class GatewayExposure extends pulumi.ComponentResource {
       new k8s.networking.v1.Ingress(
         args.name,
         {
-          metadata: meta("", { annotations: { ...streaming, ...e.annotations } }),
+          metadata: meta("", { annotations: { ...streaming, ...(e.awaitAddress === false ? { "pulumi.com/skipAwait": "true" } : {}), ...e.annotations } }),
           spec: {
             ...(e.className ? { ingressClassName: e.className } : {}),
             tls: [{ hosts: [e.host], secretName: e.tls.secretName }],

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { addonManifests, HELPER_IMAGE, helperPodYaml, LOCAL_PATH_NAMESPACE } from "./addons.js";
+import { crdFiles, crdNames } from "./crds.js";
 import { daemonPid, startDaemon, startedDaemons, stopDaemon, waitFor } from "./daemons.js";
 import { daemons } from "./node-daemons.js";
 import { createBridge, leftovers, removeBridge, removeFirewallState, removeKubeletHostState, restoreHostState, saveHostState, unmountAll } from "./host-network.js";
@@ -135,6 +136,11 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
     kubectl(["apply", "-f", "-"], JSON.stringify(pod));
     await waitFor("the smoke pod to succeed", "kubelet", 60_000, () => kubectl(["-n", "default", "get", "pod", "kit-smoke", "-o", "jsonpath={.status.phase}"]).trim() === "Succeeded");
     kubectl(["-n", "default", "delete", "pod", "kit-smoke", "--wait=true"]);
+  });
+  await timed("Gateway API, ServiceMonitor and Certificate CRDs", async () => {
+    // Server-side apply: the HTTPRoute definition is larger than client-side apply's annotation limit.
+    for (const file of crdFiles()) kubectl(["apply", "--server-side", "--force-conflicts", "-f", file]);
+    kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...crdNames().map((n) => `crd/${n}`)]);
   });
   await timed("offline model", async () => {
     startDaemon(d["offline-model"]!);

@@ -29,6 +29,16 @@ export function clusterReportMarkdown(r: ClusterReport): string {
       ? `Rolling CLI image change under load (${ru.topology}, ${ru.sessions} sessions): ${ru.turnsAcknowledged} turns acknowledged, ${ru.lostTurns} lost, ${ru.requestsFailed} requests refused or interrupted (not acknowledged), longest time with no Ready CLI pod ${ru.maxGapSeconds.toFixed(1)} s, update took ${ru.updateSeconds} s${ru.error ? `; error: ${ru.error}` : ""}.`
       : "Rolling update: not run.",
     "",
+    ...(r.exposure
+      ? [
+          `## Exposure (stack local-exposure, pulumi up ${r.exposure.upSeconds ?? "-"} s)`,
+          "",
+          ...r.exposure.checks.map((c) => `- ${c.ok ? "ok" : "**FAILED**"}: ${c.name} (${c.detail})`),
+          ...(r.exposure.error ? ["```", r.exposure.error, "```"] : []),
+          `- leftovers after destroy: ${r.exposure.leftovers.length ? r.exposure.leftovers.join(", ") : "none"}`,
+          "",
+        ]
+      : ["Exposure: not run.", ""]),
     `Timings (s): ${Object.entries(r.timings).map(([k, v]) => `${k} ${v}`).join(", ")}.`,
     `Cluster leftovers after down: ${r.clusterLeftovers.length ? r.clusterLeftovers.join("; ") : "none"}.`,
     "",

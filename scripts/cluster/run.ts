@@ -1,8 +1,8 @@
 /**
- * `npm run test:cluster [-- --only shared,sticky] [--no-rolling] [--keep-cluster]`
+ * `npm run test:cluster [-- --only shared,sticky] [--no-exposure] [--no-rolling] [--keep-cluster]`
  * The Kubernetes path for real on this machine: builds the toolchain and the images (cached), brings
  * up the one-node cluster, then for each topology `pulumi up` with the real engine, conformance with
- * its profile, the k6 smoke and `pulumi destroy`; then a rolling CLI image change under load. Writes
+ * its profile, the k6 smoke and `pulumi destroy`; the exposure stack's checks; then a rolling CLI image change under load. Writes
  * reports/cluster/report.json and report.md, prints `N passed, N failed` and exits 1 on any failure.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -14,6 +14,7 @@ import { buildToolchain } from "../../local/cluster/toolchain.js";
 import { buildImages, importImages, nodeImages, retagImage } from "../../local/cluster/images.js";
 import { TOPOLOGY_NAMES, type TopologyName } from "../../topology/index.js";
 import { deployAndCheck, type TopologyResult } from "./deploy-check.js";
+import { exposureCheck, type ExposureResult } from "./exposure-check.js";
 import { isolationHeld } from "./isolation-checks.js";
 import { clusterReportMarkdown } from "./report.js";
 import { rollingUpdate, type RollingUpdateResult } from "./rolling-update.js";
@@ -26,12 +27,16 @@ export interface ClusterReport {
   machine: { cores: number; node: string };
   topologies: TopologyResult[];
   rollingUpdate?: RollingUpdateResult;
+  /** Stack local-exposure: Ingress with TLS, ServiceMonitor, the admin port (exposure-check.ts). */
+  exposure?: ExposureResult;
   timings: Record<string, number>;
   clusterLeftovers: string[];
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { only: { type: "string" }, "no-rolling": { type: "boolean", default: false }, "keep-cluster": { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    options: { only: { type: "string" }, "no-rolling": { type: "boolean", default: false }, "no-exposure": { type: "boolean", default: false }, "keep-cluster": { type: "boolean", default: false } },
+  });
   const topologies = (values.only?.split(",") ?? TOPOLOGY_NAMES) as TopologyName[];
   for (const t of topologies) if (!TOPOLOGY_NAMES.includes(t)) throw new Error(`--only: unknown topology ${t} (${TOPOLOGY_NAMES.join(", ")})`);
   mkdirSync(REPORT_DIR, { recursive: true });
@@ -67,6 +72,10 @@ async function main(): Promise<number> {
       report.topologies.push(await deployAndCheck(topology, paths.kubeconfig, overrides, REPORT_DIR, log));
       write();
     }
+    if (!values["no-exposure"]) {
+      report.exposure = await timed("exposureSeconds", () => exposureCheck(paths.kubeconfig, overrides, log));
+      write();
+    }
     if (!values["no-rolling"]) {
       // A new tag of the same image is a changed pod template: every CLI Deployment must roll.
       const next = await retagImage(images.cli, "rolling");
@@ -88,6 +97,7 @@ async function main(): Promise<number> {
       ...(t.suitesSkipped ? [] : [t.conformance.failed === 0 && t.conformance.passed > 0, t.load.ok]),
       ...(t.perUser?.checks.map((c) => c.ok) ?? []),
     ]),
+    ...(report.exposure ? [...report.exposure.checks.map((c) => c.ok), report.exposure.checks.length === 6 && !report.exposure.error, report.exposure.leftovers.length === 0] : []),
     ...(report.rollingUpdate ? [!report.rollingUpdate.error && report.rollingUpdate.lostTurns === 0 && report.rollingUpdate.turnsAcknowledged > 0] : []),
     report.clusterLeftovers.length === 0,
   ];
