@@ -42,6 +42,12 @@ export function installAdminRoutes(app: FastifyInstance, deps: AdminDeps): void 
   // an orchestrator does not take every gateway out of service when one of N CLI pods restarts.
   app.get<{ Querystring: { backends?: string } }>("/readyz", async (req, reply) => {
     if (deps.isDraining()) return reply.code(503).send({ status: "draining" });
+    // The store ping runs beside the server checks, not after them: with the store stalled, the shared
+    // write probe waits out the store's deadline too, and one after the other would take twice the bound.
+    const storePing = store.ping().then(
+      () => ({ kind: store.kind, ok: true }),
+      (err: Error) => ({ kind: store.kind, ok: false, reason: err.message }),
+    );
     const checks = await Promise.all(
       pool.all().map(async (b) => {
         try {
@@ -61,10 +67,7 @@ export function installAdminRoutes(app: FastifyInstance, deps: AdminDeps): void 
         }
       }),
     );
-    const storeCheck = await store.ping().then(
-      () => ({ kind: store.kind, ok: true }),
-      (err: Error) => ({ kind: store.kind, ok: false, reason: err.message }),
-    );
+    const storeCheck = await storePing;
     const backendsOk = req.query.backends === "any" ? checks.length === 0 || checks.some((c) => c.ok) : checks.every((c) => c.ok);
     const ok = backendsOk && storeCheck.ok;
     return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "unready", servers: checks, store: storeCheck });
