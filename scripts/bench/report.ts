@@ -4,6 +4,7 @@ import type { MemoryResult } from "./memory.js";
 import type { OverheadResult } from "./overhead.js";
 import type { RemapResult } from "./remap.js";
 import type { ScalingResult } from "./scaling.js";
+import type { StreamingResult } from "./streaming.js";
 import { round, type Summary } from "./stats.js";
 
 export interface Machine {
@@ -32,8 +33,9 @@ export interface BenchResults {
   scaling?: Measured<ScalingResult>;
   remap?: Measured<RemapResult>;
   memory?: Measured<MemoryResult>;
+  streaming?: Measured<StreamingResult>;
 }
-export const SECTIONS = ["overhead", "lockHandoff", "scaling", "remap", "memory"] as const;
+export const SECTIONS = ["overhead", "lockHandoff", "scaling", "remap", "memory", "streaming"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface TargetCheck {
@@ -50,6 +52,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   const l = r.lockHandoff?.result;
   const s = r.scaling?.result;
   const mem = r.memory?.result.gateway;
+  const st = r.streaming?.result;
   return [
     {
       name: "gateway p50 overhead ratio",
@@ -68,6 +71,12 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       target: "<= 100 MiB",
       measured: mem ? `${round(mem.rssMiB)} MiB at ${mem.sessions} sessions${mem.runtime ? ` (${mem.runtime})` : ""}` : "pending",
       met: mem ? mem.sessions >= 10_000 && mem.rssMiB <= 100 : undefined,
+    },
+    {
+      name: "streaming: first delta added by the gateway at p50, no stream lost",
+      target: "<= 2 ms, 0 lost",
+      measured: st ? `${round(st.addedP50Ms)} ms at ${st.concurrency} concurrent streams, ${st.lostStreams} lost` : "pending",
+      met: st ? st.addedP50Ms <= 2 && st.lostStreams === 0 : undefined,
     },
     {
       name: "2-server throughput over 1 server",
@@ -182,6 +191,23 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
       ...(x.gateway.bytesPerSession !== undefined ? [`| gateway RSS per tracked session | ${Math.round(x.gateway.bytesPerSession)} bytes |`] : []),
       `| CLI RSS per idle session (${x.cliPerIdleSession.sessions} sessions, one turn each) | ${round(x.cliPerIdleSession.perSessionMiB)} MiB (${round(x.cliPerIdleSession.baseRssMiB)} → ${round(x.cliPerIdleSession.rssMiB)} MiB) |`,
       `| CLI per idle user (isolated: own CLI, one idle session; mean of ${x.cliPerIdleUser.users}) | RSS ${round(x.cliPerIdleUser.rssMiB)} MiB, PSS ${round(x.cliPerIdleUser.pssMiB)} MiB |`,
+      "",
+    );
+  }
+  if (r.streaming) {
+    const x = r.streaming.result;
+    const row = (what: string, v: Summary) => `| ${what} | ${ms(v.p50)} | ${v.p90 === undefined ? "-" : ms(v.p90)} | ${ms(v.p99)} | ${ms(v.max)} |`;
+    lines.push(
+      "## Streaming at scale",
+      "",
+      `${x.concurrency} SSE turns at once through one gateway replica beside ${x.concurrency} direct SDK turns on the same CLI, mock model delay ${x.modelDelayMs} ms; time to the first delta (${when(r.streaming)}).`,
+      "",
+      "| path | p50 | p90 | p99 | max |",
+      "| --- | --- | --- | --- | --- |",
+      row("gateway (SSE)", x.gatewayFirstDeltaMs),
+      row("direct SDK", x.directFirstDeltaMs),
+      "",
+      `Added at p50: ${ms(x.addedP50Ms)}; streams lost: ${x.lostStreams}; gateway RSS ${round(x.gatewayRssMiB.before)} → peak ${round(x.gatewayRssMiB.peak)} MiB; gateway CPU ${round(x.gatewayCpuMsPerTurn)} ms per turn.`,
       "",
     );
   }

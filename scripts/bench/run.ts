@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory] [--out docs/benchmarks] [--lock-baseline <checkout>]`
+ * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory] [--out docs/benchmarks] [--lock-baseline <checkout>] [--stream-concurrency N]`
  * Runs the benchmarks on the local platform and writes <out>.json and <out>.md. With --only, the
  * other sections of an existing results file are kept (each section records when it was measured).
  * Hand-written notes below `<!-- notes -->` in <out>.md survive regeneration.
@@ -14,6 +14,7 @@ import { measureOverhead } from "./overhead.js";
 import { measureRemap } from "./remap.js";
 import { checkTargets, renderMarkdown, SECTIONS, type BenchResults, type Machine, type Section } from "./report.js";
 import { measureScaling } from "./scaling.js";
+import { measureStreaming } from "./streaming.js";
 
 /** Installed version of a package (their `exports` hide package.json from require). */
 const versionOf = (pkg: string) =>
@@ -35,6 +36,8 @@ export function machineFacts(): Machine {
 interface BenchOptions {
   /** A checkout of the kit at an older commit whose lock store runs next to this one. */
   lockBaseline?: string;
+  /** Concurrent SSE turns of the streaming section (default 1,000). */
+  streamConcurrency?: number;
 }
 
 const commitOf = (dir: string) => execFileSync("git", ["-C", dir, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
@@ -45,10 +48,11 @@ const MEASURE: Record<Section, (o: BenchOptions) => Promise<unknown>> = {
   scaling: () => measureScaling(),
   remap: async () => measureRemap(),
   memory: () => measureMemory(),
+  streaming: (o) => measureStreaming(o.streamConcurrency),
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string", default: "docs/benchmarks" }, "lock-baseline": { type: "string" } } });
+  const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string", default: "docs/benchmarks" }, "lock-baseline": { type: "string" }, "stream-concurrency": { type: "string" } } });
   const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...SECTIONS];
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section "${s}": choose from ${SECTIONS.join(", ")}`);
   const jsonPath = `${values.out}.json`;
@@ -59,7 +63,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const loadAverage = loadavg()[0];
     console.log(`bench ${section}…`);
-    const result = await MEASURE[section]({ lockBaseline: values["lock-baseline"] });
+    const result = await MEASURE[section]({ lockBaseline: values["lock-baseline"], streamConcurrency: values["stream-concurrency"] ? Number(values["stream-concurrency"]) : undefined });
     (results as unknown as Record<string, unknown>)[section] = { measuredAt: new Date(started).toISOString(), loadAverage, result };
     console.log(`bench ${section} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
