@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { pathToFileURL } from "node:url";
+import { Redis } from "ioredis";
 import { createMetrics } from "../../gateway/metrics.js";
 import { RedisStore } from "../../gateway/redis-store.js";
 import { MemoryStore } from "../../gateway/memory-store.js";
@@ -31,6 +32,12 @@ export interface HandoffPoint {
   redisMs: Summary;
   /** The baseline checkout's Redis store, interleaved with this one. */
   baselineRedisMs?: Summary;
+  /**
+   * Redis commands the clients sent per turn (MONITOR, commands run inside scripts not counted):
+   * a count of round trips that machine load cannot blur.
+   */
+  redisCommandsPerTurn?: number;
+  baselineCommandsPerTurn?: number;
 }
 
 /** The top-level fields are the first point (8 posters), as results before the points had them. */
@@ -72,6 +79,17 @@ export async function handoffs(stores: Store[], posters: number, turnsEach: numb
 }
 
 type StoreCtor = new (url: string) => Store;
+const COUNTED_TURNS = 4;
+
+/** Counts the commands clients send to Redis while it runs (scripts' inner commands excluded). */
+async function countingCommands(url: string): Promise<{ take(): number; stop(): void }> {
+  const monitor = await new Redis(url).monitor();
+  let n = 0;
+  monitor.on("monitor", (_time: string, args: string[], source: string) => {
+    if (source !== "lua" && args[0]?.toLowerCase() !== "monitor") n++;
+  });
+  return { take: () => n, stop: () => monitor.disconnect() };
+}
 
 async function loadBaseline(dir: string): Promise<StoreCtor> {
   const mod = (await import(pathToFileURL(join(resolve(dir), "gateway/redis-store.ts")).href)) as { RedisStore: StoreCtor };
@@ -107,7 +125,23 @@ export async function measureLockHandoff(opts: { posters?: number[]; turnsEach?:
         redisGaps = await handoffs(current, n, turnsEach, holdMs);
       }
       const redisMs = summarize(redisGaps);
-      points.push({ posters: n, handoffs: redisMs.n, loadAverage, memoryMs, redisMs, ...(baseline ? { baselineRedisMs: summarize(baseGaps) } : {}) });
+      // Commands counted in a pass of their own: MONITOR slows Redis, so not while timing.
+      const counted = async (stores: Store[]) => {
+        const monitor = await countingCommands(redis.url);
+        await handoffs(stores, n, COUNTED_TURNS, holdMs);
+        await sleep(200); // MONITOR delivers the last commands
+        monitor.stop();
+        return monitor.take() / (n * COUNTED_TURNS);
+      };
+      points.push({
+        posters: n,
+        handoffs: redisMs.n,
+        loadAverage,
+        memoryMs,
+        redisMs,
+        redisCommandsPerTurn: await counted(current),
+        ...(baseline ? { baselineRedisMs: summarize(baseGaps), baselineCommandsPerTurn: await counted(baseline) } : {}),
+      });
     }
     const first = points[0]!;
     return { posters: first.posters, handoffs: first.handoffs, memoryMs: first.memoryMs, redisMs: first.redisMs, points, ...(opts.baselineName ? { baseline: opts.baselineName } : {}) };

@@ -140,8 +140,10 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
       "| --- | --- | --- | --- | --- |",
       ...points.flatMap((pt) => [
         row(`${pt.posters}, memory (one replica)`, pt.memoryMs),
-        row(`${pt.posters}, redis (two replicas), ${pt.handoffs} handoffs, load ${round(pt.loadAverage)}`, pt.redisMs),
-        ...(pt.baselineRedisMs ? [row(`${pt.posters}, redis, baseline ${l.baseline ?? ""} (interleaved)`, pt.baselineRedisMs)] : []),
+        row(`${pt.posters}, redis (two replicas), ${pt.handoffs} handoffs, load ${round(pt.loadAverage)}${pt.redisCommandsPerTurn === undefined ? "" : `, ${round(pt.redisCommandsPerTurn)} commands/turn`}`, pt.redisMs),
+        ...(pt.baselineRedisMs
+          ? [row(`${pt.posters}, redis, baseline ${l.baseline ?? ""} (interleaved)${pt.baselineCommandsPerTurn === undefined ? "" : `, ${round(pt.baselineCommandsPerTurn)} commands/turn`}`, pt.baselineRedisMs)]
+          : []),
       ]),
       "",
     );
