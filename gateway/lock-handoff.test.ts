@@ -136,6 +136,21 @@ describe("the Redis lock handoff", () => {
     await expectLockClear(key);
   });
 
+  it("answers a waiter at once when its store closes (no timer left to hold the process)", async () => {
+    const a = store();
+    const b = new RedisStore(redis.url);
+    const key = uniqKey();
+    const ga = (await a.acquireLock(key, "a", 5_000, 100))!;
+    const waitB = b.acquireLock(key, "b", 5_000, 60_000);
+    await sleep(100);
+    const closed = performance.now();
+    await b.close();
+    expect(await waitB).toBeNull();
+    expect(performance.now() - closed).toBeLessThan(2_000);
+    await a.releaseLock(ga);
+    await expectLockClear(key);
+  });
+
   it("has many waiters of one replica share one blocking connection", async () => {
     const a = store();
     const b = store();

@@ -280,6 +280,12 @@ export class RedisLocks {
 
   close(): void {
     this.closed = true;
+    // Waiters still queued give up now (their timers would otherwise keep the process alive), and
+    // leave the queue before the connection closes: sent ahead of the store's QUIT.
+    for (const [member, w] of [...this.waiters]) {
+      void this.redis.zrem(lockKeys.queue(w.key), member).catch(() => undefined);
+      this.take(member)?.resolve(null);
+    }
     for (const w of this.watched.values()) clearTimeout(w.timer);
     this.watched.clear();
     this.blocker?.disconnect();
