@@ -74,7 +74,7 @@ const RUNS: Run[] = [
     features: ["rooms"],
     mustFail: "idempotency",
   },
-  // Per-user GitHub identity: two replicas on one CLI behind the identity stand-in; the control hands every session the first token.
+  // Per-user GitHub identity: two replicas on one CLI behind the identity tap; the control hands every session the first token.
   { name: "local-collaborative-identity", up: ["--topology", "collaborative", "--store", "redis", "--gateways", "2", "--user-tokens-dir", ".local/conformance-user-tokens"], filter: "identity.test.ts" },
   {
     name: "control-first-user-token",

@@ -55,7 +55,7 @@ async function replicas(unsafe: UnsafeSwitches, logs: string[]): Promise<[Gatewa
         replicaId,
         store: "redis",
         backends: { kind: "static", servers: [{ id: "cli-0", address: tap.address, tokenEnv: "CLI_TOKEN_CLI_0" }] },
-        // GitHub-hosted models: no BYOK provider (the tap adds the mock model's, standing in for GitHub).
+        // GitHub-hosted models: no BYOK provider (the tap adds the mock model's provider after recording the token).
         model: { name: MOCK_MODEL },
         identity: { source: "dir", dir },
         logLevel: "trace",

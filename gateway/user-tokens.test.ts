@@ -1,6 +1,6 @@
 /**
  * Per-user GitHub token sources: a folder of keyed files, a Kubernetes Secret per user (an API
- * server stand-in on loopback) and an HTTP hook on loopback (caching, a
+ * server on loopback (a test double of its Secrets route)) and an HTTP hook on loopback (caching, a
  * user without a token refused or served with the service identity, a failing hook 503, rooms
  * always the service identity), and the test switch that hands everyone the first token.
  */

@@ -22,7 +22,7 @@ import {
 import { resolveCliPath, startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
 import type { SpawnRegistryEntry } from "../gateway/spawn-registry.js";
 import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
-import { startIdentityTap, type IdentityTap } from "./identity-standin.js";
+import { startIdentityTap, type IdentityTap } from "./identity-tap.js";
 import { prepareHome, SHARED_HOME, type HomeLayout } from "./homes.js";
 import { startMockModel } from "./mock-model.js";
 import { freePort } from "./ports.js";
@@ -75,7 +75,7 @@ export interface LocalOptions {
   /**
    * Each user's own GitHub token (gateway identity.source dir): a folder of `user-<hmac>` files keyed
    * by GATEWAY_SERVER_ID_KEY (this process's, else the run's). An offline CLI cannot take the token,
-   * so an identity stand-in in front of each CLI records and removes it (local/identity-standin.ts).
+   * so an identity tap in front of each CLI records and removes it (local/identity-tap.ts).
    */
   userTokensDir?: string;
   log?: (line: string) => void;
@@ -87,8 +87,8 @@ interface Server {
   home: string;
   port: number;
   handle: CliServerHandle;
-  /** With userTokensDir: the identity stand-in the gateways reach this server through. */
-  standIn?: IdentityTap;
+  /** With userTokensDir: the identity tap the gateways reach this server through. */
+  tap?: IdentityTap;
 }
 
 const MODEL = "mock-model";
@@ -219,8 +219,8 @@ export class LocalPlatform {
       env: this.cliEnv(),
       onOutput: (line) => appendFileSync(logFile, `${line}\n`),
     });
-    const standIn = previous?.standIn ?? (this.opts.userTokensDir ? await this.startStandIn(id, handle.address) : undefined);
-    const server: Server = { id, token, home, port: handle.port, handle, standIn };
+    const tap = previous?.tap ?? (this.opts.userTokensDir ? await this.startTap(id, handle.address) : undefined);
+    const server: Server = { id, token, home, port: handle.port, handle, tap };
     const idx = this.servers.findIndex((s) => s.id === id);
     if (idx >= 0) this.servers[idx] = server;
     else this.servers.push(server);
@@ -228,9 +228,9 @@ export class LocalPlatform {
     void handle.exited.then((code) => this.onServerExit(server, code));
   }
 
-  /** Records a fingerprint of each create's and resume's token (never the token) in logs/identity-standin.jsonl. */
-  private async startStandIn(id: string, address: string): Promise<IdentityTap> {
-    const file = join(this.runDir, "logs", "identity-standin.jsonl");
+  /** Records a fingerprint of each create's and resume's token (never the token) in logs/identity-tap.jsonl. */
+  private async startTap(id: string, address: string): Promise<IdentityTap> {
+    const file = join(this.runDir, "logs", "identity-tap.jsonl");
     const fingerprint = (t: string | undefined) => (t === undefined ? null : createHash("sha256").update(t).digest("hex").slice(0, 16));
     return startIdentityTap(address, { type: "openai", baseUrl: this.model!.url }, (c) =>
       appendFileSync(file, `${JSON.stringify({ server: id, method: c.method, sessionId: c.sessionId, token: fingerprint(c.gitHubToken) })}\n`),
@@ -309,7 +309,7 @@ export class LocalPlatform {
     }
     return {
       kind: "static",
-      servers: this.servers.map((srv) => ({ id: srv.id, address: srv.standIn?.address ?? srv.handle.address, tokenEnv: backendTokenEnv(srv.id) })),
+      servers: this.servers.map((srv) => ({ id: srv.id, address: srv.tap?.address ?? srv.handle.address, tokenEnv: backendTokenEnv(srv.id) })),
     };
   }
 
@@ -325,7 +325,7 @@ export class LocalPlatform {
       auth: this.opts.oidc ? { kind: "oidc", ...this.opts.oidc, maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS } : { kind: "jwt-hs256", maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS },
       store: this.opts.store,
       storeFile: this.opts.store === "memory" ? join(this.runDir, "gateway-store.json") : undefined,
-      // Per-user tokens exclude a BYOK provider (the CLI refuses both): the stand-in adds the mock model's.
+      // Per-user tokens exclude a BYOK provider (the CLI refuses both): the tap adds the mock model's.
       model: this.opts.userTokensDir ? { name: MODEL } : { name: MODEL, providerBaseUrl: this.model!.url, providerType: "openai" },
       ...(this.opts.userTokensDir ? { identity: { source: "dir" as const, dir: resolve(this.opts.userTokensDir) } } : {}),
       lifecycle: {
@@ -468,7 +468,7 @@ export class LocalPlatform {
     );
     unwatchFile(this.spawnRegistryFile);
     await Promise.all(this.servers.map((s) => s.handle.stop()));
-    await Promise.all(this.servers.map((s) => s.standIn?.stop()));
+    await Promise.all(this.servers.map((s) => s.tap?.stop()));
     await this.redis?.stop();
     await this.model?.app.close();
     rmSync(this.targetFile, { force: true });

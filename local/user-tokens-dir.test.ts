@@ -1,6 +1,6 @@
 /**
  * `npm start -- --user-tokens-dir`: a real shared platform whose gateway (a process of its own) gives
- * each user's sessions their own GitHub token. The identity stand-in in front of the CLI logs a
+ * each user's sessions their own GitHub token. The identity tap in front of the CLI logs a
  * fingerprint of every create's and resume's token: each session's calls carry its owner's, also
  * after the gateway was SIGKILLed and restarted (resume); a user without a file is 403; no file of
  * the run (gateway, CLI and platform logs) holds a token.
@@ -69,7 +69,7 @@ describe("local platform --user-tokens-dir", () => {
         }
       }
       expect(again).toBe(2);
-      const calls = readFileSync(join(runDir, "logs", "identity-standin.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { method: string; sessionId: string; token: string | null });
+      const calls = readFileSync(join(runDir, "logs", "identity-tap.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { method: string; sessionId: string; token: string | null });
       for (const [id, user] of owners) {
         const mine = calls.filter((c) => c.sessionId === id);
         expect(mine.map((c) => c.method).sort()).toEqual(["session.create", "session.resume"]);

@@ -195,6 +195,9 @@ function readSecrets(cfg: AciStackConfig): AciSecrets {
   if (cfg.auth.kind === "oidc" && secrets.jwtSecret) {
     throw new Error(`stack ${pulumi.getStack()}: ${CONFIG_NAMESPACE}:jwtSecret is set but auth.kind is oidc: a shared secret would let its holder be any user (fix: pulumi config rm ${CONFIG_NAMESPACE}:jwtSecret)`);
   }
+  if (cfg.identity.source !== "none") {
+    throw new Error(`stack ${pulumi.getStack()}: ${CONFIG_NAMESPACE}:identity.source ${cfg.identity.source} is rendered on Kubernetes only so far; on ACI every session runs on the CLI's own token (fix: set identity.source none, or deploy on Kubernetes)`);
+  }
   if (cfg.aci.registry?.username && !secrets.registryPassword) {
     throw new Error(`stack ${pulumi.getStack()}: aci.registry.username is set but ${CONFIG_NAMESPACE}:registryPassword is not (fix: ${set("registryPassword")})`);
   }

@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { deploymentAuthSchema, deploymentGatewaySchema, deploymentLifecycleSchema, PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
+import { deploymentAuthSchema, deploymentGatewaySchema, deploymentIdentitySchema, deploymentLifecycleSchema, PLATFORM_NAMES, TOPOLOGIES, TOPOLOGY_NAMES } from "../topology/index.js";
 
 export const CONFIG_NAMESPACE = "copilot-scale-kit";
 
@@ -30,6 +30,8 @@ export const commonStackSchema = z.object({
   lifecycle: deploymentLifecycleSchema,
   /** Who may call the gateway: your identity provider (oidc), or hs256 with the jwtSecret secret (development and tests only). */
   auth: deploymentAuthSchema,
+  /** Each user's own GitHub token on their sessions (Kubernetes): per-user Secrets or the operator's hook; default none (the service token). */
+  identity: deploymentIdentitySchema,
   /** isolated: static tenants, one CLI server each. */
   tenants: z.array(tenantSchema).default([]),
   /** Redis for multi-replica gateways: in-cluster unless an external URL secret is set. */

@@ -143,7 +143,7 @@ export const kubernetesStackSchema = commonStackSchema
 export type KubernetesStackConfig = z.infer<typeof kubernetesStackSchema>;
 
 /** Secret config keys, read with getSecret; never in stack files. */
-export const SECRET_CONFIG_KEYS = [SECRET_SEED_KEY, "githubToken", "jwtSecret", "redisUrl", "providerApiKey"] as const;
+export const SECRET_CONFIG_KEYS = [SECRET_SEED_KEY, "githubToken", "jwtSecret", "redisUrl", "providerApiKey", "identityHookToken"] as const;
 
 export function readKubernetesConfig(): KubernetesStackConfig {
   return readStackConfig(kubernetesStackSchema, SECRET_CONFIG_KEYS);
@@ -192,6 +192,18 @@ export async function deployKubernetes(): Promise<StackOutputs> {
         `(fix: pulumi config rm ${CONFIG_NAMESPACE}:jwtSecret)`,
     );
   }
+  if (cfg.identity.source !== "none" && cfg.gateway.providerBaseUrl) {
+    throw new Error(
+      `${CONFIG_NAMESPACE}:identity.source is ${cfg.identity.source} but gateway.providerBaseUrl is set: the CLI refuses a session's GitHub token beside a BYOK provider ` +
+        `("Cannot specify both gitHubToken and provider in session.create", CLI 1.0.102) (fix: use GitHub-hosted models, or set identity.source none)`,
+    );
+  }
+  if (cfg.identity.source === "http" && secrets.getSecret("identityHookToken") === undefined) {
+    throw new Error(
+      `${CONFIG_NAMESPACE}:identity.source is http but ${CONFIG_NAMESPACE}:identityHookToken is not set: the hook would hand any caller users' tokens ` +
+        `(fix: pulumi config set --secret ${CONFIG_NAMESPACE}:identityHookToken <token your hook checks>)`,
+    );
+  }
   if (cfg.redis.external && redisUrl === undefined) {
     throw new Error(
       `${CONFIG_NAMESPACE}:redis.external is true but ${CONFIG_NAMESPACE}:redisUrl is not set ` +
@@ -236,6 +248,8 @@ export async function deployKubernetes(): Promise<StackOutputs> {
     },
     lifecycle: cfg.lifecycle,
     auth: cfg.auth,
+    identity: cfg.identity,
+    identityHookToken: secrets.getSecret("identityHookToken"),
     secretSeed,
     cli: {
       resources: k.resources.cli,

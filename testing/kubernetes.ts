@@ -27,6 +27,7 @@ export const TEST_SECRETS = {
   redisUrl: "rediss://:TESTredisPassword42@redis.example.net:6380/0",
   jwtSecret: "TEST-jwt-secret-from-config-0123456789abcdef",
   providerApiKey: "sk-TESTproviderKey0123456789",
+  identityHookToken: "TEST-identity-hook-token-0123456789abcdef",
 } as const;
 
 /** The load balancer address mocks report for LoadBalancer Services. */

@@ -12,7 +12,7 @@ import { startMockModel } from "../local/mock-model.js";
 export { startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
 export { startMockModel } from "../local/mock-model.js";
 export { alive, freePort } from "../local/ports.js";
-export { startIdentityTap, type IdentityTap } from "../local/identity-standin.js";
+export { startIdentityTap, type IdentityTap } from "../local/identity-tap.js";
 
 export const MOCK_MODEL = "mock-model";
 

@@ -85,6 +85,38 @@ export function gatewayAuth(auth: DeploymentAuth = { kind: "hs256" }): GatewayCo
   return { kind: "oidc", ...rest, clockToleranceSeconds: clockSkewSeconds };
 }
 
+const identityCaching = {
+  /** A token (or a user's lack of one) is reused this long before the source is asked again. */
+  cacheSeconds: z.number().int().min(0).max(86400).default(300),
+  /** A user the source has no token for: refused (403 github_identity_missing), or served with the CLI's own identity. */
+  missing: z.enum(["refuse", "service"]).default("refuse"),
+};
+
+/**
+ * Each user's own GitHub identity on their sessions, as a deployment sets it: `kubernetes`, the
+ * per-user Secrets scripts/user-credentials.ts writes (default namespace: the gateway's), or `http`,
+ * the operator's token hook (its bearer token is the identityHookToken secret). `none`: every session
+ * runs on the CLI server's own token. The gateway's section is gatewayIdentity()'s.
+ */
+export const deploymentIdentitySchema = z
+  .discriminatedUnion("source", [
+    z.strictObject({ source: z.literal("none") }),
+    z.strictObject({
+      source: z.literal("kubernetes"),
+      namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a namespace name").optional(),
+      namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/, "lowercase letters, digits and '-', at most 21").default("copilot-u"),
+      ...identityCaching,
+    }),
+    z.strictObject({ source: z.literal("http"), url: z.url({ protocol: /^https?$/ }), timeoutSeconds: z.number().positive().max(60).default(5), ...identityCaching }),
+  ])
+  .default({ source: "none" });
+export type DeploymentIdentity = z.infer<typeof deploymentIdentitySchema>;
+
+/** The gateway's identity section; a kubernetes source without a namespace reads the gateway's own. */
+export function gatewayIdentity(identity: DeploymentIdentity, gatewayNamespace: string): GatewayConfigInput["identity"] {
+  return identity.source === "kubernetes" ? { ...identity, namespace: identity.namespace ?? gatewayNamespace } : identity;
+}
+
 /**
  * The gateway settings every platform derives the same way from its gateway, lifecycle and auth
  * sections; each platform adds its topology, backends and store.

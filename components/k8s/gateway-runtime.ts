@@ -21,8 +21,10 @@ export interface GatewaySecretRefs {
   redisUrl?: SecretKeyRef;
   githubToken?: SecretKeyRef;
   providerApiKey?: SecretKeyRef;
-  /** Per-user backends: the key of the server ids (GATEWAY_SERVER_ID_KEY). */
+  /** Per-user backends and per-user identity: the key of the server ids (GATEWAY_SERVER_ID_KEY). */
   serverIdKey?: SecretKeyRef;
+  /** identity.source http: the bearer token for the operator's hook. */
+  identityHookToken?: SecretKeyRef;
 }
 
 export interface GatewayRuntime {
@@ -66,10 +68,11 @@ export function gatewayRuntime(args: {
   }
   if (args.secrets.githubToken) env.push(secretEnv(GATEWAY_SECRET_ENV.githubToken, args.secrets.githubToken));
   if (args.secrets.providerApiKey) env.push(secretEnv(GATEWAY_SECRET_ENV.providerApiKey, args.secrets.providerApiKey));
-  if (backends.kind === "kubernetes") {
-    if (!args.secrets.serverIdKey) throw new Error("per-user backends need the server-id key Secret (GATEWAY_SERVER_ID_KEY)");
+  if (backends.kind === "kubernetes" || config.identity.source === "kubernetes") {
+    if (!args.secrets.serverIdKey) throw new Error(`${backends.kind === "kubernetes" ? "per-user backends" : "identity.source kubernetes"} needs the server-id key Secret (GATEWAY_SERVER_ID_KEY)`);
     env.push(secretEnv(GATEWAY_SECRET_ENV.serverIdKey, args.secrets.serverIdKey));
   }
+  if (args.secrets.identityHookToken) env.push(secretEnv(GATEWAY_SECRET_ENV.identityHookToken, args.secrets.identityHookToken));
   return { image: args.image, imagePull: args.imagePull, config, env };
 }
 

@@ -8,8 +8,10 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   type DeploymentAuth,
   type DeploymentGateway,
+  type DeploymentIdentity,
   type DeploymentLifecycle,
   type GatewayConfigInput,
+  gatewayIdentity,
   gatewaySettings,
   TOPOLOGIES,
   type TopologyName,
@@ -18,6 +20,7 @@ import { deriveSecret } from "../secrets.js";
 import { CliServer, type CliStorage } from "./cli-server.js";
 import type { Exposure, LoadBalancerOptions, ServiceMonitorOptions } from "./exposure.js";
 import { Gateway } from "./gateway.js";
+import { IdentityAccess } from "./identity-access.js";
 import { type GatewayRuntime, gatewayRuntime, staticBackend } from "./gateway-runtime.js";
 import { type ImagePull, type ResourceRequirements, type SecretKeyRef, standardLabels } from "./meta.js";
 import { NetworkPolicies } from "./network-policies.js";
@@ -46,6 +49,12 @@ export interface KitArgs {
   };
   /** Who may call the gateway; default hs256 (a JWT secret derived from the seed, or gateway.jwtSecret): development and tests only. */
   auth?: DeploymentAuth;
+  /**
+   * Each user's own GitHub token on their sessions (not with per-user Pods, which mount the user's
+   * own credentials): per-user Secrets (kubernetes) or the operator's hook (http, with its bearer token).
+   */
+  identity?: DeploymentIdentity;
+  identityHookToken?: pulumi.Input<string>;
   /** Seed of every generated secret (connection tokens, JWT secret, Redis password); see components/secrets.ts. */
   secretSeed: pulumi.Input<string>;
   lifecycle: DeploymentLifecycle;
@@ -210,6 +219,23 @@ export abstract class KitTopology extends pulumi.ComponentResource {
         child,
       );
     }
+    const identity = args.identity?.source === "none" ? undefined : args.identity;
+    if (identity && perUser) throw new Error("identity: per-user Pods already run on their user's own credentials (perUser); set identity.source none");
+    const identityAccess = identity
+      ? new IdentityAccess(
+          `${instance}-identity`,
+          {
+            instance,
+            namespace: args.namespace,
+            source: identity.source,
+            secretsNamespace: identity.source === "kubernetes" ? identity.namespace : undefined,
+            // The key scripts/user-credentials.ts names the users' Secrets with.
+            serverIdKey: deriveSecret(args.secretSeed, `${instance}/gateway/server-id-key`),
+            hookToken: identity.source === "http" ? args.identityHookToken : undefined,
+          },
+          child,
+        )
+      : undefined;
     const settings = gatewaySettings(args);
     const config: GatewayConfigInput = {
       topology,
@@ -217,6 +243,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
       store: useRedis ? "redis" : "memory",
       ...(useRedis ? {} : { storeFile: GATEWAY_STORE_FILE }),
       ...settings,
+      ...(identity ? { identity: gatewayIdentity(identity, args.namespace) } : {}),
       // Fixed servers are never culled; per-user Pods are, after this much idleness.
       lifecycle: { ...settings.lifecycle, cliIdleTimeoutSeconds: perUser?.idleCullSeconds ?? 0 },
     };
@@ -230,7 +257,8 @@ export abstract class KitTopology extends pulumi.ComponentResource {
         redisUrl: this.redis?.url,
         githubToken: credentials.githubToken,
         providerApiKey: credentials.providerApiKey,
-        serverIdKey: this.userServers?.serverIdKey,
+        serverIdKey: this.userServers?.serverIdKey ?? identityAccess?.serverIdKey,
+        identityHookToken: identityAccess?.hookToken,
       },
     });
 
@@ -256,7 +284,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
         serviceMonitor: args.gateway.serviceMonitor,
         resources: args.gateway.resources,
         stateStorage: { storageClass: args.cli?.storageClass },
-        serviceAccountName: this.userServers?.serviceAccountName,
+        serviceAccountName: this.userServers?.serviceAccountName ?? identityAccess?.serviceAccountName,
       },
       child,
     );

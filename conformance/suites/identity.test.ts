@@ -1,6 +1,6 @@
 /**
  * Each user's own GitHub identity (local targets with --user-tokens-dir): two users get token files,
- * use sessions on one replica and then on the other (a resume there), and the identity stand-in's
+ * use sessions on one replica and then on the other (a resume there), and the identity tap's
  * log (a fingerprint per create and resume) must show each session on its owner's token only. A
  * user without a file is 403. The negative control (--unsafe first-user-token) must fail here.
  */
@@ -49,8 +49,8 @@ describe("per-user GitHub identity", () => {
     }
     const stranger = await api<{ error: { code: string } }>("POST", "/v1/sessions", { user: `idu-none-${randomBytes(3).toString("hex")}`, json: {} });
     expect([stranger.status, stranger.body.error?.code]).toEqual([403, "github_identity_missing"]);
-    const log = join(t.local!.runDir, "logs", "identity-standin.jsonl");
-    expect(existsSync(log), "the identity stand-in logged the calls").toBe(true);
+    const log = join(t.local!.runDir, "logs", "identity-tap.jsonl");
+    expect(existsSync(log), "the identity tap logged the calls").toBe(true);
     const calls = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { method: string; sessionId: string; token: string | null });
     for (const [id, u] of owners) {
       const mine = calls.filter((c) => c.sessionId === id);

@@ -1,8 +1,8 @@
 /**
- * The local platform's stand-in for GitHub identity: a TCP tap between the gateway's SDK and a real
+ * The local platform's identity tap: a TCP tap between the gateway's SDK and a real
  * offline CLI that records the GitHub token each `session.create` and `session.resume` carries. An
  * offline CLI cannot take the token itself (it validates it against api.github.com, and refuses it
- * beside a BYOK provider), so the tap stands in for GitHub: it removes the token and adds the mock
+ * beside a BYOK provider), so the tap records it, then removes it (only GitHub could check it) and adds the mock
  * model's provider before forwarding. Everything else (the connection token, turns, events) passes
  * through unchanged. Tests read `calls`; the platform logs a fingerprint per call, never the token.
  */
