@@ -14,7 +14,8 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isTopologyName, readTargetFile, TOPOLOGY_NAMES, type TargetDescriptor } from "../topology/index.js";
-import { LocalPlatform, validateOptions, type LocalOptions } from "./platform.js";
+import { type LocalOptions, validateOptions } from "./local-options.js";
+import { LocalPlatform } from "./platform.js";
 import { alive } from "./ports.js";
 import { mintToken } from "../topology/tokens.js";
 

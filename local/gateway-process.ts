@@ -1,6 +1,6 @@
 /**
  * Runs one gateway replica as a child process (the gateway bundle on plain Node, as the image runs
- * it: `node <GATEWAY_NODE_FLAGS> gateway.js serve`) and waits until it listens. CSK_GATEWAY_NODE_FLAGS
+ * it: `node <GATEWAY_NODE_FLAGS> gateway.js serve`) and waits until it listens (waitReady: until its admin listener says ready). CSK_GATEWAY_NODE_FLAGS
  * adds flags (a benchmark comparing settings, a heap snapshot signal).
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -63,4 +63,21 @@ export async function startGatewayProcess(opts: {
     });
   });
   return { pid: child.pid!, url, adminUrl, child, exited };
+}
+
+/** Waits for a gateway's readiness, on its admin listener (`url` is the admin URL). */
+export async function waitReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gateway ${url} not ready within ${timeoutMs} ms: ${last}`);
 }

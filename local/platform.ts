@@ -2,107 +2,36 @@
  * The local platform: runs a topology on one machine with real processes on loopback: the mock
  * model, N real `copilot --headless` servers (own COPILOT_HOME, own connection token, offline) and
  * the gateway replicas. It supervises them like an orchestrator would (restart on exit, after a
- * delay) and keeps the target descriptor file current.
+ * delay; restart-policy.ts) and keeps the target descriptor file current. What the run is
+ * configured with and claims, derived from its options, is local-options.ts.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, unwatchFile, watchFile } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import type { FastifyInstance } from "fastify";
-import {
-  backendTokenEnv,
-  CORE_API,
-  GATEWAY_SECRET_ENV,
-  TOPOLOGIES,
-  type Feature,
-  type GatewayConfigInput,
-  type TargetDescriptor,
-  type TopologyName,
-} from "../topology/index.js";
+import { backendTokenEnv, GATEWAY_SECRET_ENV, TOPOLOGIES, type GatewayConfigInput, type TargetDescriptor } from "../topology/index.js";
 import { resolveCliPath, startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
 import type { SpawnRegistryEntry } from "../gateway/spawn-registry.js";
-import { startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
+import { startGatewayProcess, waitReady, type GatewayProcess } from "./gateway-process.js";
 import { startIdentityTap, type IdentityTap } from "./identity-tap.js";
 import { prepareHome, SHARED_HOME, type HomeLayout } from "./homes.js";
+import { localDescriptor, type LocalOptions, localGatewayConfig, MODEL, validateOptions } from "./local-options.js";
 import { startMockModel } from "./mock-model.js";
+import { RestartPolicy } from "./restart-policy.js";
 import { freePort } from "./ports.js";
 import { redisDir, startRedis, type RedisProcess } from "./redis-process.js";
 
-export const SUPPORTED_LOCAL_TOPOLOGIES: readonly TopologyName[] = ["shared", "isolated", "collaborative", "sticky", "shared-storage"];
+export type { LocalOptions } from "./local-options.js";
+export { waitReady } from "./gateway-process.js";
 
 /** Servers a per-user spawner has started, as the gateway writes them to its registry file. */
 export type SpawnedServer = SpawnRegistryEntry;
 
-export interface LocalOptions {
-  topology: TopologyName;
-  servers?: number;
-  gateways?: number;
-  store?: "memory" | "redis";
-  idleTimeoutSeconds?: number;
-  sessionTtlSeconds?: number;
-  lockTtlSeconds?: number;
-  lockWaitSeconds?: number;
-  maxSessionsPerServer?: number;
-  cliIdleTimeoutSeconds?: number;
-  /** isolated: per-user CLIs running at once (503 server_capacity beyond); default 100. */
-  maxCliServers?: number;
-  drainGraceSeconds?: number;
-  /** Requests per user per minute before 429; 0 or absent = off. */
-  rateLimitPerMinute?: number;
-  /**
-   * Per-user quotas. Absent: generous local values (the conformance suites and k6 drive many
-   * concurrent turns from few users); deployed gateways get the schema's safe defaults.
-   */
-  maxSessionsPerUser?: number;
-  maxTurnsInFlightPerUser?: number;
-  /** The orphan reconciler's grace; absent = the gateway default (60 s). The soak shortens it to settle sooner. */
-  orphanGraceSeconds?: number;
-  /** SSE comment heartbeat interval; absent = the gateway default (15 s). */
-  sseHeartbeatSeconds?: number;
-  /** Gateway port of the first replica; 0 = any free port. */
-  port?: number;
-  /** Admin port (/healthz, /readyz, /metrics) of the first replica; absent = any free port. */
-  adminPort?: number;
-  /** Tokens from an OpenID provider instead of the run's HS256 secret (the target then mints none). */
-  oidc?: { issuer: string; audience: string; jwksUri?: string; userClaim?: string; roomsClaim?: string };
-  targetFile: string;
-  runDir?: string;
-  modelLatencyMs?: number;
-  /** Delay before a crashed process is restarted, like a container restart backoff. */
-  restartDelayMs?: number;
-  /** Comma-separated test switches passed to the gateway (see gateway/server.ts). Never for production. */
-  unsafe?: string;
-  /**
-   * Each user's own GitHub token (gateway identity.source dir): a folder of `user-<hmac>` files keyed
-   * by GATEWAY_SERVER_ID_KEY (this process's, else the run's). An offline CLI cannot take the token,
-   * so an identity tap in front of each CLI records and removes it (local/identity-tap.ts).
-   */
-  userTokensDir?: string;
-  log?: (line: string) => void;
-}
+/** A CLI server this platform started (its home and token survive its restarts); `tap`: with
+ * userTokensDir, the identity tap the gateways reach it through. */
+interface Server { id: string; token: string; home: string; port: number; handle: CliServerHandle; tap?: IdentityTap }
 
-interface Server {
-  id: string;
-  token: string;
-  home: string;
-  port: number;
-  handle: CliServerHandle;
-  /** With userTokensDir: the identity tap the gateways reach this server through. */
-  tap?: IdentityTap;
-}
-
-const MODEL = "mock-model";
-const BODY_LIMIT_BYTES = 256 * 1024;
-/** Local quota defaults when no flag is given: high enough for the suites' many turns from few users. */
-const LOCAL_MAX_SESSIONS_PER_USER = 1000;
-const LOCAL_MAX_TURNS_PER_USER = 64;
-/** user-quotas is claimed with a server this small: the noisy-neighbour test fills it without the cap. */
-const NOISY_NEIGHBOUR_MAX_SESSIONS = 16;
-/** The gateway default, stated so conformance knows which lifetime to exceed. */
-const MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
-/** The gateway defaults for slow clients, stated for the slow-client tests. */
-const HEADERS_TIMEOUT_SECONDS = 10;
-const KEEP_ALIVE_TIMEOUT_SECONDS = 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secret = (bytes = 24) => randomBytes(bytes).toString("base64url");
 
@@ -119,6 +48,7 @@ export class LocalPlatform {
   private readonly serverIdKey = process.env[GATEWAY_SECRET_ENV.serverIdKey] ?? secret(36);
   private readonly runDir: string;
   private readonly targetFile: string;
+  private readonly restarts: RestartPolicy;
   private readonly opts: Required<Pick<LocalOptions, "servers" | "gateways" | "store" | "restartDelayMs">> & LocalOptions;
 
   private constructor(opts: LocalOptions) {
@@ -132,6 +62,7 @@ export class LocalPlatform {
     };
     this.targetFile = resolve(opts.targetFile);
     this.runDir = resolve(opts.runDir ?? join(dirname(this.targetFile), "run"));
+    this.restarts = new RestartPolicy(this.opts.restartDelayMs, (line) => this.log(line), () => this.stopping, () => this.writeTarget());
   }
 
   static async start(opts: LocalOptions): Promise<LocalPlatform> {
@@ -153,24 +84,6 @@ export class LocalPlatform {
     } catch {
       // the run folder may already be gone during stop
     }
-  }
-
-  private get settings(): TargetDescriptor["settings"] {
-    const o = this.opts;
-    return {
-      idleTimeoutSeconds: o.idleTimeoutSeconds ?? 0,
-      sessionTtlSeconds: o.sessionTtlSeconds ?? 0,
-      lockTtlSeconds: o.lockTtlSeconds ?? 10,
-      lockWaitSeconds: o.lockWaitSeconds ?? 30,
-      maxSessionsPerServer: o.maxSessionsPerServer ?? 200,
-      cliIdleTimeoutSeconds: o.cliIdleTimeoutSeconds ?? 0,
-      bodyLimitBytes: BODY_LIMIT_BYTES,
-      rateLimitPerMinute: o.rateLimitPerMinute ?? 0,
-      maxTurnsInFlightPerUser: o.maxTurnsInFlightPerUser ?? LOCAL_MAX_TURNS_PER_USER,
-      maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS,
-      headersTimeoutSeconds: HEADERS_TIMEOUT_SECONDS,
-      keepAliveTimeoutSeconds: KEEP_ALIVE_TIMEOUT_SECONDS,
-    };
   }
 
   private async boot(): Promise<void> {
@@ -237,35 +150,8 @@ export class LocalPlatform {
     );
   }
 
-  /** Restarts under way: down waits for them, so a process one of them is starting is stopped too. */
-  private readonly restarting = new Set<Promise<void>>();
-
-  private restart(name: string, code: number | string, start: () => Promise<void>): Promise<void> {
-    const p = this.restartLoop(name, code, start);
-    this.restarting.add(p);
-    void p.finally(() => this.restarting.delete(p));
-    return p;
-  }
-
-  /** Restart policy "always", like an orchestrator: wait, restart, back off while it keeps failing. */
-  private async restartLoop(name: string, code: number | string, start: () => Promise<void>): Promise<void> {
-    if (this.stopping) return;
-    this.log(`${name} exited (${code}); restarting in ${this.opts.restartDelayMs} ms`);
-    await sleep(this.opts.restartDelayMs);
-    for (let attempt = 1; !this.stopping; attempt++) {
-      try {
-        await start();
-        this.writeTarget();
-        return;
-      } catch (err) {
-        this.log(`${name} restart ${attempt} failed: ${(err as Error).message}`);
-        await sleep(Math.min(10_000, this.opts.restartDelayMs * attempt));
-      }
-    }
-  }
-
   private onServerExit(server: Server, code: number | string): Promise<void> {
-    return this.restart(server.id, code, () => this.startServer(server.id, server));
+    return this.restarts.restart(server.id, code, () => this.startServer(server.id, server));
   }
 
   private get spawnRegistryFile(): string {
@@ -277,7 +163,7 @@ export class LocalPlatform {
     const redis = await startRedis({ port, dir: redisDir(this.runDir), logFile: join(this.runDir, "logs", "redis.log"), password: this.redisPassword });
     this.redis = redis;
     this.log(`redis on 127.0.0.1:${port} pid ${redis.pid}`);
-    void redis.exited.then((code) => this.restart("redis", code, () => this.startRedisServer(port)));
+    void redis.exited.then((code) => this.restarts.restart("redis", code, () => this.startRedisServer(port)));
   }
 
   /** isolated: the gateway spawns CLIs per user and lists them in a registry file; mirror it into the target. */
@@ -314,44 +200,7 @@ export class LocalPlatform {
   }
 
   gatewayConfig(port: number, replica: number, adminPort = 0): { config: GatewayConfigInput; env: Record<string, string> } {
-    const s = this.settings;
-    const config: GatewayConfigInput = {
-      topology: this.opts.topology,
-      host: "127.0.0.1",
-      port,
-      admin: { port: adminPort },
-      replicaId: `gw-${replica}`,
-      backends: this.backendsConfig(),
-      auth: this.opts.oidc ? { kind: "oidc", ...this.opts.oidc, maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS } : { kind: "jwt-hs256", maxTokenLifetimeSeconds: MAX_TOKEN_LIFETIME_SECONDS },
-      store: this.opts.store,
-      storeFile: this.opts.store === "memory" ? join(this.runDir, "gateway-store.json") : undefined,
-      // Per-user tokens exclude a BYOK provider (the CLI refuses both): the tap adds the mock model's.
-      model: this.opts.userTokensDir ? { name: MODEL } : { name: MODEL, providerBaseUrl: this.model!.url, providerType: "openai" },
-      ...(this.opts.userTokensDir ? { identity: { source: "dir" as const, dir: resolve(this.opts.userTokensDir) } } : {}),
-      lifecycle: {
-        idleTimeoutSeconds: s.idleTimeoutSeconds,
-        sessionTtlSeconds: s.sessionTtlSeconds,
-        cleanupIntervalSeconds: s.sessionTtlSeconds > 0 ? Math.max(0.5, s.sessionTtlSeconds / 4) : 60,
-        lockTtlSeconds: s.lockTtlSeconds,
-        lockWaitSeconds: s.lockWaitSeconds,
-        maxSessionsPerServer: s.maxSessionsPerServer,
-        cliIdleTimeoutSeconds: s.cliIdleTimeoutSeconds,
-        drainGraceSeconds: this.opts.drainGraceSeconds ?? 30,
-        ...(this.opts.orphanGraceSeconds !== undefined ? { orphanGraceSeconds: this.opts.orphanGraceSeconds } : {}),
-      },
-      http: {
-        bodyLimitBytes: BODY_LIMIT_BYTES,
-        rateLimitPerMinute: s.rateLimitPerMinute,
-        ...(this.opts.sseHeartbeatSeconds !== undefined ? { sseHeartbeatSeconds: this.opts.sseHeartbeatSeconds } : {}),
-        headersTimeoutSeconds: HEADERS_TIMEOUT_SECONDS,
-        keepAliveTimeoutSeconds: KEEP_ALIVE_TIMEOUT_SECONDS,
-      },
-      quotas: {
-        maxSessionsPerUser: this.opts.maxSessionsPerUser ?? LOCAL_MAX_SESSIONS_PER_USER,
-        maxTurnsInFlightPerUser: this.opts.maxTurnsInFlightPerUser ?? LOCAL_MAX_TURNS_PER_USER,
-      },
-      logLevel: "info",
-    };
+    const config = localGatewayConfig(this.opts, { port, adminPort, replica, backends: this.backendsConfig(), modelUrl: this.model!.url, runDir: this.runDir });
     const env: Record<string, string> = this.opts.oidc ? {} : { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
     if (this.opts.topology === "isolated" || this.opts.userTokensDir) env[GATEWAY_SECRET_ENV.serverIdKey] = this.serverIdKey;
     if (this.redis) env[GATEWAY_SECRET_ENV.redisUrl] = this.redis.url;
@@ -375,54 +224,20 @@ export class LocalPlatform {
   }
 
   private onGatewayExit(port: number, adminPort: number, code: number | string): Promise<void> {
-    return this.restart(`gateway on port ${port}`, code, () => this.startGateway(port, adminPort));
-  }
-
-  /** What this local target claims: the topology's mechanisms and the lifecycle settings in force. */
-  features(): Feature[] {
-    const f: Feature[] = [...CORE_API];
-    const byTopology: Record<TopologyName, Feature[]> = {
-      shared: [],
-      isolated: ["per-user-cli", ...((this.opts.cliIdleTimeoutSeconds ?? 0) > 0 ? (["cli-culling"] as Feature[]) : [])],
-      collaborative: ["rooms", "room-lock"],
-      sticky: ["sticky-routing"],
-      // Claimed under `--unsafe shared-home` too: the negative control must show the claim fails.
-      "shared-storage": ["session-lease", "private-homes"],
-    };
-    f.push(...byTopology[this.opts.topology]);
-    const s = this.settings;
-    if (s.idleTimeoutSeconds > 0) f.push("idle-detach");
-    if (s.sessionTtlSeconds > 0) f.push("session-ttl");
-    if (this.opts.maxSessionsPerServer !== undefined && this.opts.maxSessionsPerServer <= 10) f.push("eviction");
-    if ((s.rateLimitPerMinute ?? 0) > 0) f.push("rate-limit");
-    // Observable: the cap is below a small server's session capacity, which one user could fill without it.
-    if (s.maxTurnsInFlightPerUser! < s.maxSessionsPerServer && s.maxSessionsPerServer <= NOISY_NEIGHBOUR_MAX_SESSIONS) f.push("user-quotas");
-    if (this.opts.userTokensDir) f.push("user-identity");
-    if (this.opts.gateways > 1) f.push("multi-gateway");
-    f.push("drain", "restart-gateway", "process-control");
-    return f;
+    return this.restarts.restart(`gateway on port ${port}`, code, () => this.startGateway(port, adminPort));
   }
 
   descriptor(): TargetDescriptor {
-    return {
-      version: 1,
-      name: `local-${this.opts.topology}`,
-      topology: this.opts.topology,
-      platform: "local",
-      gatewayUrls: this.gateways.map((g) => g.proc.url),
-      adminUrls: this.gateways.map((g) => g.proc.adminUrl),
-      // OIDC: only the provider issues tokens.
-      auth: this.opts.oidc ? { kind: "static", tokens: {} } : { kind: "jwt-hs256", secret: this.jwtSecret },
-      features: this.features(),
-      settings: this.settings,
+    return localDescriptor(this.opts, {
+      gateways: this.gateways.map((g) => ({ url: g.proc.url, adminUrl: g.proc.adminUrl, pid: g.proc.pid })),
       servers: [
         ...this.servers.map((s) => ({ id: s.id, address: s.handle.address, connectionToken: s.token, pid: s.handle.pid, home: s.home })),
         ...this.spawned.map((s) => ({ id: s.id, address: s.address, connectionToken: s.connectionToken, pid: s.pid, home: s.home, user: s.user })),
       ],
-      store: this.redis ? { kind: "redis", url: `redis://127.0.0.1:${this.redis.port}`, pid: this.redis.pid } : { kind: this.opts.store },
-      gateways: this.gateways.map((g) => ({ url: g.proc.url, pid: g.proc.pid })),
-      local: { runDir: this.runDir, supervisorPid: process.pid },
-    };
+      redis: this.redis,
+      jwtSecret: this.jwtSecret,
+      runDir: this.runDir,
+    });
   }
 
   private writeTarget(): void {
@@ -456,7 +271,7 @@ export class LocalPlatform {
   async stop(): Promise<void> {
     this.stopping = true;
     // A restart in flight ends its start (no further attempt); what it started is in the lists then.
-    await Promise.all(this.restarting);
+    await this.restarts.settled();
     await Promise.all(
       this.gateways.map(async (g) => {
         if (g.proc.child.exitCode !== null || g.proc.child.signalCode !== null) return;
@@ -474,44 +289,4 @@ export class LocalPlatform {
     rmSync(this.targetFile, { force: true });
     this.log("stopped");
   }
-}
-
-export function validateOptions(opts: LocalOptions): void {
-  const t = opts.topology;
-  if (!SUPPORTED_LOCAL_TOPOLOGIES.includes(t)) {
-    throw new Error(`topology "${t}" is not yet supported on the local platform (supported: ${SUPPORTED_LOCAL_TOPOLOGIES.join(", ")})`);
-  }
-  const gateways = opts.gateways ?? 1;
-  if (gateways > 1 && opts.store !== "redis") {
-    throw new Error(`--gateways ${gateways} needs a shared store: add --store redis`);
-  }
-  if ((t === "shared" || t === "collaborative") && opts.servers !== undefined && opts.servers !== 1) {
-    throw new Error(`topology ${t} runs exactly one CLI server (got --servers ${opts.servers})`);
-  }
-  if (t === "isolated") {
-    if (opts.userTokensDir) throw new Error("--user-tokens-dir: isolated runs each user's own CLI (give it their token as its process identity); the flag is for shared CLIs");
-    if (opts.servers !== undefined) throw new Error("topology isolated spawns one CLI per user on demand; drop --servers");
-    if (gateways > 1) throw new Error("topology isolated on the local platform runs one gateway (it spawns the per-user CLIs itself)");
-  }
-  if ((t === "sticky" || t === "shared-storage") && opts.servers !== undefined && opts.servers < 1) {
-    throw new Error(`topology ${t} needs --servers >= 1`);
-  }
-}
-
-/** Waits for a gateway's readiness, on its admin listener (`adminUrl`). */
-export async function waitReady(adminUrl: string, timeoutMs: number): Promise<void> {
-  const url = adminUrl;
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url}/readyz`);
-      if (res.ok) return;
-      last = `${res.status} ${await res.text()}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await sleep(100);
-  }
-  throw new Error(`gateway ${url} not ready within ${timeoutMs} ms: ${last}`);
 }
