@@ -3,22 +3,15 @@
  * 503 draining, JSON with a code and Retry-After. Found by the fault soak: Fastify's own closing
  * answer was `{"error":"Service Unavailable",...}` with no code and no Retry-After.
  */
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseGatewayConfig } from "../topology/gateway-config.js";
-import { createGateway, type Gateway } from "./server.js";
+import { gatewayWithoutCli } from "../testing/gateway.js";
+import type { Gateway } from "./server.js";
 
 let gw: Gateway;
 
 beforeAll(async () => {
-  const cfg = parseGatewayConfig({
-    topology: "shared",
-    // No CLI is needed: the request under test never reaches one.
-    backends: { kind: "static", servers: [{ id: "cli-0", address: "127.0.0.1:9", tokenEnv: "CLI_TOKEN_CLI_0" }] },
-    auth: { kind: "static" },
-    logLevel: "silent",
-  });
-  gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: "c".repeat(32) }, log: pino({ level: "silent" }) });
+  // No CLI is needed: the request under test never reaches one.
+  gw = await gatewayWithoutCli();
 });
 afterAll(async () => {
   await gw?.drainAndStop();

@@ -5,26 +5,13 @@
  * the answer is the documented 503 turn_interrupted with Retry-After. Real CLI; the send is made to
  * fail as the SDK fails it.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gatewayFor } from "../testing/gateway.js";
-import { startOfflineCli, type OfflineCli } from "../testing/local.js";
-import type { Gateway } from "./server.js";
+import { describe, expect, it } from "vitest";
+import { gatewaySuite } from "../testing/gateway.js";
 
-const TOKEN = "d".repeat(32);
 const AUTH = { authorization: "Bearer alice-token-0123456789" };
-let cli: OfflineCli;
-let gw: Gateway;
+const suite = gatewaySuite("d".repeat(32), { topology: "collaborative" });
 
-beforeAll(async () => {
-  cli = await startOfflineCli(TOKEN);
-  gw = await gatewayFor(cli, { topology: "collaborative" });
-}, 120_000);
-afterAll(async () => {
-  await gw?.drainAndStop();
-  await cli?.stop();
-});
-
-type Patchable = { attached: Map<string, { session: { send: (...a: unknown[]) => Promise<unknown> } }> };
+type Patchable = { attached: { get(id: string): { session: { send: (...a: unknown[]) => Promise<unknown> } } | undefined } };
 
 describe("a turn whose connection is disposed while the CLI answers pings", () => {
   for (const [what, failure] of [
@@ -32,10 +19,10 @@ describe("a turn whose connection is disposed while the CLI answers pings", () =
     ["a JSON-RPC rejection object", { code: -32097, message: "Pending response rejected since connection got disposed" }],
   ] as const) {
     it(`answers 503 turn_interrupted with Retry-After (${what}), and the session goes on`, async () => {
-      const id = (await gw.app.inject({ method: "POST", url: "/v1/sessions", headers: AUTH, payload: {} })).json<{ sessionId: string }>().sessionId;
-      const send = (prompt: string) => gw.app.inject({ method: "POST", url: `/v1/sessions/${id}/messages`, headers: AUTH, payload: { prompt } });
+      const id = (await suite.gw.app.inject({ method: "POST", url: "/v1/sessions", headers: AUTH, payload: {} })).json<{ sessionId: string }>().sessionId;
+      const send = (prompt: string) => suite.gw.app.inject({ method: "POST", url: `/v1/sessions/${id}/messages`, headers: AUTH, payload: { prompt } });
       expect((await send("one")).statusCode).toBe(200);
-      const attached = (gw.sessions as unknown as Patchable).attached.get(id)!;
+      const attached = (suite.gw.sessions as unknown as Patchable).attached.get(id)!;
       attached.session.send = () => Promise.reject(failure);
       const r = await send("two");
       expect(r.statusCode, r.body).toBe(503);

@@ -6,43 +6,30 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gatewayFor } from "../testing/gateway.js";
-import { startOfflineCli, type OfflineCli } from "../testing/local.js";
-import type { Gateway } from "./server.js";
+import { describe, expect, it } from "vitest";
+import { gatewaySuite } from "../testing/gateway.js";
 import type { SessionRecord, Store } from "./store.js";
 
-const TOKEN = "l".repeat(32);
 const AUTH = { authorization: "Bearer alice-token-0123456789" };
-let cli: OfflineCli;
-let gw: Gateway;
-
-beforeAll(async () => {
-  cli = await startOfflineCli(TOKEN);
-  gw = await gatewayFor(cli);
-}, 120_000);
-afterAll(async () => {
-  await gw?.drainAndStop();
-  await cli?.stop();
-});
+const suite = gatewaySuite("l".repeat(32));
 
 describe("a record write that fails late", () => {
   it("is undone with the CLI session: neither the record nor the CLI state stays", async () => {
-    const store = gw.store as unknown as Record<string, unknown>;
+    const store = suite.gw.store as unknown as Record<string, unknown>;
     const original = store.createSession as Store["createSession"];
     let written: string | undefined;
     store.createSession = async (rec: SessionRecord) => {
       store.createSession = original;
-      await original.call(gw.store, rec);
+      await original.call(suite.gw.store, rec);
       written = rec.sessionId;
       throw new Error("Command timed out");
     };
-    const r = await gw.app.inject({ method: "POST", url: "/v1/sessions", headers: AUTH, payload: {} });
+    const r = await suite.gw.app.inject({ method: "POST", url: "/v1/sessions", headers: AUTH, payload: {} });
     expect(r.statusCode, r.body).toBe(503);
     expect(written, "the write landed").toBeDefined();
     await new Promise((res) => setTimeout(res, 300));
-    expect(existsSync(join(cli.cli.home, "session-state", written!)), "CLI state of the undone create").toBe(false);
-    expect(await gw.store.getSession(written!), "the record of the undone create").toBeUndefined();
-    expect((await gw.app.inject({ method: "GET", url: "/v1/sessions", headers: AUTH })).json<{ sessions: unknown[] }>().sessions).toEqual([]);
+    expect(existsSync(join(suite.cli.cli.home, "session-state", written!)), "CLI state of the undone create").toBe(false);
+    expect(await suite.gw.store.getSession(written!), "the record of the undone create").toBeUndefined();
+    expect((await suite.gw.app.inject({ method: "GET", url: "/v1/sessions", headers: AUTH })).json<{ sessions: unknown[] }>().sessions).toEqual([]);
   }, 60_000);
 });

@@ -6,25 +6,18 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseGatewayConfig } from "../topology/gateway-config.js";
+import { gatewayWithoutCli } from "../testing/gateway.js";
 import { ERROR_CODES, ROUTES } from "./api-routes.js";
 import { openApiPath } from "./openapi.js";
-import { createGateway, type Gateway } from "./server.js";
+import type { Gateway } from "./server.js";
 
 const AUTH = { authorization: "Bearer alice-token-0123456789" };
 let gw: Gateway;
 
 beforeAll(async () => {
   // Rooms included (collaborative); the CLI address answers nothing, which no route may turn into a 404.
-  const cfg = parseGatewayConfig({
-    topology: "collaborative",
-    backends: { kind: "static", servers: [{ id: "cli-0", address: "127.0.0.1:9", tokenEnv: "CLI_TOKEN_CLI_0" }] },
-    auth: { kind: "static" },
-    logLevel: "silent",
-  });
-  gw = await createGateway(cfg, { env: { GATEWAY_STATIC_TOKENS: '{"alice":"alice-token-0123456789"}', CLI_TOKEN_CLI_0: "t".repeat(32) }, log: pino({ level: "silent" }) });
+  gw = await gatewayWithoutCli({ topology: "collaborative" });
   await gw.app.ready();
 });
 afterAll(async () => {

@@ -5,31 +5,18 @@
  * must be a documented, retryable answer: 503 turn_interrupted, which tells the client to read the
  * room's history before resending. Real CLI; the history read is made to fail as the SDK fails it.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gatewayFor } from "../testing/gateway.js";
-import { startOfflineCli, type OfflineCli } from "../testing/local.js";
-import type { Gateway } from "./server.js";
+import { describe, expect, it } from "vitest";
+import { gatewaySuite } from "../testing/gateway.js";
 
-const TOKEN = "r".repeat(32);
 const AUTH = { authorization: "Bearer alice-token-0123456789" };
-let cli: OfflineCli;
-let gw: Gateway;
+const suite = gatewaySuite("r".repeat(32), { topology: "collaborative" });
 
-beforeAll(async () => {
-  cli = await startOfflineCli(TOKEN);
-  gw = await gatewayFor(cli, { topology: "collaborative" });
-}, 120_000);
-afterAll(async () => {
-  await gw?.drainAndStop();
-  await cli?.stop();
-});
-
-const post = (prompt: string) => gw.app.inject({ method: "POST", url: "/v1/rooms/lobby/messages", headers: AUTH, payload: { prompt } });
+const post = (prompt: string) => suite.gw.app.inject({ method: "POST", url: "/v1/rooms/lobby/messages", headers: AUTH, payload: { prompt } });
 
 describe("a room turn whose history cannot be read after the reply", () => {
   it("answers 503 turn_interrupted with Retry-After, not 500, and the room goes on", async () => {
     expect((await post("one")).json<{ turn: number }>().turn).toBe(1);
-    const attached = (gw.sessions as unknown as { attached: Map<string, { session: { getEvents: () => Promise<unknown> } }> }).attached.get("r-lobby")!;
+    const attached = (suite.gw.sessions as unknown as { attached: { get(id: string): { session: { getEvents: () => Promise<unknown> } } | undefined } }).attached.get("r-lobby")!;
     const getEvents = attached.session.getEvents.bind(attached.session);
     // What the SDK rejects with when the CLI's connection is disposed mid-call: an object, not an Error.
     attached.session.getEvents = () => Promise.reject({ code: -32097, message: "Pending response rejected since connection got disposed" });
