@@ -5,6 +5,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { IMAGE_UID, TMP_PATH } from "../../images/contract.js";
+import { COMPONENT_LABEL, INSTANCE_LABEL } from "../../topology/user-pod.js";
 
 export type ResourceRequirements = k8s.types.input.core.v1.ResourceRequirements;
 export type EnvVar = k8s.types.input.core.v1.EnvVar;
@@ -12,9 +13,8 @@ export type Container = k8s.types.input.core.v1.Container;
 export type PodSpec = k8s.types.input.core.v1.PodSpec;
 
 export const PART_OF = "copilot-scale-kit";
-export const COMPONENT_LABEL = "app.kubernetes.io/component";
-export const INSTANCE_LABEL = "app.kubernetes.io/instance";
-export const SERVER_ID_LABEL = "copilot-scale-kit.io/server-id";
+// The gateway's Pod spawner selects by the same labels: one definition, in topology/.
+export { COMPONENT_LABEL, INSTANCE_LABEL, SERVER_ID_LABEL } from "../../topology/user-pod.js";
 export const TENANT_LABEL = "copilot-scale-kit.io/tenant";
 /** Pods that may open connections to CLI servers and Redis (the gateway and its cleanup job). */
 export const BACKEND_CLIENT_LABEL = "copilot-scale-kit.io/backend-client";
