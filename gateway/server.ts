@@ -6,7 +6,7 @@ import { pino, type Logger } from "pino";
 import { GATEWAY_SECRET_ENV, type GatewayConfig } from "../topology/gateway-config.js";
 import { buildAdminApp, installAdminRoutes } from "./admin.js";
 import { buildApp } from "./app.js";
-import { jwtAuthenticator, oidcAuthenticator, staticAuthenticator, type Authenticator } from "./auth.js";
+import { createAuthenticator, type Env, requireEnv } from "./auth-config.js";
 import { runCleanup } from "./cleanup.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { StaticPool, type BackendPool } from "./pool.js";
@@ -21,7 +21,7 @@ import type { Store } from "./store.js";
 import { guardStore } from "./store-guard.js";
 import { createUserTokens } from "./user-tokens.js";
 
-export type Env = Record<string, string | undefined>;
+export type { Env } from "./auth-config.js";
 
 export interface GatewayOptions {
   env?: Env;
@@ -40,43 +40,6 @@ export const LOG_REDACT = ["gitHubToken", "*.gitHubToken", "token", "*.token", "
 export function gatewayLogger(cfg: Pick<GatewayConfig, "logLevel" | "replicaId">, destination?: NodeJS.WritableStream): Logger {
   const opts = { level: cfg.logLevel, base: { replica: cfg.replicaId }, redact: { paths: LOG_REDACT, censor: "[redacted]" } };
   return destination ? pino(opts, destination) : pino(opts);
-}
-
-export function requireEnv(env: Env, name: string, why: string): string {
-  const v = env[name];
-  if (!v) throw new Error(`environment variable ${name} is required (${why})`);
-  return v;
-}
-
-/** Secrets never come from GATEWAY_CONFIG; tokens that are too short to be secrets are refused. */
-export function createAuthenticator(cfg: GatewayConfig, env: Env, unsafe: UnsafeSwitches = {}): Authenticator {
-  if (cfg.auth.kind === "static") {
-    const raw = requireEnv(env, GATEWAY_SECRET_ENV.staticTokens, "auth.kind is static");
-    let tokens: Record<string, string>;
-    try {
-      tokens = JSON.parse(raw) as Record<string, string>;
-    } catch {
-      throw new Error(`${GATEWAY_SECRET_ENV.staticTokens} must be a JSON object {"user":"token"}`);
-    }
-    return staticAuthenticator(tokens);
-  }
-  const { issuer, audience, roomsClaim, userClaim, maxTokenLifetimeSeconds, clockToleranceSeconds } = cfg.auth;
-  const rules = {
-    issuer,
-    audience,
-    roomsClaim,
-    userClaim,
-    maxLifetimeSeconds: maxTokenLifetimeSeconds,
-    clockToleranceSeconds,
-    unsafeNoLifetimeLimit: unsafe["no-token-lifetime"],
-  };
-  if (cfg.auth.kind === "oidc") {
-    // The schema guarantees both for oidc.
-    return oidcAuthenticator({ ...rules, issuer: issuer!, audience: audience!, jwksUri: cfg.auth.jwksUri, algorithms: cfg.auth.algorithms });
-  }
-  const secret = requireEnv(env, GATEWAY_SECRET_ENV.jwtSecret, "auth.kind is jwt-hs256");
-  if (secret.length < 32) throw new Error(`${GATEWAY_SECRET_ENV.jwtSecret} must have at least 32 characters`);
-  return jwtAuthenticator({ ...rules, secret });
 }
 
 export async function createStore(cfg: GatewayConfig, env: Env, commandTimeoutMs: number | undefined = cfg.storeTimeoutSeconds * 1000): Promise<Store> {
