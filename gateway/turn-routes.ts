@@ -97,6 +97,9 @@ export function installTurnRoutes(app: FastifyInstance, deps: TurnRouteDeps): vo
       connection: "keep-alive",
       "x-copilot-server": backend.id,
     });
+    // Send the headers now, not with the first event: the client (and any proxy) sees the stream open
+    // while the model thinks, and a client that leaves before the first event is a client_gone.
+    res.flushHeaders();
     const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
     // onResponse never fires for a stream whose client left: count it here, with its own outcome.
     const route = req.routeOptions.url ?? "unmatched";
