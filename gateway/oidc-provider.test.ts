@@ -3,7 +3,9 @@
  * OpenID Certified implementation from npm; Dex could not be built here, see the README). Two
  * clients get tokens with the client_credentials grant (their `sub` is their client id, i.e. two
  * users); the provider restarts with a new signing key and its new tokens work with the same
- * authenticator; a token for another audience is refused.
+ * authenticator; a token for another audience, from another issuer, or living longer than the
+ * configured maximum is refused (no exp is checked with self-made tokens in oidc.test.ts: a real
+ * provider always sets one).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { oidcAuthenticator } from "./auth.js";
@@ -35,5 +37,21 @@ describe("oidc authenticator against oidc-provider", () => {
     expect((await auth.authenticate(`Bearer ${await tokenFor("bob")}`)).user).toBe("bob");
     // The old key is no longer published: its tokens are from an unknown key now.
     expect(await statusOf(auth.authenticate(`Bearer ${beforeRotation}`))).toBe(401);
+  });
+
+  it("refuses a real token from another issuer, and one whose lifetime is past the configured maximum", async () => {
+    const other = await startOidcProvider();
+    try {
+      const auth = oidcAuthenticator({ issuer, audience, algorithms: ["ES256"], roomsClaim: "rooms", maxLifetimeSeconds: 3600, clockToleranceSeconds: 30, jwksCooldownSeconds: 0 });
+      const own = await tokenFor("alice");
+      expect((await auth.authenticate(`Bearer ${own}`)).user, "the positive control").toBe("alice");
+      // Same clients, same audience, another issuer (and its own key): 401.
+      expect(await statusOf(auth.authenticate(`Bearer ${await other.tokenFor("alice")}`))).toBe(401);
+      // The provider issues 600 s tokens; a gateway that accepts at most 300 s refuses them.
+      const strict = oidcAuthenticator({ issuer, audience, algorithms: ["ES256"], roomsClaim: "rooms", maxLifetimeSeconds: 300, clockToleranceSeconds: 30, jwksCooldownSeconds: 0 });
+      expect(await statusOf(strict.authenticate(`Bearer ${own}`))).toBe(401);
+    } finally {
+      await other.close();
+    }
   });
 });
