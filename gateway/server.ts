@@ -4,6 +4,7 @@
  */
 import { pino, type Logger } from "pino";
 import { GATEWAY_SECRET_ENV, type GatewayConfig } from "../topology/gateway-config.js";
+import { TOPOLOGIES } from "../topology/topologies.js";
 import { buildAdminApp, installAdminRoutes } from "./admin.js";
 import { buildApp } from "./app.js";
 import { createAuthenticator, type Env, requireEnv } from "./auth-config.js";
@@ -74,7 +75,7 @@ export function createPool(
   if (cfg.backends.kind === "static") {
     const replicaIndex = Number(/(\d+)$/.exec(cfg.replicaId ?? "")?.[1] ?? 0);
     const leases =
-      deps && cfg.topology === "shared-storage"
+      deps && TOPOLOGIES[cfg.topology].sharedState
         ? { store: deps.store, metrics: deps.metrics, ttlMs: cfg.lifecycle.leaseTtlSeconds * 1000, disabled: deps.unsafe?.["no-lease"], replicaIndex }
         : undefined;
     return new StaticPool(
@@ -160,7 +161,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
 
   const lc = cfg.lifecycle;
   if (pool instanceof StaticPool && pool.mode !== "single") every(1_000, () => pool.refreshHealth());
-  if (pool instanceof StaticPool && cfg.topology === "shared-storage") {
+  if (pool instanceof StaticPool && TOPOLOGIES[cfg.topology].sharedState) {
     // Leases live while a session is attached here; one another server took over is detached.
     // Sessions attached here whose record was missing at the last tick (a create writes it just after attaching).
     let unrecorded = new Set<string>();

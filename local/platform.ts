@@ -10,7 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, unwatchFil
 import { dirname, join, resolve } from "node:path";
 import writeFileAtomic from "write-file-atomic";
 import type { FastifyInstance } from "fastify";
-import { backendTokenEnv, GATEWAY_SECRET_ENV, TOPOLOGIES, type GatewayConfigInput, type TargetDescriptor } from "../topology/index.js";
+import { backendTokenEnv, GATEWAY_SECRET_ENV, MULTI_SERVER_ROUTING, TOPOLOGIES, type GatewayConfigInput, type TargetDescriptor } from "../topology/index.js";
 import { resolveCliPath, startCliServer, type CliServerHandle } from "../gateway/cli-process.js";
 import type { SpawnRegistryEntry } from "../gateway/spawn-registry.js";
 import { startGatewayProcess, waitReady, type GatewayProcess } from "./gateway-process.js";
@@ -96,7 +96,7 @@ export class LocalPlatform {
 
     if (this.opts.store === "redis") await this.startRedisServer();
     await Promise.all(Array.from({ length: this.opts.servers }, (_, i) => this.startServer(`cli-${i}`)));
-    if (this.opts.topology === "isolated") this.watchSpawnRegistry();
+    if (TOPOLOGIES[this.opts.topology].routing === "per-user") this.watchSpawnRegistry();
 
     for (let i = 0; i < this.opts.gateways; i++) {
       const port = i === 0 && this.opts.port ? this.opts.port : await freePort();
@@ -181,7 +181,7 @@ export class LocalPlatform {
   }
 
   private backendsConfig(): GatewayConfigInput["backends"] {
-    if (this.opts.topology === "isolated") {
+    if (TOPOLOGIES[this.opts.topology].routing === "per-user") {
       return {
         kind: "spawn",
         cliPath: resolveCliPath(),
@@ -202,7 +202,7 @@ export class LocalPlatform {
   gatewayConfig(port: number, replica: number, adminPort = 0): { config: GatewayConfigInput; env: Record<string, string> } {
     const config = localGatewayConfig(this.opts, { port, adminPort, replica, backends: this.backendsConfig(), modelUrl: this.model!.url, runDir: this.runDir });
     const env: Record<string, string> = this.opts.oidc ? {} : { [GATEWAY_SECRET_ENV.jwtSecret]: this.jwtSecret };
-    if (this.opts.topology === "isolated" || this.opts.userTokensDir) env[GATEWAY_SECRET_ENV.serverIdKey] = this.serverIdKey;
+    if (TOPOLOGIES[this.opts.topology].routing === "per-user" || this.opts.userTokensDir) env[GATEWAY_SECRET_ENV.serverIdKey] = this.serverIdKey;
     if (this.redis) env[GATEWAY_SECRET_ENV.redisUrl] = this.redis.url;
     for (const srv of this.servers) env[backendTokenEnv(srv.id)] = srv.token;
     // shared-home is the platform's own switch (how it lays out homes); the others are the gateway's.
@@ -251,7 +251,7 @@ export class LocalPlatform {
    * by one so they route to it, as a rolling update of the gateway config would.
    */
   async addServer(): Promise<string> {
-    if (this.opts.topology !== "sticky" && this.opts.topology !== "shared-storage") {
+    if (!MULTI_SERVER_ROUTING.includes(TOPOLOGIES[this.opts.topology].routing)) {
       throw new Error(`adding a server is for sticky and shared-storage, not ${this.opts.topology}`);
     }
     const id = `cli-${this.servers.length}`;

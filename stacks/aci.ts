@@ -118,7 +118,7 @@ export const aciStackSchema = commonStackSchema.extend({ aci: aciSectionSchema }
         "or use the kubernetes platform (or Container Apps) for several replicas",
     });
   }
-  if (cfg.topology === "isolated" && cfg.tenants.length === 0) {
+  if (TOPOLOGIES[cfg.topology].routing === "per-user" && cfg.tenants.length === 0) {
     ctx.addIssue({ code: "custom", path: ["tenants"], message: "isolated on ACI needs static tenants, one CLI group each (e.g. tenants: [{user: alice}])" });
   }
   const ids = cfg.tenants.map((t) => t.user);

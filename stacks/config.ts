@@ -65,8 +65,8 @@ export function formatIssues(error: z.ZodError, source: string): Error {
 
 /** Servers in force: the explicit value, or the topology default (isolated counts tenants). */
 export function serverCount(cfg: Pick<CommonStackConfig, "topology" | "servers" | "tenants">): number {
-  if (cfg.topology === "isolated") return cfg.tenants.length;
-  if (cfg.topology === "shared" || cfg.topology === "collaborative") return 1;
+  if (TOPOLOGIES[cfg.topology].routing === "per-user") return cfg.tenants.length;
+  if (TOPOLOGIES[cfg.topology].routing === "single") return 1;
   return cfg.servers ?? TOPOLOGIES[cfg.topology].defaultServers;
 }
 

@@ -115,10 +115,10 @@ export const kubernetesStackSchema = commonStackSchema
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
     if (cfg.platform !== "kubernetes") issue(["platform"], `this is the Kubernetes stack program; platform is "${cfg.platform}"`);
     if (!TOPOLOGIES[cfg.topology].platforms.includes("kubernetes")) issue(["topology"], `${cfg.topology} cannot run on Kubernetes`);
-    if (cfg.topology === "shared-storage" && !cfg.kubernetes.sharedStorageClass) {
+    if (TOPOLOGIES[cfg.topology].sharedState && !cfg.kubernetes.sharedStorageClass) {
       issue(["kubernetes", "sharedStorageClass"], "shared-storage needs a ReadWriteMany storage class (e.g. azurefile-csi, efs-sc, nfs-client)");
     }
-    if (cfg.topology === "isolated") {
+    if (TOPOLOGIES[cfg.topology].routing === "per-user") {
       if (cfg.servers !== undefined) issue(["servers"], "isolated runs one server per user; remove servers");
       const { claimTtlSeconds } = cfg.kubernetes.perUser;
       if (cfg.tenants.length === 0 && claimTtlSeconds > 0 && claimTtlSeconds < cfg.lifecycle.sessionTtlSeconds) {
@@ -132,7 +132,7 @@ export const kubernetesStackSchema = commonStackSchema
     } else if (cfg.tenants.length > 0) {
       issue(["tenants"], `tenants apply only to the isolated topology, not ${cfg.topology}`);
     }
-    if ((cfg.topology === "shared" || cfg.topology === "collaborative") && cfg.servers !== undefined && cfg.servers !== 1) {
+    if (TOPOLOGIES[cfg.topology].routing === "single" && cfg.servers !== undefined && cfg.servers !== 1) {
       issue(["servers"], `${cfg.topology} runs exactly one CLI server; use sticky or shared-storage for more`);
     }
     if (cfg.kubernetes.loadBalancer && cfg.kubernetes.gatewayServiceType !== "LoadBalancer") {

@@ -15,6 +15,9 @@ export type RoutingMode =
   | "rendezvous" // users pinned by highest-random-weight hashing; no state sharing
   | "least-loaded"; // any server, guarded by a session lease in the store
 
+/** Routing over N interchangeable servers: the topologies that scale out by adding one. */
+export const MULTI_SERVER_ROUTING: readonly RoutingMode[] = ["rendezvous", "least-loaded"];
+
 export interface Topology {
   readonly name: TopologyName;
   readonly summary: string;

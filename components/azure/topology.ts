@@ -84,7 +84,7 @@ export interface AciServerPlan {
 /** Which CLI servers exist and which share each one mounts: shared exactly when the topology shares state. */
 export function planServers(args: Pick<AciTopologyArgs, "topology" | "servers" | "tenants" | "storage">): { servers: AciServerPlan[]; shares: ShareSpec[] } {
   const quota = args.storage.shareQuotaGi;
-  if (args.topology === "isolated") {
+  if (TOPOLOGIES[args.topology].routing === "per-user") {
     const servers = args.tenants.map((t) => ({ id: `user-${t.user}`, user: t.user, shareId: `user-${t.user}` }));
     const shares = args.tenants.map((t) => ({ id: `user-${t.user}`, quotaGi: t.storageGi ?? quota }));
     return { servers, shares };
@@ -165,7 +165,7 @@ export class AciTopology extends pulumi.ComponentResource {
           connectionToken,
           githubToken,
           state: storage.share(server.shareId),
-          sharedSessionState: args.topology === "shared-storage",
+          sharedSessionState: TOPOLOGIES[args.topology].sharedState,
           cpu: args.cli.cpu,
           memoryGb: args.cli.memoryGb,
           restartPolicy: args.cli.restartPolicy,

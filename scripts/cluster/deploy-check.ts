@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { GATEWAY_ADMIN_PORT, GATEWAY_PORT } from "../../images/contract.js";
-import { parseTarget, type TargetDescriptor, type TopologyName } from "../../topology/index.js";
+import { parseTarget, type TargetDescriptor, TOPOLOGIES, type TopologyName } from "../../topology/index.js";
 import { net } from "../../local/cluster/layout.js";
 import { engineStack } from "./engine.js";
 import { isolationChecks, type IsolationResult } from "./isolation-checks.js";
@@ -68,7 +68,7 @@ export function stackNamespace(stack: string): string {
 /** isolated without tenants: where the gateway creates the users' Pods, and its cap and cull timeout (the stack defaults). */
 function perUserOf(stack: string, topology: TopologyName): { namespace: string; maxServers: number; idleSeconds: number } | undefined {
   const k = kubernetesSection(stack);
-  if (topology !== "isolated" || k.tenants.length > 0) return undefined;
+  if (TOPOLOGIES[topology].routing !== "per-user" || k.tenants.length > 0) return undefined;
   return { namespace: k.perUser?.namespace ?? `${k.namespace ?? "copilot"}-users`, maxServers: k.perUser?.maxServers ?? 100, idleSeconds: k.perUser?.idleCullSeconds ?? 1800 };
 }
 
