@@ -4,6 +4,7 @@
  * drain-then-stop it. Which slot a request uses is the pool's (spawn-pool.ts); when an idle one is
  * stopped, the culler's (spawn-cull.ts).
  */
+import { restartBackoffMs } from "../topology/restart-backoff.js";
 import type { Logger } from "pino";
 import { Backend } from "./backends.js";
 import type { Metrics } from "./metrics.js";
@@ -157,7 +158,7 @@ export class SlotSupervisor {
       this.deps.changed();
       return;
     }
-    const delay = Math.min(30_000, 500 * 2 ** (slot.failures - 1));
+    const delay = restartBackoffMs(slot.failures, 500, 30_000);
     slot.restartTimer = setTimeout(() => {
       if (!slot.dead || slot.starting || this.deps.closed()) return;
       this.begin(slot).catch((err: Error) => {

@@ -2,6 +2,8 @@
  * The local platform's restart policy "always", like an orchestrator's: a process that exited is
  * started again after a delay, backing off while its start keeps failing, until the platform stops.
  */
+import { restartBackoffMs } from "../topology/restart-backoff.js";
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class RestartPolicy {
@@ -39,7 +41,7 @@ export class RestartPolicy {
         return;
       } catch (err) {
         this.log(`${name} restart ${attempt} failed: ${(err as Error).message}`);
-        await sleep(Math.min(10_000, this.delayMs * attempt));
+        await sleep(restartBackoffMs(attempt, this.delayMs, 10_000));
       }
     }
   }
