@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { type Feature, PROFILES } from "./features.js";
-import type { GatewayConfig, GatewayConfigInput } from "./gateway-config.js";
+import { type GatewayConfig, type GatewayConfigInput, identityFields } from "./gateway-config.js";
 import type { TargetSettings } from "./target.js";
 import type { TopologyName } from "./topologies.js";
 
@@ -85,13 +85,6 @@ export function gatewayAuth(auth: DeploymentAuth = { kind: "hs256" }): GatewayCo
   return { kind: "oidc", ...rest, clockToleranceSeconds: clockSkewSeconds };
 }
 
-const identityCaching = {
-  /** A token (or a user's lack of one) is reused this long before the source is asked again. */
-  cacheSeconds: z.number().int().min(0).max(86400).default(300),
-  /** A user the source has no token for: refused (403 github_identity_missing), or served with the CLI's own identity. */
-  missing: z.enum(["refuse", "service"]).default("refuse"),
-};
-
 /**
  * Each user's own GitHub identity on their sessions, as a deployment sets it: `kubernetes`, the
  * per-user Secrets scripts/user-credentials.ts writes (default namespace: the gateway's), or `http`,
@@ -104,10 +97,10 @@ export const deploymentIdentitySchema = z
     z.strictObject({
       source: z.literal("kubernetes"),
       namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a namespace name").optional(),
-      namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/, "lowercase letters, digits and '-', at most 21").default("copilot-u"),
-      ...identityCaching,
+      namePrefix: identityFields.namePrefix,
+      ...identityFields.caching,
     }),
-    z.strictObject({ source: z.literal("http"), url: z.url({ protocol: /^https?$/ }), timeoutSeconds: z.number().positive().max(60).default(5), ...identityCaching }),
+    z.strictObject({ source: z.literal("http"), url: identityFields.url, timeoutSeconds: identityFields.timeoutSeconds, ...identityFields.caching }),
   ])
   .default({ source: "none" });
 export type DeploymentIdentity = z.infer<typeof deploymentIdentitySchema>;

@@ -86,6 +86,19 @@ export const backendsSchema = z.discriminatedUnion("kind", [
 ]);
 export type BackendsConfig = z.infer<typeof backendsSchema>;
 
+/** The identity settings the gateway's section and a deployment's (topology/deployment.ts) share. */
+export const identityFields = {
+  namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/, "lowercase letters, digits and '-', at most 21").default("copilot-u"),
+  url: z.url({ protocol: /^https?$/ }),
+  timeoutSeconds: z.number().positive().max(60).default(5),
+  caching: {
+    /** A token (or a user's lack of one) is reused this long before the source is asked again. */
+    cacheSeconds: z.number().int().min(0).max(86400).default(300),
+    /** A user the source has no token for: refused (403 github_identity_missing), or served with the CLI's own identity. */
+    missing: z.enum(["refuse", "service"]).default("refuse"),
+  },
+};
+
 /**
  * Each user's own GitHub identity on their sessions (the SDK's session-level gitHubToken): where the
  * gateway gets a user's token (gateway/user-tokens.ts), and what a user without one gets.
@@ -97,18 +110,11 @@ export const identitySchema = z
     /** A folder with one file per user, named by the keyed id `user-<hmac>` (GATEWAY_SERVER_ID_KEY), holding the token. */
     z.object({ source: z.literal("dir"), dir: z.string().min(1) }),
     /** A Secret per user, `<namePrefix>-user-<hmac>-credentials` key `github-token` (what scripts/user-credentials.ts writes). */
-    z.object({ source: z.literal("kubernetes"), namespace: z.string().regex(dnsLabel, "a namespace name"), namePrefix: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/).default("copilot-u") }),
+    z.object({ source: z.literal("kubernetes"), namespace: z.string().regex(dnsLabel, "a namespace name"), namePrefix: identityFields.namePrefix }),
     /** The operator's hook: POST {user} with GATEWAY_IDENTITY_HOOK_TOKEN, answers {token, expiresInSeconds?} or 404. */
-    z.object({ source: z.literal("http"), url: z.url({ protocol: /^https?$/ }), timeoutSeconds: z.number().positive().max(60).default(5) }),
+    z.object({ source: z.literal("http"), url: identityFields.url, timeoutSeconds: identityFields.timeoutSeconds }),
   ])
-  .and(
-    z.object({
-      /** A token (or a user's lack of one) is reused this long before the source is asked again. */
-      cacheSeconds: z.number().int().min(0).max(86400).default(300),
-      /** A user the source has no token for: refused (403 github_identity_missing), or served with the CLI's own identity. */
-      missing: z.enum(["refuse", "service"]).default("refuse"),
-    }),
-  );
+  .and(z.object(identityFields.caching));
 export type IdentityConfig = z.infer<typeof identitySchema>;
 
 export const gatewayConfigSchema = z.object({
