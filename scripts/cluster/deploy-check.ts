@@ -56,9 +56,14 @@ interface KubernetesSection {
   perUser?: { namespace?: string; maxServers?: number; idleCullSeconds?: number };
 }
 
+/** A stack file's config, keyed as in the file (`copilot-scale-kit:kubernetes`, …). */
+export function stackFileConfig(stack: string): Record<string, unknown> {
+  return (parse(readFileSync(join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> }).config;
+}
+
 function kubernetesSection(stack: string): KubernetesSection & { tenants: unknown[] } {
-  const doc = parse(readFileSync(join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
-  return { ...(doc.config["copilot-scale-kit:kubernetes"] as KubernetesSection), tenants: (doc.config["copilot-scale-kit:tenants"] as unknown[]) ?? [] };
+  const config = stackFileConfig(stack);
+  return { ...(config["copilot-scale-kit:kubernetes"] as KubernetesSection), tenants: (config["copilot-scale-kit:tenants"] as unknown[]) ?? [] };
 }
 
 export function stackNamespace(stack: string): string {

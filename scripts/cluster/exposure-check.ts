@@ -6,21 +6,18 @@
  * HTTPRoute replaces the Ingress; then `pulumi destroy` leaves nothing. No ingress or Gateway
  * controller runs here, so no request goes through the Ingress or the route themselves.
  */
-import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { parse } from "yaml";
 import { GATEWAY_ADMIN_PORT, GATEWAY_PATHS, GATEWAY_PORT } from "../../images/contract.js";
+import { stackFileConfig, stackNamespace } from "./deploy-check.js";
 import { engineStack } from "./engine.js";
 import { kubectl, namespaceLeftovers, podsReady, serviceAddress } from "./kube.js";
 
 export const EXPOSURE_STACK = "local-exposure";
-const NAMESPACE = "kit-exposure";
+const NAMESPACE = stackNamespace(EXPOSURE_STACK);
 const KUBERNETES_KEY = "copilot-scale-kit:kubernetes";
 
 /** The stack file's kubernetes section with the Ingress swapped for an HTTPRoute on a Gateway named `public`. */
 function httpRouteOverride(): string {
-  const file = join(resolve(import.meta.dirname, "../.."), "stacks", `Pulumi.${EXPOSURE_STACK}.yaml`);
-  const section = (parse(readFileSync(file, "utf8")) as { config: Record<string, Record<string, unknown>> }).config[KUBERNETES_KEY]!;
+  const section = stackFileConfig(EXPOSURE_STACK)[KUBERNETES_KEY] as Record<string, unknown>;
   return JSON.stringify({ ...section, exposure: { kind: "httpRoute", hostnames: ["copilot.kit.test"], parentRefs: [{ name: "public", sectionName: "https" }] } });
 }
 
