@@ -125,6 +125,8 @@ export abstract class KitTopology extends pulumi.ComponentResource {
       );
     }
 
+    // Keys users' object names: per-user Pods' and per-user identity Secrets' (scripts/user-credentials.ts).
+    const serverIdKey = deriveSecret(args.secretSeed, `${instance}/gateway/server-id-key`);
     if (perUser) {
       this.userServers = new UserServers(
         `${instance}-user-servers`,
@@ -144,7 +146,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
           startTimeoutSeconds: perUser.startTimeoutSeconds,
           modelEgress: perUser.modelEgress,
           sharedGithubToken: perUser.sharedCredential ? args.githubToken : undefined,
-          serverIdKey: deriveSecret(args.secretSeed, `${instance}/gateway/server-id-key`),
+          serverIdKey,
         },
         child,
       );
@@ -159,8 +161,7 @@ export abstract class KitTopology extends pulumi.ComponentResource {
             namespace: args.namespace,
             source: identity.source,
             secretsNamespace: identity.source === "kubernetes" ? identity.namespace : undefined,
-            // The key scripts/user-credentials.ts names the users' Secrets with.
-            serverIdKey: deriveSecret(args.secretSeed, `${instance}/gateway/server-id-key`),
+            serverIdKey,
             hookToken: identity.source === "http" ? args.identityHookToken : undefined,
           },
           child,
