@@ -21,6 +21,11 @@ export interface CliServerOptions {
   startTimeoutMs?: number;
   /** Receives every line the CLI prints, prefixed by stream name. */
   onOutput?: (line: string) => void;
+  /**
+   * A cgroup directory the process joins before it execs the CLI (the local platform's CPU budget):
+   * joining first means nothing the CLI forks escapes the group, and the pid stays the CLI's.
+   */
+  cgroup?: string;
 }
 
 export interface CliServerHandle {
@@ -59,7 +64,11 @@ export async function startCliServer(opts: CliServerOptions): Promise<CliServerH
   if (opts.sessionIdleTimeoutSeconds && opts.sessionIdleTimeoutSeconds > 0) {
     args.push("--session-idle-timeout", String(opts.sessionIdleTimeoutSeconds));
   }
-  const child = spawn(cliPath, args, {
+  // sh writes its own pid into the group, then becomes the CLI (exec keeps the pid).
+  const [command, argv] = opts.cgroup
+    ? ["/bin/sh", ["-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroup, cliPath, ...args]]
+    : [cliPath, args];
+  const child = spawn(command, argv, {
     cwd: opts.home,
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",

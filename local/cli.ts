@@ -2,7 +2,7 @@
  * `npm run local -- up|down|status|token …` and `npm start` (= up, in the foreground).
  *   up --topology T [--servers N] [--gateways N] [--store memory|redis] [--idle-timeout S]
  *      [--session-ttl S] [--cli-idle-timeout S] [--max-cli-servers N] [--max-sessions N] [--lock-ttl S] [--port P]
- *      [--rate-limit N (requests per user per minute)]
+ *      [--rate-limit N (requests per user per minute)] [--cli-cpu CORES (cgroup CPU quota per CLI server)]
  *      [--max-user-sessions N] [--max-user-turns N (per-user quotas)] [--sse-heartbeat S]
  *      [--target-file PATH] [--detach]
  *   down [--target-file PATH]
@@ -37,6 +37,7 @@ const OPTIONS = {
   "lock-wait": { type: "string" },
   "drain-grace": { type: "string" },
   "model-latency-ms": { type: "string" },
+  "cli-cpu": { type: "string" },
   "restart-delay-ms": { type: "string" },
   "rate-limit": { type: "string" },
   "max-user-sessions": { type: "string" },
@@ -108,6 +109,7 @@ function toOptions(values: Values): LocalOptions {
     lockWaitSeconds: int(values, "lock-wait", 0),
     drainGraceSeconds: int(values, "drain-grace", 1),
     modelLatencyMs: int(values, "model-latency-ms"),
+    cliCpuCores: values["cli-cpu"] === undefined ? undefined : Number(values["cli-cpu"]),
     restartDelayMs: int(values, "restart-delay-ms"),
     rateLimitPerMinute: int(values, "rate-limit"),
     maxSessionsPerUser: int(values, "max-user-sessions", 1),

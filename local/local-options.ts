@@ -43,6 +43,8 @@ export interface LocalOptions {
   targetFile: string;
   runDir?: string;
   modelLatencyMs?: number;
+  /** CPU budget of every CLI server, in cores (a cgroup CPU quota each, like a container limit); absent = none. */
+  cliCpuCores?: number;
   /** Delay before a crashed process is restarted, like a container restart backoff. */
   restartDelayMs?: number;
   /** Comma-separated test switches passed to the gateway (see gateway/server.ts). Never for production. */
@@ -173,6 +175,8 @@ export function validateOptions(opts: LocalOptions): void {
     if (opts.servers !== undefined) throw new Error("topology isolated spawns one CLI per user on demand; drop --servers");
     if (gateways > 1) throw new Error("topology isolated on the local platform runs one gateway (it spawns the per-user CLIs itself)");
   }
+  if (opts.cliCpuCores !== undefined && t === "isolated") throw new Error("--cli-cpu budgets the platform's own CLI servers; isolated's are spawned by the gateway");
+  if (opts.cliCpuCores !== undefined && !(opts.cliCpuCores > 0)) throw new Error(`--cli-cpu must be a positive number of cores (got ${opts.cliCpuCores})`);
   if ((t === "sticky" || t === "shared-storage") && opts.servers !== undefined && opts.servers < 1) {
     throw new Error(`topology ${t} needs --servers >= 1`);
   }

@@ -19,6 +19,7 @@ import { prepareHome, SHARED_HOME, type HomeLayout } from "./homes.js";
 import { localDescriptor, type LocalOptions, localGatewayConfig, MODEL, validateOptions } from "./local-options.js";
 import { startMockModel } from "./mock-model.js";
 import { RestartPolicy } from "./restart-policy.js";
+import { CpuBudget } from "./cpu-budget.js";
 import { freePort } from "./ports.js";
 import { redisDir, startRedis, type RedisProcess } from "./redis-process.js";
 
@@ -40,6 +41,8 @@ export class LocalPlatform {
   private servers: Server[] = [];
   private gateways: { port: number; adminPort: number; proc: GatewayProcess }[] = [];
   private redis?: RedisProcess;
+  /** With cliCpuCores: the cgroup quota every CLI server runs under. */
+  cpuBudget?: CpuBudget;
   private readonly redisPassword = secret(18);
   private spawned: SpawnedServer[] = [];
   private stopping = false;
@@ -95,6 +98,7 @@ export class LocalPlatform {
     this.log(`mock model on ${this.model.url}`);
 
     if (this.opts.store === "redis") await this.startRedisServer();
+    if (this.opts.cliCpuCores) this.cpuBudget = new CpuBudget(this.opts.cliCpuCores);
     await Promise.all(Array.from({ length: this.opts.servers }, (_, i) => this.startServer(`cli-${i}`)));
     if (TOPOLOGIES[this.opts.topology].routing === "per-user") this.watchSpawnRegistry();
 
@@ -131,6 +135,7 @@ export class LocalPlatform {
       sessionIdleTimeoutSeconds: this.opts.idleTimeoutSeconds,
       env: this.cliEnv(),
       onOutput: (line) => appendFileSync(logFile, `${line}\n`),
+      cgroup: this.cpuBudget?.prepare(id),
     });
     const tap = previous?.tap ?? (this.opts.userTokensDir ? await this.startTap(id, handle.address) : undefined);
     const server: Server = { id, token, home, port: handle.port, handle, tap };
@@ -284,6 +289,7 @@ export class LocalPlatform {
     unwatchFile(this.spawnRegistryFile);
     await Promise.all(this.servers.map((s) => s.handle.stop()));
     await Promise.all(this.servers.map((s) => s.tap?.stop()));
+    this.cpuBudget?.removeAll();
     await this.redis?.stop();
     await this.model?.app.close();
     rmSync(this.targetFile, { force: true });

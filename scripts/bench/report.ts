@@ -4,6 +4,7 @@ import type { MemoryResult } from "./memory.js";
 import type { OverheadResult } from "./overhead.js";
 import type { RemapResult } from "./remap.js";
 import type { ScalingResult } from "./scaling.js";
+import { renderScaling, scalingTargets } from "./report-scaling.js";
 import type { StreamingResult } from "./streaming.js";
 import { round, type Summary } from "./stats.js";
 
@@ -78,12 +79,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       measured: st ? `${round(st.addedP50Ms)} ms at ${st.concurrency} concurrent streams, ${st.lostStreams} lost` : "pending",
       met: st ? st.addedP50Ms <= 2 && st.lostStreams === 0 : undefined,
     },
-    {
-      name: "2-server throughput over 1 server",
-      target: ">= 1.6x",
-      measured: s ? `${round(s.ratio)}x (${s.points.map((p) => `${p.servers}: ${round(p.turnsPerSecond)} turns/s`).join(", ")})` : "pending",
-      met: s ? s.ratio >= 1.6 : undefined,
-    },
+    ...scalingTargets(s),
   ];
 }
 
@@ -148,23 +144,7 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
       "",
     );
   }
-  if (r.scaling) {
-    const s = r.scaling.result;
-    lines.push(
-      "## Scaling",
-      "",
-      `Turns per second through one gateway, shared-storage topology (least-loaded routing), ${s.points[0]?.concurrency} concurrent persistent sessions sending back to back (${when(r.scaling)}).`,
-      "",
-      "| CLI servers | turns/s | turn p50 | turn p99 | turns per server | cores busy: CLIs / gateway / bench+mock model |",
-      "| --- | --- | --- | --- | --- | --- |",
-      ...s.points.map(
-        (p) =>
-          `| ${p.servers} | ${round(p.turnsPerSecond)} | ${ms(p.turnMs.p50)} | ${ms(p.turnMs.p99)} | ${Object.values(p.spread).join(" / ")} | ${p.coresUsed ? `${round(p.coresUsed.cliServers)} / ${round(p.coresUsed.gateway)} / ${round(p.coresUsed.benchAndMockModel)}` : "-"} |`,
-      ),
-      `| ratio | ${round(s.ratio)}x | | | | |`,
-      "",
-    );
-  }
+  if (r.scaling) lines.push(...renderScaling(r.scaling.result, when(r.scaling)));
   if (r.remap) {
     const x = r.remap.result;
     lines.push(

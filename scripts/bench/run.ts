@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory] [--out docs/benchmarks] [--lock-baseline <checkout>] [--stream-concurrency N]`
+ * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory,streaming] [--out docs/benchmarks] [--lock-baseline <checkout>]
+ *   [--stream-concurrency N] [--cli-cpu CORES] [--scaling-servers 1,2,3] [--sessions-per-server N] [--scaling-seconds S]`
  * Runs the benchmarks on the local platform and writes <out>.json and <out>.md. With --only, the
  * other sections of an existing results file are kept (each section records when it was measured).
  * Hand-written notes below `<!-- notes -->` in <out>.md survive regeneration.
@@ -13,7 +14,7 @@ import { measureMemory } from "./memory.js";
 import { measureOverhead } from "./overhead.js";
 import { measureRemap } from "./remap.js";
 import { checkTargets, renderMarkdown, SECTIONS, type BenchResults, type Machine, type Section } from "./report.js";
-import { measureScaling } from "./scaling.js";
+import { measureScaling, type ScalingOptions } from "./scaling.js";
 import { measureStreaming } from "./streaming.js";
 
 /** Installed version of a package (their `exports` hide package.json from require). */
@@ -38,6 +39,7 @@ interface BenchOptions {
   lockBaseline?: string;
   /** Concurrent SSE turns of the streaming section (default 1,000). */
   streamConcurrency?: number;
+  scaling: ScalingOptions;
 }
 
 const commitOf = (dir: string) => execFileSync("git", ["-C", dir, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
@@ -45,14 +47,32 @@ const commitOf = (dir: string) => execFileSync("git", ["-C", dir, "rev-parse", "
 const MEASURE: Record<Section, (o: BenchOptions) => Promise<unknown>> = {
   overhead: () => measureOverhead(),
   lockHandoff: (o) => measureLockHandoff(o.lockBaseline ? { baselineDir: o.lockBaseline, baselineName: `commit ${commitOf(o.lockBaseline)}` } : {}),
-  scaling: () => measureScaling(),
+  scaling: (o) => measureScaling(o.scaling),
   remap: async () => measureRemap(),
   memory: () => measureMemory(),
   streaming: (o) => measureStreaming(o.streamConcurrency),
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: "string" }, out: { type: "string", default: "docs/benchmarks" }, "lock-baseline": { type: "string" }, "stream-concurrency": { type: "string" } } });
+  const { values } = parseArgs({
+    options: {
+      only: { type: "string" },
+      out: { type: "string", default: "docs/benchmarks" },
+      "lock-baseline": { type: "string" },
+      "stream-concurrency": { type: "string" },
+      "cli-cpu": { type: "string" },
+      "scaling-servers": { type: "string" },
+      "sessions-per-server": { type: "string" },
+      "scaling-seconds": { type: "string" },
+    },
+  });
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const scaling: ScalingOptions = {
+    cliCpuCores: num(values["cli-cpu"]),
+    serverCounts: values["scaling-servers"]?.split(",").map(Number),
+    sessionsPerServer: num(values["sessions-per-server"]),
+    seconds: num(values["scaling-seconds"]),
+  };
   const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...SECTIONS];
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section "${s}": choose from ${SECTIONS.join(", ")}`);
   const jsonPath = `${values.out}.json`;
@@ -63,7 +83,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const loadAverage = loadavg()[0];
     console.log(`bench ${section}…`);
-    const result = await MEASURE[section]({ lockBaseline: values["lock-baseline"], streamConcurrency: values["stream-concurrency"] ? Number(values["stream-concurrency"]) : undefined });
+    const result = await MEASURE[section]({ lockBaseline: values["lock-baseline"], streamConcurrency: num(values["stream-concurrency"]), scaling });
     (results as unknown as Record<string, unknown>)[section] = { measuredAt: new Date(started).toISOString(), loadAverage, result };
     console.log(`bench ${section} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }

@@ -1,12 +1,20 @@
 /**
- * Scaling: turns per second through the gateway with 1 and with 2 CLI servers at a fixed
- * concurrency. shared-storage leases each session to the least-loaded server on its first turn, so
- * the sessions split evenly; every worker holds one persistent session and sends turns back to
- * back. The warm-up covers the first turns (lease claims and the resumes they cause).
+ * Scaling with equal CPU budgets: turns per second through one gateway with 1, 2 and 3 CLI servers,
+ * each server in its own cgroup with the same CPU quota (`cliCpuCores`), for sticky (users pinned
+ * by rendezvous hashing; names chosen so every server gets the same number) and shared-storage
+ * (each session leased to the least-loaded server on its first turn). Every worker holds one
+ * persistent session and sends turns back to back; `sessionsPerServer` workers per server keep each
+ * budget saturated, which the cgroups' throttling counters show. Both topologies use the memory
+ * store (one gateway replica).
  */
+import { rendezvous } from "../../gateway/routing.js";
 import { parseMarker } from "../load/checks.js";
 import { cpuSecondsOf, GatewayClient, sleep, withPlatform } from "./harness.js";
+import { machineCpu } from "./machine-cpu.js";
+import { pinnedUsers } from "./pinned-users.js";
 import { summarize, type Summary } from "./stats.js";
+
+export type ScalingTopology = "sticky" | "shared-storage";
 
 export interface ThroughputPoint {
   servers: number;
@@ -17,31 +25,60 @@ export interface ThroughputPoint {
   turnMs: Summary;
   /** Turns answered per server id in the measured window, from x-copilot-server. */
   spread: Record<string, number>;
-  /** Cores busy during the window, per process: where the CPU went (the machine has `cores`). */
-  coresUsed?: { gateway: number; cliServers: number; benchAndMockModel: number };
+  /** Cores busy during the window: the kit's processes, and the whole machine (everyone's work). */
+  coresUsed?: { gateway: number; cliServers: number; benchAndMockModel: number; machine?: number };
+  /** Per server: share of the CFS periods with work in which it used its whole quota. */
+  throttledShare?: number[];
+  gatewayCpuMsPerTurn?: number;
+}
+
+export interface ScalingSeries {
+  topology: ScalingTopology;
+  points: ThroughputPoint[];
 }
 
 export interface ScalingResult {
-  points: ThroughputPoint[];
-  /** turns/s with 2 servers over turns/s with 1. */
-  ratio: number;
+  /** CPU budget of every CLI server (cgroup quota); absent in the 2026-11-22 run (no budget). */
+  cliCpuCores?: number;
+  sessionsPerServer?: number;
+  series?: ScalingSeries[];
+  /** The 2026-11-22 shape: shared-storage, 1 and 2 servers, no budget. */
+  points?: ThroughputPoint[];
+  ratio?: number;
 }
 
-async function throughput(servers: number, concurrency: number, seconds: number): Promise<ThroughputPoint> {
-  return withPlatform({ topology: "shared-storage", servers }, async (_p, target) => {
+export interface ScalingOptions {
+  cliCpuCores?: number;
+  serverCounts?: number[];
+  topologies?: ScalingTopology[];
+  sessionsPerServer?: number;
+  seconds?: number;
+}
+
+async function throughput(topology: ScalingTopology, servers: number, o: Required<ScalingOptions>): Promise<ThroughputPoint> {
+  const concurrency = o.sessionsPerServer * servers;
+  return withPlatform({ topology, servers, cliCpuCores: o.cliCpuCores, maxSessionsPerServer: concurrency + 10 }, async (platform, target) => {
     const gatewayPid = target.gateways![0]!.pid;
+    const ids = target.servers.map((s) => s.id);
     const cliPids = target.servers.map((s) => s.pid!);
     const cpu = () => ({
       gateway: cpuSecondsOf(gatewayPid),
       cliServers: cliPids.reduce((n, pid) => n + cpuSecondsOf(pid), 0),
       benchAndMockModel: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+      machine: machineCpu().busySeconds,
+      throttling: ids.map((id) => platform.cpuBudget!.throttling(id)),
     });
+    // sticky: names pinned evenly; shared-storage: any names (the lease picks the server).
+    const names =
+      topology === "sticky"
+        ? Object.values(pinnedUsers("bench-scale", ids, Object.fromEntries(ids.map((id) => [id, o.sessionsPerServer])), rendezvous)).flat()
+        : Array.from({ length: concurrency }, (_, i) => `bench-scale-${i}`);
     const spread: Record<string, number> = {};
     // One at a time: least-loaded routing counts attached sessions, so concurrent creates would all
     // see the same loads and pile onto one server.
     const workers: { gw: GatewayClient; id: string; turn: number }[] = [];
-    for (let i = 0; i < concurrency; i++) {
-      const gw = await GatewayClient.forUser(target, `bench-scale-${i}`);
+    for (const name of names) {
+      const gw = await GatewayClient.forUser(target, name);
       workers.push({ gw, id: await gw.createSession(), turn: 0 });
     }
     const run = async (untilMs: number, into?: number[]) => {
@@ -60,25 +97,45 @@ async function throughput(servers: number, concurrency: number, seconds: number)
         }),
       );
     };
-    await run(performance.now() + 3_000); // warm-up: attach, JIT, caches
+    await run(performance.now() + 4_000); // warm-up: attach, lease claims, JIT, caches
     await sleep(200);
     const samples: number[] = [];
     const before = cpu();
     const t0 = performance.now();
-    await run(t0 + seconds * 1000, samples);
+    await run(t0 + o.seconds * 1000, samples);
     const elapsed = (performance.now() - t0) / 1000;
     const after = cpu();
-    const coresUsed = {
-      gateway: (after.gateway - before.gateway) / elapsed,
-      cliServers: (after.cliServers - before.cliServers) / elapsed,
-      benchAndMockModel: (after.benchAndMockModel - before.benchAndMockModel) / elapsed,
+    const rate = (k: "gateway" | "cliServers" | "benchAndMockModel" | "machine") => (after[k] - before[k]) / elapsed;
+    return {
+      servers,
+      concurrency,
+      seconds: o.seconds,
+      turns: samples.length,
+      turnsPerSecond: samples.length / o.seconds,
+      turnMs: summarize(samples),
+      spread,
+      coresUsed: { gateway: rate("gateway"), cliServers: rate("cliServers"), benchAndMockModel: rate("benchAndMockModel"), machine: rate("machine") },
+      throttledShare: after.throttling.map((t, i) => (t.throttled - before.throttling[i]!.throttled) / Math.max(1, t.periods - before.throttling[i]!.periods)),
+      gatewayCpuMsPerTurn: ((after.gateway - before.gateway) * 1000) / samples.length,
     };
-    return { servers, concurrency, seconds, turns: samples.length, turnsPerSecond: samples.length / seconds, turnMs: summarize(samples), spread, coresUsed };
   });
 }
 
-export async function measureScaling(concurrency = 16, seconds = 20): Promise<ScalingResult> {
-  const one = await throughput(1, concurrency, seconds);
-  const two = await throughput(2, concurrency, seconds);
-  return { points: [one, two], ratio: two.turnsPerSecond / one.turnsPerSecond };
+export async function measureScaling(opts: ScalingOptions = {}): Promise<ScalingResult> {
+  const o: Required<ScalingOptions> = {
+    cliCpuCores: opts.cliCpuCores ?? 0.5,
+    serverCounts: opts.serverCounts ?? [1, 2, 3],
+    topologies: opts.topologies ?? ["sticky", "shared-storage"],
+    sessionsPerServer: opts.sessionsPerServer ?? 8,
+    seconds: opts.seconds ?? 20,
+  };
+  const series: ScalingSeries[] = o.topologies.map((topology) => ({ topology, points: [] }));
+  // Topologies alternate at each server count, so drift on a shared machine hits both alike.
+  for (const n of o.serverCounts) {
+    for (const s of series) {
+      console.log(`  scaling ${s.topology}, ${n} server(s) at ${o.cliCpuCores} core each…`);
+      s.points.push(await throughput(s.topology, n, o));
+    }
+  }
+  return { cliCpuCores: o.cliCpuCores, sessionsPerServer: o.sessionsPerServer, series };
 }
