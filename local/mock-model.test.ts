@@ -28,6 +28,21 @@ describe("mock model", () => {
     expect(mockReply([{ role: "user", content: "wait [sleep:250]" }]).sleepMs).toBe(250);
   });
 
+  it("counts the replies it is holding back ([sleep:]), and only those", async () => {
+    const stats = () => fetch(url.replace(/\/v1$/, "/mock/stats")).then((r) => r.json() as Promise<{ requests: number; holding: number }>);
+    const post = (content: string) =>
+      fetch(`${url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [{ role: "user", content }] }) });
+    await (await post("quick")).text();
+    expect((await stats()).holding).toBe(0);
+    let done = false;
+    const held = post("hold [sleep:300]").then((r) => r.text()).finally(() => (done = true));
+    let seen = 0;
+    while (!done && seen === 0) seen = (await stats()).holding;
+    expect(seen).toBe(1);
+    await held;
+    expect((await stats()).holding).toBe(0);
+  });
+
   it("serves non-streaming completions deterministically", async () => {
     const req = { model: "m", messages: [{ role: "user", content: "hello" }] };
     const post = () =>

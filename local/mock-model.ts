@@ -63,13 +63,15 @@ export function buildMockModel(opts: MockModelOptions = {}): FastifyInstance {
   const latencyMs = opts.latencyMs ?? 0;
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
   let requests = 0;
+  /** Replies being delayed now (latency or [sleep:]): turns a benchmark holds open. */
+  let holding = 0;
 
   app.get("/v1/models", async () => ({
     object: "list",
     data: [{ id: modelName, object: "model", created: 0, owned_by: "copilot-scale-kit" }],
   }));
 
-  app.get("/mock/stats", async () => ({ requests }));
+  app.get("/mock/stats", async () => ({ requests, holding }));
 
   app.post<{ Body: { model?: string; messages?: ChatMessage[]; stream?: boolean } }>(
     "/v1/chat/completions",
@@ -80,7 +82,10 @@ export function buildMockModel(opts: MockModelOptions = {}): FastifyInstance {
         return reply.code(400).send({ error: { message: "messages must be an array", type: "invalid_request_error" } });
       }
       const { text, sleepMs } = mockReply(body.messages);
-      await sleep(latencyMs + sleepMs);
+      if (latencyMs + sleepMs > 0) {
+        holding++;
+        await sleep(latencyMs + sleepMs).finally(() => holding--);
+      }
       const model = body.model ?? modelName;
       const id = `chatcmpl-mock-${requests}`;
       const created = 0;

@@ -25,7 +25,8 @@ export async function withPlatform<T>(
 export class GatewayClient {
   private constructor(
     readonly base: string,
-    private readonly token: string,
+    /** The user's bearer token (the streaming bench sends its own SSE requests). */
+    readonly token: string,
   ) {}
 
   static async forUser(target: TargetDescriptor, user: string, gateway = 0): Promise<GatewayClient> {

@@ -5,6 +5,7 @@ import type { OverheadResult } from "./overhead.js";
 import type { RemapResult } from "./remap.js";
 import type { ScalingResult } from "./scaling.js";
 import { renderScaling, scalingTargets } from "./report-scaling.js";
+import { renderStreaming, streamingTarget } from "./report-streaming.js";
 import type { StreamingResult } from "./streaming.js";
 import { round, type Summary } from "./stats.js";
 
@@ -73,12 +74,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       measured: mem ? `${round(mem.rssMiB)} MiB at ${mem.sessions} sessions${mem.runtime ? ` (${mem.runtime})` : ""}` : "pending",
       met: mem ? mem.sessions >= 10_000 && mem.rssMiB <= 100 : undefined,
     },
-    {
-      name: "streaming: first delta added by the gateway at p50, no stream lost",
-      target: "<= 2 ms, 0 lost",
-      measured: st ? `${round(st.addedP50Ms)} ms at ${st.concurrency} concurrent streams, ${st.lostStreams} lost` : "pending",
-      met: st ? st.addedP50Ms <= 2 && st.lostStreams === 0 : undefined,
-    },
+    streamingTarget(st),
     ...scalingTargets(s),
   ];
 }
@@ -176,23 +172,7 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
       "",
     );
   }
-  if (r.streaming) {
-    const x = r.streaming.result;
-    const row = (what: string, v: Summary) => `| ${what} | ${ms(v.p50)} | ${v.p90 === undefined ? "-" : ms(v.p90)} | ${ms(v.p99)} | ${ms(v.max)} |`;
-    lines.push(
-      "## Streaming at scale",
-      "",
-      `${x.concurrency} SSE turns at once through one gateway replica beside ${x.concurrency} direct SDK turns on the same CLI, mock model delay ${x.modelDelayMs} ms; time to the first delta (${when(r.streaming)}).`,
-      "",
-      "| path | p50 | p90 | p99 | max |",
-      "| --- | --- | --- | --- | --- |",
-      row("gateway (SSE)", x.gatewayFirstDeltaMs),
-      row("direct SDK", x.directFirstDeltaMs),
-      "",
-      `Added at p50: ${ms(x.addedP50Ms)}; streams lost: ${x.lostStreams}; gateway RSS ${round(x.gatewayRssMiB.before)} → peak ${round(x.gatewayRssMiB.peak)} MiB; gateway CPU ${round(x.gatewayCpuMsPerTurn)} ms per turn.`,
-      "",
-    );
-  }
+  if (r.streaming) lines.push(...renderStreaming(r.streaming.result, when(r.streaming)));
   const pending = SECTIONS.filter((k) => !r[k]);
   if (pending.length) lines.push(`Not measured yet: ${pending.join(", ")}.`, "");
   lines.push("<!-- notes -->", notes.trim(), "");

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory,streaming] [--out docs/benchmarks] [--lock-baseline <checkout>]
- *   [--stream-concurrency N] [--cli-cpu CORES] [--scaling-servers 1,2,3] [--sessions-per-server N] [--scaling-seconds S]`
+ *   [--stream-concurrency N] [--stream-servers N] [--stream-hold-ms MS] [--probe-pairs N] [--cli-cpu CORES] [--scaling-servers 1,2,3] [--sessions-per-server N] [--scaling-seconds S]`
  * Runs the benchmarks on the local platform and writes <out>.json and <out>.md. With --only, the
  * other sections of an existing results file are kept (each section records when it was measured).
  * Hand-written notes below `<!-- notes -->` in <out>.md survive regeneration.
@@ -15,7 +15,7 @@ import { measureOverhead } from "./overhead.js";
 import { measureRemap } from "./remap.js";
 import { checkTargets, renderMarkdown, SECTIONS, type BenchResults, type Machine, type Section } from "./report.js";
 import { measureScaling, type ScalingOptions } from "./scaling.js";
-import { measureStreaming } from "./streaming.js";
+import { measureStreaming, type StreamingOptions } from "./streaming.js";
 
 /** Installed version of a package (their `exports` hide package.json from require). */
 const versionOf = (pkg: string) =>
@@ -37,8 +37,7 @@ export function machineFacts(): Machine {
 interface BenchOptions {
   /** A checkout of the kit at an older commit whose lock store runs next to this one. */
   lockBaseline?: string;
-  /** Concurrent SSE turns of the streaming section (default 1,000). */
-  streamConcurrency?: number;
+  streaming: StreamingOptions;
   scaling: ScalingOptions;
 }
 
@@ -50,7 +49,7 @@ const MEASURE: Record<Section, (o: BenchOptions) => Promise<unknown>> = {
   scaling: (o) => measureScaling(o.scaling),
   remap: async () => measureRemap(),
   memory: () => measureMemory(),
-  streaming: (o) => measureStreaming(o.streamConcurrency),
+  streaming: (o) => measureStreaming(o.streaming),
 };
 
 async function main(): Promise<void> {
@@ -60,6 +59,9 @@ async function main(): Promise<void> {
       out: { type: "string", default: "docs/benchmarks" },
       "lock-baseline": { type: "string" },
       "stream-concurrency": { type: "string" },
+      "stream-servers": { type: "string" },
+      "stream-hold-ms": { type: "string" },
+      "probe-pairs": { type: "string" },
       "cli-cpu": { type: "string" },
       "scaling-servers": { type: "string" },
       "sessions-per-server": { type: "string" },
@@ -73,6 +75,12 @@ async function main(): Promise<void> {
     sessionsPerServer: num(values["sessions-per-server"]),
     seconds: num(values["scaling-seconds"]),
   };
+  const streaming: StreamingOptions = {
+    streams: num(values["stream-concurrency"]),
+    loadServers: num(values["stream-servers"]),
+    holdMs: num(values["stream-hold-ms"]),
+    probePairs: num(values["probe-pairs"]),
+  };
   const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...SECTIONS];
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section "${s}": choose from ${SECTIONS.join(", ")}`);
   const jsonPath = `${values.out}.json`;
@@ -83,7 +91,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const loadAverage = loadavg()[0];
     console.log(`bench ${section}…`);
-    const result = await MEASURE[section]({ lockBaseline: values["lock-baseline"], streamConcurrency: num(values["stream-concurrency"]), scaling });
+    const result = await MEASURE[section]({ lockBaseline: values["lock-baseline"], streaming, scaling });
     (results as unknown as Record<string, unknown>)[section] = { measuredAt: new Date(started).toISOString(), loadAverage, result };
     console.log(`bench ${section} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }

@@ -1,35 +1,75 @@
 /**
- * Streaming at scale: `concurrency` SSE turns at once through one gateway replica, each on its own
- * persistent session, beside as many direct SDK turns on the same CLI server at the same moment (so
- * both see the same load), with the mock model waiting `modelDelayMs` before it answers. Measures
- * time to the first delta on each path, the gateway's RSS and CPU over the window, and that every
- * stream ended with its `done` event (none lost).
+ * Streaming at scale: `streams` SSE turns open at once through ONE gateway replica, spread evenly
+ * over `loadServers` CLI servers (sticky; user names pinned by rendezvous hashing), every load turn
+ * held by the mock model for `holdMs` (`[sleep:]`) so that all of them are open at the same time.
+ * The gateway's added time to first delta is measured apart from the loaded CLIs' queues: probe
+ * pairs, one SSE turn through the gateway and one direct SDK turn (alternating which goes first,
+ * one at a time), on one more CLI server that carries no load, before the load (idle) and while
+ * every load stream is open (the model holds all of them). Also the replica's RSS and CPU, and
+ * that every load stream ended with `done` carrying its own reply (none lost).
  */
 import { CopilotClient, RuntimeConnection, type CopilotSession, type SessionConfig } from "@github/copilot-sdk";
-import { mintToken } from "../../topology/tokens.js";
-import { cpuSecondsOf, GatewayClient, memoryOf, pool, withPlatform } from "./harness.js";
+import { rendezvous } from "../../gateway/routing.js";
+import { parseMarker } from "../load/checks.js";
+import { cpuSecondsOf, GatewayClient, memoryOf, pool, sleep, withPlatform } from "./harness.js";
+import { pinnedUsers } from "./pinned-users.js";
 import { summarize, type Summary } from "./stats.js";
+
+export type ProbePhaseName = "idle" | "opening" | "open" | "closing";
+
+export interface ProbePhase {
+  /** idle: before the load; opening: load turns still reaching the model; open: the model holds every load turn; closing: load streams ending. */
+  phase: ProbePhaseName;
+  pairs: number;
+  gatewayFirstDeltaMs: Summary;
+  directFirstDeltaMs: Summary;
+  /** Per pair: gateway − direct (same moment, same CLI). */
+  differenceMs: Summary;
+}
 
 export interface StreamingResult {
   concurrency: number;
   modelDelayMs: number;
-  /** Time from sending the turn to its first delta. */
+  loadServers?: number;
+  /** Most load turns the model held at once: streams open at the same moment. */
+  openAtOnce?: number;
+  probes?: ProbePhase[];
+  /** Load streams: time to the first delta (the hold included). */
   gatewayFirstDeltaMs: Summary;
-  directFirstDeltaMs: Summary;
-  /** gateway p50 − direct p50. */
+  /** The 2026-11-28 shape: direct SDK turns beside the load on the same CLI. */
+  directFirstDeltaMs?: Summary;
+  /** With probes: median per-pair difference while every stream is open; before: gateway p50 − direct p50. */
   addedP50Ms: number;
   lostStreams: number;
   gatewayRssMiB: { before: number; peak: number };
-  /** Gateway CPU seconds over the window, per turn. */
+  /** Gateway CPU over the load window over the turns it streamed (load and probe turns). */
   gatewayCpuMsPerTurn: number;
+  /** The loaded CLI servers' RSS, summed, while every stream was open. */
+  cliRssMiB?: number;
 }
 
-/** One SSE turn through the gateway: ms to the first delta event, and whether `done` arrived. */
-async function gatewayStream(base: string, token: string, id: string, prompt: string): Promise<{ firstMs: number; done: boolean }> {
+export interface StreamingOptions {
+  streams?: number;
+  loadServers?: number;
+  holdMs?: number;
+  probePairs?: number;
+}
+
+/** Sessions per load user (the gateway's per-user turn cap is 64 locally). */
+const SESSIONS_PER_USER = 25;
+
+interface StreamOutcome {
+  firstMs: number;
+  done: boolean;
+  content?: string;
+}
+
+/** One SSE turn through the gateway: ms to the first delta event, and the `done` event's reply. */
+async function gatewayStream(gw: GatewayClient, id: string, prompt: string): Promise<StreamOutcome> {
   const t0 = performance.now();
-  const res = await fetch(`${base}/v1/sessions/${id}/messages`, {
+  const res = await fetch(`${gw.base}/v1/sessions/${id}/messages`, {
     method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "text/event-stream" },
+    headers: { authorization: `Bearer ${gw.token}`, "content-type": "application/json", accept: "text/event-stream" },
     body: JSON.stringify({ prompt }),
   });
   let firstMs = NaN;
@@ -37,13 +77,16 @@ async function gatewayStream(base: string, token: string, id: string, prompt: st
   const decoder = new TextDecoder();
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     text += decoder.decode(chunk, { stream: true });
-    if (Number.isNaN(firstMs) && text.includes("event: delta")) firstMs = performance.now() - t0;
+    if (Number.isNaN(firstMs) && text.includes("event: delta")) {
+      firstMs = performance.now() - t0;
+    }
   }
-  return { firstMs, done: res.status === 200 && text.includes("event: done") };
+  const done = /event: done\ndata: (.*)\n/.exec(text)?.[1];
+  return { firstMs, done: res.status === 200 && done !== undefined, content: done ? (JSON.parse(done) as { content?: string }).content : undefined };
 }
 
-/** One direct SDK turn: ms to the first delta, and whether the turn ended idle. */
-async function directStream(session: CopilotSession, prompt: string): Promise<{ firstMs: number; done: boolean }> {
+/** One direct SDK turn: ms to the first delta, and whether the turn ended. */
+async function directStream(session: CopilotSession, prompt: string): Promise<StreamOutcome> {
   const t0 = performance.now();
   let firstMs = NaN;
   const off = session.on((event) => {
@@ -57,58 +100,115 @@ async function directStream(session: CopilotSession, prompt: string): Promise<{ 
   }
 }
 
-export async function measureStreaming(concurrency = 1_000, modelDelayMs = 200): Promise<StreamingResult> {
-  return withPlatform({ topology: "shared", maxSessionsPerServer: concurrency + 20, modelLatencyMs: modelDelayMs }, async (platform, target) => {
-    const server = target.servers[0]!;
+function phaseSummary(phase: ProbePhaseName, pairs: { phase: ProbePhaseName; g: number; d: number }[]): ProbePhase {
+  const mine = pairs.filter((p) => p.phase === phase && Number.isFinite(p.g) && Number.isFinite(p.d));
+  return {
+    phase,
+    pairs: mine.length,
+    gatewayFirstDeltaMs: summarize(mine.map((p) => p.g)),
+    directFirstDeltaMs: summarize(mine.map((p) => p.d)),
+    differenceMs: summarize(mine.map((p) => p.g - p.d)),
+  };
+}
+
+export async function measureStreaming(opts: StreamingOptions = {}): Promise<StreamingResult> {
+  const streams = opts.streams ?? 1_000;
+  const loadServers = opts.loadServers ?? 4;
+  const holdMs = opts.holdMs ?? 90_000;
+  const probePairs = opts.probePairs ?? 40;
+  const perServer = Math.ceil(streams / loadServers);
+  return withPlatform({ topology: "sticky", servers: loadServers + 1, maxSessionsPerServer: perServer + 10 }, async (platform, target) => {
+    const ids = target.servers.map((s) => s.id);
+    const loadIds = ids.slice(0, loadServers);
+    const probeServer = target.servers[loadServers]!;
     const gatewayPid = target.gateways![0]!.pid;
     const { model } = platform.gatewayConfig(0, 0).config;
-    const users = Math.max(1, Math.ceil(concurrency / 50));
-    const tokens = await Promise.all(Array.from({ length: users }, (_, i) => mintToken(target.auth, `bench-stream-${i}`)));
-    const clients = await Promise.all(Array.from({ length: users }, (_, i) => GatewayClient.forUser(target, `bench-stream-${i}`)));
-    const gwSessions: string[] = new Array<string>(concurrency);
-    await pool(concurrency, 8, async (i) => {
-      gwSessions[i] = await clients[i % users]!.createSession();
+    const statsUrl = model!.providerBaseUrl!.replace(/\/v1$/, "/mock/stats");
+    const holding = async () => ((await (await fetch(statsUrl)).json()) as { holding: number }).holding;
+
+    const usersPerServer = Math.ceil(perServer / SESSIONS_PER_USER);
+    const pinned = pinnedUsers("bench-stream", ids, Object.fromEntries(loadIds.map((id) => [id, usersPerServer])), rendezvous);
+    const probeUser = pinnedUsers("bench-probe", ids, { [probeServer.id]: 1 }, rendezvous)[probeServer.id]![0]!;
+    const clients = new Map<string, GatewayClient>();
+    const clientOf = async (user: string) => clients.get(user) ?? clients.set(user, await GatewayClient.forUser(target, user)).get(user)!;
+    // Stream i runs on load server i mod L, for one of that server's users.
+    const load = await Promise.all(Array.from({ length: streams }, (_, i) => clientOf(pinned[loadIds[i % loadServers]!]![Math.floor(i / loadServers) % usersPerServer]!)));
+    const loadSessions = new Array<string>(streams);
+    await pool(streams, 8, async (i) => {
+      loadSessions[i] = await load[i]!.createSession();
     });
-    const client = new CopilotClient({ connection: RuntimeConnection.forUri(server.address, { connectionToken: server.connectionToken }) });
+
+    const probeGw = await clientOf(probeUser);
+    const probeSession = await probeGw.createSession();
+    const client = new CopilotClient({ connection: RuntimeConnection.forUri(probeServer.address, { connectionToken: probeServer.connectionToken }) });
     await client.start();
-    const config = (i: number) =>
-      ({
-        sessionId: `bench-stream-direct-${Date.now()}-${i}`,
+    let direct: CopilotSession | undefined;
+    try {
+      direct = await client.createSession({
+        sessionId: `bench-probe-direct-${Date.now()}`,
         streaming: true,
         model: model?.name,
         provider: model?.providerBaseUrl ? { type: model.providerType ?? "openai", baseUrl: model.providerBaseUrl } : undefined,
         onPermissionRequest: () => ({ kind: "denied-no-approval-rule-and-could-not-request-from-user" as const }),
-      }) as SessionConfig;
-    const direct: CopilotSession[] = new Array<CopilotSession>(concurrency);
-    try {
-      await pool(concurrency, 8, async (i) => {
-        direct[i] = await client.createSession(config(i));
-      });
-      // Warm both paths (attach, JIT) with one turn each on a few sessions.
-      await Promise.all([gatewayStream(clients[0]!.base, tokens[0]!, gwSessions[0]!, "warm"), directStream(direct[0]!, "warm")]);
+      } as SessionConfig);
+      const pairs: { phase: ProbePhaseName; g: number; d: number }[] = [];
+      let k = 0;
+      const pair = async (phaseAt: () => Promise<ProbePhaseName>, record = true) => {
+        const before = await phaseAt();
+        const g = () => gatewayStream(probeGw, probeSession, `p${k}`);
+        const d = () => directStream(direct!, `p${k}`);
+        // Alternate which path goes first, so drift hits both.
+        const [rg, rd] = k++ % 2 === 0 ? [await g(), await d()] : await d().then(async (x) => [await g(), x] as const);
+        const after = await phaseAt();
+        if (record) pairs.push({ phase: before === "open" && after === "open" ? "open" : before, g: rg.firstMs, d: rd.firstMs });
+      };
+      for (let i = 0; i < 5; i++) await pair(async () => "idle", false); // warm-up: attach, JIT
+      for (let i = 0; i < probePairs; i++) await pair(async () => "idle");
+
+      // The load: every stream at once; probes run one pair after another until all have ended.
       const rssBefore = memoryOf(gatewayPid).rssMiB;
       let peak = rssBefore;
-      const sampler = setInterval(() => (peak = Math.max(peak, memoryOf(gatewayPid).rssMiB)), 200);
+      let openAtOnce = 0;
+      let cliRssMiB: number | undefined;
+      let loadDone = false;
       const cpu0 = cpuSecondsOf(gatewayPid);
-      const viaGateway = gwSessions.map((id, i) => gatewayStream(clients[i % users]!.base, tokens[i % users]!, id, `s${i}`));
-      const viaSdk = direct.map((s, i) => directStream(s, `d${i}`));
-      const [g, d] = await Promise.all([Promise.all(viaGateway), Promise.all(viaSdk)]);
+      const probeTurnsBefore = k;
+      const outcomes = Promise.all(loadSessions.map((id, i) => gatewayStream(load[i]!, id, `s${i} [sleep:${holdMs}]`))).finally(
+        () => (loadDone = true),
+      );
+      const phaseAt = async (): Promise<ProbePhaseName> => {
+        const h = await holding();
+        peak = Math.max(peak, memoryOf(gatewayPid).rssMiB);
+        if (h >= streams && cliRssMiB === undefined) cliRssMiB = target.servers.slice(0, loadServers).reduce((n, s) => n + memoryOf(s.pid!).rssMiB, 0);
+        openAtOnce = Math.max(openAtOnce, h);
+        return h >= streams ? "open" : openAtOnce >= streams ? "closing" : "opening";
+      };
+      while (!loadDone) {
+        await pair(phaseAt);
+        await sleep(20);
+      }
       const cpu = cpuSecondsOf(gatewayPid) - cpu0;
-      clearInterval(sampler);
-      const gatewayFirstDeltaMs = summarize(g.map((r) => r.firstMs).filter(Number.isFinite));
-      const directFirstDeltaMs = summarize(d.map((r) => r.firstMs).filter(Number.isFinite));
+      const results = await outcomes;
+      const lost = results.filter((r, i) => {
+        const m = parseMarker(r.content);
+        return !r.done || !Number.isFinite(r.firstMs) || m?.turn !== 1 || m.prompt !== `s${i} [sleep:${holdMs}]`;
+      }).length;
+      const probes = (["idle", "opening", "open", "closing"] as const).map((p) => phaseSummary(p, pairs));
       return {
-        concurrency,
-        modelDelayMs,
-        gatewayFirstDeltaMs,
-        directFirstDeltaMs,
-        addedP50Ms: gatewayFirstDeltaMs.p50 - directFirstDeltaMs.p50,
-        lostStreams: g.filter((r) => !r.done || !Number.isFinite(r.firstMs)).length,
+        concurrency: streams,
+        modelDelayMs: holdMs,
+        loadServers,
+        openAtOnce,
+        probes,
+        gatewayFirstDeltaMs: summarize(results.map((r) => r.firstMs).filter(Number.isFinite)),
+        addedP50Ms: probes.find((p) => p.phase === "open")!.differenceMs.p50,
+        lostStreams: lost,
         gatewayRssMiB: { before: rssBefore, peak },
-        gatewayCpuMsPerTurn: (cpu * 1000) / concurrency,
+        gatewayCpuMsPerTurn: (cpu * 1000) / (streams + (k - probeTurnsBefore)),
+        cliRssMiB,
       };
     } finally {
-      await Promise.all(direct.filter(Boolean).map((s) => s.disconnect().catch(() => undefined)));
+      await direct?.disconnect().catch(() => undefined);
       await client.forceStop().catch(() => undefined);
     }
   });
