@@ -29,7 +29,35 @@ const k = {
   kv: (key: string) => `${PREFIX}kv:${key}`,
 };
 
+/** A record and its index entries (by owner, all) are written together, so none is ever unindexed. */
+const CREATE_RECORD = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('SADD', KEYS[2], ARGV[2])
+  redis.call('SADD', KEYS[3], ARGV[2])
+  return 1
+end
+return 0`;
+
+const REPLACE_RECORD = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`;
+
+/** The owner's index key is read from the record (standalone Redis: the store is not cluster-sharded). */
+const DELETE_RECORD = `
+redis.call('SREM', KEYS[2], ARGV[1])
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', ARGV[2] .. cjson.decode(raw).owner, ARGV[1])
+return 1`;
+
 type Scripts = LockScripts & {
+  createRecord(session: string, owner: string, all: string, json: string, id: string): Promise<number>;
+  replaceRecord(session: string, expected: string, json: string): Promise<number>;
+  deleteRecord(session: string, all: string, id: string, ownerPrefix: string): Promise<number>;
   claimLease(lease: string, serverId: string, ttlMs: number, replace: string): Promise<string>;
   releaseLeaseIf(lease: string, serverId: string): Promise<number>;
 };
@@ -44,6 +72,9 @@ export class RedisStore implements Store {
     this.redis = defineLockScripts(new Redis(url, base)) as Redis & Scripts;
     this.redis.defineCommand("claimLease", { numberOfKeys: 1, lua: CLAIM_LEASE });
     this.redis.defineCommand("releaseLeaseIf", { numberOfKeys: 1, lua: RELEASE_LEASE });
+    this.redis.defineCommand("createRecord", { numberOfKeys: 3, lua: CREATE_RECORD });
+    this.redis.defineCommand("replaceRecord", { numberOfKeys: 1, lua: REPLACE_RECORD });
+    this.redis.defineCommand("deleteRecord", { numberOfKeys: 2, lua: DELETE_RECORD });
     this.locks = new RedisLocks(this.redis, url, base);
     // Errors surface on the calls; the connection objects must not crash the process.
     this.redis.on("error", () => undefined);
@@ -70,10 +101,7 @@ export class RedisStore implements Store {
   }
 
   async createSession(rec: SessionRecord): Promise<boolean> {
-    const ok = await this.redis.set(k.session(rec.sessionId), JSON.stringify(rec), "NX");
-    if (ok !== "OK") return false;
-    await this.redis.multi().sadd(k.owner(rec.owner), rec.sessionId).sadd(k.all, rec.sessionId).exec();
-    return true;
+    return (await this.redis.createRecord(k.session(rec.sessionId), k.owner(rec.owner), k.all, JSON.stringify(rec), rec.sessionId)) === 1;
   }
 
   async getSession(id: string): Promise<SessionRecord | undefined> {
@@ -81,37 +109,26 @@ export class RedisStore implements Store {
     return raw ? (JSON.parse(raw) as SessionRecord) : undefined;
   }
 
-  async updateSession(id: string, patch: Partial<SessionRecord>): Promise<void> {
-    // Optimistic: WATCH the record so a concurrent update is retried, not lost.
+  /**
+   * Rewrites a record from its current value, compare-and-set on the whole value, retried on a
+   * concurrent write. Not WATCH: callers share the connection, and any other caller's EXEC drops it.
+   */
+  private async rewrite(id: string, next: (rec: SessionRecord) => SessionRecord | undefined): Promise<boolean> {
     for (let attempt = 0; attempt < 10; attempt++) {
-      await this.redis.watch(k.session(id));
       const raw = await this.redis.get(k.session(id));
-      if (!raw) {
-        await this.redis.unwatch();
-        return;
-      }
-      const next = { ...(JSON.parse(raw) as SessionRecord), ...patch };
-      const res = await this.redis.multi().set(k.session(id), JSON.stringify(next)).exec();
-      if (res) return;
+      const rec = raw ? next(JSON.parse(raw) as SessionRecord) : undefined;
+      if (!raw || !rec) return false;
+      if ((await this.redis.replaceRecord(k.session(id), raw, JSON.stringify(rec))) === 1) return true;
     }
     throw new Error(`could not update session ${id}: too much contention`);
   }
 
-  async setSessionState(id: string, from: SessionState | undefined, to: SessionState | undefined): Promise<boolean> {
-    // WATCH as in updateSession: the compare and the set are one step against concurrent writers.
-    for (let attempt = 0; attempt < 10; attempt++) {
-      await this.redis.watch(k.session(id));
-      const raw = await this.redis.get(k.session(id));
-      const rec = raw ? (JSON.parse(raw) as SessionRecord) : undefined;
-      if (!rec || rec.state !== from) {
-        await this.redis.unwatch();
-        return false;
-      }
-      const { state: _, ...rest } = rec;
-      const res = await this.redis.multi().set(k.session(id), JSON.stringify(to ? { ...rest, state: to } : rest)).exec();
-      if (res) return true;
-    }
-    throw new Error(`could not update session ${id}: too much contention`);
+  async updateSession(id: string, patch: Partial<SessionRecord>): Promise<void> {
+    await this.rewrite(id, (rec) => ({ ...rec, ...patch }));
+  }
+
+  setSessionState(id: string, from: SessionState | undefined, to: SessionState | undefined): Promise<boolean> {
+    return this.rewrite(id, ({ state, ...rest }) => (state !== from ? undefined : to ? { ...rest, state: to } : rest));
   }
 
   private async many(ids: string[]): Promise<SessionRecord[]> {
@@ -129,10 +146,8 @@ export class RedisStore implements Store {
   }
 
   async deleteSession(id: string): Promise<boolean> {
-    const rec = await this.getSession(id);
-    if (!rec) return false;
-    const res = await this.redis.multi().del(k.session(id)).srem(k.owner(rec.owner), id).srem(k.all, id).exec();
-    return Boolean(res?.[0]?.[1]);
+    // One command: an undo sent while Redis stalls lands whole, after the write it undoes.
+    return (await this.redis.deleteRecord(k.session(id), k.all, id, k.owner(""))) === 1;
   }
 
   acquireLock(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null> {
