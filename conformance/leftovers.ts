@@ -26,7 +26,7 @@ export interface Leftovers {
 }
 
 /** The Redis layout of gateway/redis-store.ts (scripts/soak/leftovers.test.ts checks it against the real store). */
-export const REDIS_KEYS = { session: "csk:session:", lock: "csk:lock:", queue: "csk:lockq:", lease: "csk:lease:" } as const;
+export const REDIS_KEYS = { session: "csk:session:", all: "csk:sessions", lock: "csk:lock:", queue: "csk:lockq:", lease: "csk:lease:" } as const;
 /** Ids the gateway gives sessions (s-), chats (c-) and rooms (r-), as gateway/reconcile.ts reads them. */
 export const GATEWAY_SESSION_ID = /^(?:[sc]-[0-9a-f-]{36}|r-.+)$/;
 

@@ -17,6 +17,7 @@ import { mintToken } from "../../topology/tokens.js";
 import { findK6 } from "../load/run.js";
 import { FaultInjector } from "./faults.js";
 import { readHistories } from "./histories.js";
+import { recordEvidence, type RecordEvidence } from "./evidence.js";
 import { checkSoak, countByKind, roomSessionId, type DriverRecord, type History } from "./invariants.js";
 import { faultsByKind, writeReport, type SoakReport } from "./report.js";
 import { faultSchedule, newSeed, PROFILES, type SoakProfile } from "./schedule.js";
@@ -101,6 +102,7 @@ async function main(): Promise<number> {
   let leftovers: Leftovers = { orphanSessions: [], recordsWithoutSession: [], heldLocks: [], strayLeases: [], processes: [] };
   let histories = new Map<string, History>();
   let records: DriverRecord[] = [];
+  let evidence: RecordEvidence[] = [];
   const recordsFile = join(work, "requests.jsonl");
   try {
     injector.notePids();
@@ -136,6 +138,7 @@ async function main(): Promise<number> {
     histories = await readHistories(target(), [...ids]);
     // Reading attached and detached every session: check once more that this left nothing either.
     leftovers = { ...(await settle(target, 10_000)), processes: leftovers.processes };
+    evidence = await recordEvidence(target(), leftovers.recordsWithoutSession);
   } finally {
     rmSync(secrets, { recursive: true, force: true });
     injector.restore();
@@ -165,9 +168,12 @@ async function main(): Promise<number> {
     ok: verdict.violations.length === 0 && problems.length === 0,
   };
   const dir = writeReport(reportRoot, report);
+  if (evidence.length) writeFileSync(join(dir, "records-without-session.json"), `${JSON.stringify(evidence, null, 2)}\n`);
   // The evidence beside the verdict: every request the driver logged, k6's output, every process's log.
   for (const f of ["requests.jsonl", "k6.log"]) if (existsSync(join(work, f))) cpSync(join(work, f), join(dir, f));
   cpSync(join(runDir, "logs"), join(dir, "logs"), { recursive: true });
+  // Every write the store took, in order (AOF), for replaying how a leftover record came to be.
+  if (!report.ok && existsSync(join(runDir, "redis/appendonlydir"))) cpSync(join(runDir, "redis/appendonlydir"), join(dir, "redis-aof"), { recursive: true });
   console.log(readFileSync(join(dir, "summary.md"), "utf8"));
   console.log(`soak ${report.ok ? "PASSED" : "FAILED"}: seed ${seed}, ${report.faults.injected} faults, ${report.violations.total} violations; report ${dir}`);
   return report.ok ? 0 : 1;
