@@ -22,14 +22,14 @@ export interface RecordedCreateDeps {
 /** Creates `rec`'s CLI session on `backend`, recorded first; throws after undoing on any failure. */
 export async function createRecorded(d: RecordedCreateDeps, rec: SessionRecord, backend: Backend): Promise<void> {
   const id = rec.sessionId;
-  try {
-    if (!(await d.store.createSession({ ...rec, state: "creating" }))) throw unavailable("server_unavailable", `session ${id} is being created by another request; retry`, 1);
-  } catch (err) {
+  const written = await d.store.createSession({ ...rec, state: "creating" }).catch((err: Error) => {
     // A write reported failed may still land (a paused Redis runs it on resume): the delete, sent
     // after it on the same connection, lands after it. Not awaited: the store may be stalled.
     void d.store.deleteSession(id).catch(() => undefined);
     throw err;
-  }
+  });
+  // Taken: the record is another request's (a room's), not this create's to undo.
+  if (!written) throw unavailable("server_unavailable", `session ${id} is being created by another request; retry`, 1);
   try {
     await d.sessions.create(backend, id, openOptionsOf(rec));
     await d.pool.claimNew?.(id, backend);
