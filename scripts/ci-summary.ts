@@ -1,8 +1,9 @@
 /**
  * Prints the one closing line CI reads, `N passed, N failed`, from the JSON results that `npm test`
- * writes: vitest unit results, the conformance self-test, and, when present, the k6 smoke runs and
- * the fault soak's CI profile (reports/soak/soak.json: one run, passed only with 0 violations).
- * A stage whose results file is missing counts as one failure.
+ * writes: vitest unit results, the conformance self-test, the fault soak's CI profile
+ * (reports/soak/soak.json: one run, passed only with 0 violations), and, when present, the files
+ * named on the command line (k6 smoke runs, the cluster run). A required stage whose results file
+ * is missing (npm test stopped before it) counts as one failure.
  */
 import { existsSync, readFileSync } from "node:fs";
 
@@ -40,6 +41,11 @@ const STAGES: Stage[] = [
       return { passed, failed };
     },
   },
+  {
+    name: "soak",
+    file: "reports/soak/soak.json",
+    read: (j) => j as { passed: number; failed: number },
+  },
 ];
 
 const optional = process.argv.slice(2);
@@ -57,7 +63,7 @@ for (const stage of STAGES) {
   failed += r.failed;
 }
 for (const file of optional) {
-  if (!existsSync(file)) continue;
+  if (!existsSync(file) || STAGES.some((s) => s.file === file)) continue;
   const r = JSON.parse(readFileSync(file, "utf8")) as { passed: number; failed: number };
   console.error(`[ci-summary] ${file}: ${r.passed} passed, ${r.failed} failed`);
   passed += r.passed;
