@@ -1,5 +1,5 @@
 /** What the benchmarks share: a local platform in a scratch folder, a gateway client, process memory. */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalPlatform, type LocalOptions } from "../../local/platform.js";
@@ -16,6 +16,8 @@ export async function withPlatform<T>(
   try {
     return await fn(platform, platform.descriptor());
   } finally {
+    // BENCH_LOGS=<dir> keeps the run's logs (gateway, CLIs, platform) to explain a failed figure.
+    if (process.env.BENCH_LOGS) cpSync(join(dir, "run", "logs"), process.env.BENCH_LOGS, { recursive: true });
     await platform.stop();
     rmSync(dir, { recursive: true, force: true });
   }

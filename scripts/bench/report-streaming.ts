@@ -36,7 +36,7 @@ export function renderStreaming(x: StreamingResult, when: string): string[] {
   return [
     "## Streaming at scale",
     "",
-    `${x.concurrency} SSE turns through one gateway replica, spread evenly over ${x.loadServers} CLI servers (sticky), each held ${x.modelDelayMs} ms by the mock model so all are open at once: at most ${x.openAtOnce} held at the same moment. ` +
+    `${x.concurrency} SSE turns through one gateway replica, spread evenly over ${x.loadServers} CLI servers (sticky), started at ${x.openPerSecond ?? "-"} per second, each held ${x.modelDelayMs} ms by the mock model so all are open at once: at most ${x.openAtOnce} held at the same moment. ` +
       `Time to the first delta of probe turns on one more CLI server that carries no load: a pair is one SSE turn through the gateway and one direct SDK turn, one after the other, alternating which goes first; ` +
       `idle is before the load, open while the model held every load turn, opening and closing while load turns were still starting or already ending (${when}).`,
     "",
@@ -47,7 +47,7 @@ export function renderStreaming(x: StreamingResult, when: string): string[] {
       .flatMap((p) => [row(`${p.phase}: gateway (SSE)`, p.gatewayFirstDeltaMs), row(`${p.phase}: direct SDK`, p.directFirstDeltaMs), row(`${p.phase}: per pair, gateway − direct`, p.differenceMs)]),
     row("load streams through the gateway (hold included)", x.gatewayFirstDeltaMs),
     "",
-    `Added at p50 while all streams were open (median per-pair difference): ${ms(x.addedP50Ms)}; ${tail} (load and probe turns); loaded CLI servers' RSS ${x.cliRssMiB === undefined ? "-" : `${round(x.cliRssMiB)} MiB`} with every stream open.`,
+    `Added at p50 while all streams were open (median per-pair difference): ${ms(x.addedP50Ms)}; ${tail} (load and probe turns); loaded CLI servers' RSS ${x.cliRssMiB === undefined ? "-" : `${round(x.cliRssMiB)} MiB`} with every stream open; slowest ping of a loaded CLI ${x.cliPingMaxMs === undefined ? "-" : ms(x.cliPingMaxMs)}, longest gateway event-loop delay ${x.gatewayLoopLagMaxMs === undefined ? "-" : ms(x.gatewayLoopLagMaxMs)} (sampled each second)${x.coresWhileOpen ? `; cores busy while every stream was held open: loaded CLIs ${round(x.coresWhileOpen.cliServers)}, gateway ${round(x.coresWhileOpen.gateway)}` : ""}.`,
     "",
   ];
 }

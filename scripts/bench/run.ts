@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory,streaming] [--out docs/benchmarks] [--lock-baseline <checkout>]
- *   [--stream-concurrency N] [--stream-servers N] [--stream-hold-ms MS] [--probe-pairs N] [--cli-cpu CORES] [--scaling-servers 1,2,3] [--sessions-per-server N] [--scaling-seconds S]`
+ *   [--stream-concurrency N] [--stream-servers N] [--stream-hold-ms MS] [--probe-pairs N] [--stream-open-rate N] [--cli-cpu CORES] [--scaling-servers 1,2,3] [--sessions-per-server N] [--scaling-seconds S]`
  * Runs the benchmarks on the local platform and writes <out>.json and <out>.md. With --only, the
  * other sections of an existing results file are kept (each section records when it was measured).
  * Hand-written notes below `<!-- notes -->` in <out>.md survive regeneration.
@@ -62,6 +62,7 @@ async function main(): Promise<void> {
       "stream-servers": { type: "string" },
       "stream-hold-ms": { type: "string" },
       "probe-pairs": { type: "string" },
+      "stream-open-rate": { type: "string" },
       "cli-cpu": { type: "string" },
       "scaling-servers": { type: "string" },
       "sessions-per-server": { type: "string" },
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
     loadServers: num(values["stream-servers"]),
     holdMs: num(values["stream-hold-ms"]),
     probePairs: num(values["probe-pairs"]),
+    openPerSecond: num(values["stream-open-rate"]),
   };
   const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...SECTIONS];
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section "${s}": choose from ${SECTIONS.join(", ")}`);

@@ -2,6 +2,8 @@
  * Streaming at scale: `streams` SSE turns open at once through ONE gateway replica, spread evenly
  * over `loadServers` CLI servers (sticky; user names pinned by rendezvous hashing), every load turn
  * held by the mock model for `holdMs` (`[sleep:]`) so that all of them are open at the same time.
+ * They open at `openPerSecond` (a burst of 250 turns at once on one CLI delays its pings past the
+ * gateway's 1.5 s health timeout, and the gateway then drops the connection with every turn on it).
  * The gateway's added time to first delta is measured apart from the loaded CLIs' queues: probe
  * pairs, one SSE turn through the gateway and one direct SDK turn (alternating which goes first,
  * one at a time), on one more CLI server that carries no load, before the load (idle) and while
@@ -10,6 +12,7 @@
  */
 import { CopilotClient, RuntimeConnection, type CopilotSession, type SessionConfig } from "@github/copilot-sdk";
 import { rendezvous } from "../../gateway/routing.js";
+import type { TargetDescriptor } from "../../topology/index.js";
 import { parseMarker } from "../load/checks.js";
 import { cpuSecondsOf, GatewayClient, memoryOf, pool, sleep, withPlatform } from "./harness.js";
 import { pinnedUsers } from "./pinned-users.js";
@@ -31,6 +34,8 @@ export interface StreamingResult {
   concurrency: number;
   modelDelayMs: number;
   loadServers?: number;
+  /** Load streams started per second. */
+  openPerSecond?: number;
   /** Most load turns the model held at once: streams open at the same moment. */
   openAtOnce?: number;
   probes?: ProbePhase[];
@@ -41,11 +46,18 @@ export interface StreamingResult {
   /** With probes: median per-pair difference while every stream is open; before: gateway p50 − direct p50. */
   addedP50Ms: number;
   lostStreams: number;
+  /** Lost streams by reason (HTTP status and error code). */
+  failures?: Record<string, number>;
   gatewayRssMiB: { before: number; peak: number };
   /** Gateway CPU over the load window over the turns it streamed (load and probe turns). */
   gatewayCpuMsPerTurn: number;
   /** The loaded CLI servers' RSS, summed, while every stream was open. */
   cliRssMiB?: number;
+  /** Sampled each second during the load: slowest ping of a loaded CLI (own connection), and the gateway's longest event-loop delay. */
+  cliPingMaxMs?: number;
+  gatewayLoopLagMaxMs?: number;
+  /** Cores busy while every stream was held open (nothing streaming yet): the loaded CLIs together, the gateway. */
+  coresWhileOpen?: { cliServers: number; gateway: number };
 }
 
 export interface StreamingOptions {
@@ -53,8 +65,11 @@ export interface StreamingOptions {
   loadServers?: number;
   holdMs?: number;
   probePairs?: number;
+  /** Load streams started per second. */
+  openPerSecond?: number;
 }
 
+const PROBE_PAUSE_MS = 250;
 /** Sessions per load user (the gateway's per-user turn cap is 64 locally). */
 const SESSIONS_PER_USER = 25;
 
@@ -62,6 +77,8 @@ interface StreamOutcome {
   firstMs: number;
   done: boolean;
   content?: string;
+  /** Why a stream failed: HTTP status and the error code of its body or `error` event. */
+  failure?: string;
 }
 
 /** One SSE turn through the gateway: ms to the first delta event, and the `done` event's reply. */
@@ -82,7 +99,8 @@ async function gatewayStream(gw: GatewayClient, id: string, prompt: string): Pro
     }
   }
   const done = /event: done\ndata: (.*)\n/.exec(text)?.[1];
-  return { firstMs, done: res.status === 200 && done !== undefined, content: done ? (JSON.parse(done) as { content?: string }).content : undefined };
+  const failure = done ? undefined : `${res.status} ${/"code":"([^"]+)"/.exec(text)?.[1] ?? "no done event"}`;
+  return { firstMs, done: res.status === 200 && done !== undefined, content: done ? (JSON.parse(done) as { content?: string }).content : undefined, failure };
 }
 
 /** One direct SDK turn: ms to the first delta, and whether the turn ended. */
@@ -111,17 +129,49 @@ function phaseSummary(phase: ProbePhaseName, pairs: { phase: ProbePhaseName; g: 
   };
 }
 
+/**
+ * Why streams may be lost: the gateway drops a CLI's connection (and every turn on it) when a
+ * health ping takes over 1.5 s, from a slow CLI or from its own late event loop. Samples both.
+ */
+async function watchLoad(servers: TargetDescriptor["servers"], adminUrl: string, done: () => boolean) {
+  const clients = servers.map((s) => new CopilotClient({ connection: RuntimeConnection.forUri(s.address, { connectionToken: s.connectionToken }) }));
+  let cliPingMaxMs = 0;
+  let gatewayLoopLagMaxMs = 0;
+  try {
+    await Promise.all(clients.map((c) => c.start()));
+    while (!done()) {
+      await Promise.all([
+        ...clients.map(async (c) => {
+          const t0 = performance.now();
+          await c.ping("bench").catch(() => undefined);
+          cliPingMaxMs = Math.max(cliPingMaxMs, performance.now() - t0);
+        }),
+        fetch(`${adminUrl}/metrics`).then(async (r) => {
+          const lag = Number(/^copilot_gateway_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await r.text())?.[1] ?? 0);
+          gatewayLoopLagMaxMs = Math.max(gatewayLoopLagMaxMs, lag * 1000);
+        }),
+      ]);
+      await sleep(1_000);
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.forceStop().catch(() => undefined)));
+  }
+  return { cliPingMaxMs, gatewayLoopLagMaxMs };
+}
+
 export async function measureStreaming(opts: StreamingOptions = {}): Promise<StreamingResult> {
   const streams = opts.streams ?? 1_000;
   const loadServers = opts.loadServers ?? 4;
-  const holdMs = opts.holdMs ?? 90_000;
+  const holdMs = opts.holdMs ?? 110_000;
   const probePairs = opts.probePairs ?? 40;
+  const openPerSecond = opts.openPerSecond ?? 20;
   const perServer = Math.ceil(streams / loadServers);
   return withPlatform({ topology: "sticky", servers: loadServers + 1, maxSessionsPerServer: perServer + 10 }, async (platform, target) => {
     const ids = target.servers.map((s) => s.id);
     const loadIds = ids.slice(0, loadServers);
     const probeServer = target.servers[loadServers]!;
     const gatewayPid = target.gateways![0]!.pid;
+    const loadPids = target.servers.slice(0, loadServers).map((s) => s.pid!);
     const { model } = platform.gatewayConfig(0, 0).config;
     const statsUrl = model!.providerBaseUrl!.replace(/\/v1$/, "/mock/stats");
     const holding = async () => ((await (await fetch(statsUrl)).json()) as { holding: number }).holding;
@@ -173,39 +223,62 @@ export async function measureStreaming(opts: StreamingOptions = {}): Promise<Str
       let loadDone = false;
       const cpu0 = cpuSecondsOf(gatewayPid);
       const probeTurnsBefore = k;
-      const outcomes = Promise.all(loadSessions.map((id, i) => gatewayStream(load[i]!, id, `s${i} [sleep:${holdMs}]`))).finally(
-        () => (loadDone = true),
-      );
+      const loadStart = performance.now();
+      const outcomes = Promise.all(
+        loadSessions.map(async (id, i) => {
+          await sleep(loadStart + (i * 1000) / openPerSecond - performance.now());
+          return gatewayStream(load[i]!, id, `s${i} [sleep:${holdMs}]`);
+        }),
+      ).finally(() => (loadDone = true));
+      const cpuNow = () => ({ at: performance.now(), cli: loadPids.reduce((n, pid) => n + cpuSecondsOf(pid), 0), gateway: cpuSecondsOf(gatewayPid) });
+      let openFrom: ReturnType<typeof cpuNow> | undefined;
+      let coresWhileOpen: StreamingResult["coresWhileOpen"];
       const phaseAt = async (): Promise<ProbePhaseName> => {
         const h = await holding();
         peak = Math.max(peak, memoryOf(gatewayPid).rssMiB);
-        if (h >= streams && cliRssMiB === undefined) cliRssMiB = target.servers.slice(0, loadServers).reduce((n, s) => n + memoryOf(s.pid!).rssMiB, 0);
+        if (h >= streams && cliRssMiB === undefined) cliRssMiB = loadPids.reduce((n, pid) => n + memoryOf(pid).rssMiB, 0);
+        if (h >= streams) openFrom ??= cpuNow();
+        if (h < streams && openFrom && !coresWhileOpen) {
+          const end = cpuNow();
+          const secs = (end.at - openFrom.at) / 1000;
+          coresWhileOpen = { cliServers: (end.cli - openFrom.cli) / secs, gateway: (end.gateway - openFrom.gateway) / secs };
+        }
         openAtOnce = Math.max(openAtOnce, h);
         return h >= streams ? "open" : openAtOnce >= streams ? "closing" : "opening";
       };
+      const watch = watchLoad(target.servers.slice(0, loadServers), target.adminUrls![0]!, () => loadDone);
+      // A pause between pairs keeps the probe CLI's own work small beside the load.
       while (!loadDone) {
         await pair(phaseAt);
-        await sleep(20);
+        await sleep(PROBE_PAUSE_MS);
       }
       const cpu = cpuSecondsOf(gatewayPid) - cpu0;
+      const { cliPingMaxMs, gatewayLoopLagMaxMs } = await watch;
       const results = await outcomes;
       const lost = results.filter((r, i) => {
         const m = parseMarker(r.content);
         return !r.done || !Number.isFinite(r.firstMs) || m?.turn !== 1 || m.prompt !== `s${i} [sleep:${holdMs}]`;
       }).length;
+      const failures: Record<string, number> = {};
+      for (const r of results) if (r.failure) failures[r.failure] = (failures[r.failure] ?? 0) + 1;
       const probes = (["idle", "opening", "open", "closing"] as const).map((p) => phaseSummary(p, pairs));
       return {
         concurrency: streams,
         modelDelayMs: holdMs,
         loadServers,
+        openPerSecond,
         openAtOnce,
         probes,
         gatewayFirstDeltaMs: summarize(results.map((r) => r.firstMs).filter(Number.isFinite)),
         addedP50Ms: probes.find((p) => p.phase === "open")!.differenceMs.p50,
         lostStreams: lost,
+        failures,
         gatewayRssMiB: { before: rssBefore, peak },
         gatewayCpuMsPerTurn: (cpu * 1000) / (streams + (k - probeTurnsBefore)),
         cliRssMiB,
+        cliPingMaxMs,
+        gatewayLoopLagMaxMs,
+        coresWhileOpen,
       };
     } finally {
       await direct?.disconnect().catch(() => undefined);
