@@ -184,6 +184,7 @@ export async function measureStreaming(opts: StreamingOptions = {}): Promise<Str
     // Stream i runs on load server i mod L, for one of that server's users.
     const load = await Promise.all(Array.from({ length: streams }, (_, i) => clientOf(pinned[loadIds[i % loadServers]!]![Math.floor(i / loadServers) % usersPerServer]!)));
     const loadSessions = new Array<string>(streams);
+    console.log(`  streaming: creating ${streams} sessions on ${loadServers} CLI servers…`);
     await pool(streams, 8, async (i) => {
       loadSessions[i] = await load[i]!.createSession();
     });
@@ -213,7 +214,9 @@ export async function measureStreaming(opts: StreamingOptions = {}): Promise<Str
         if (record) pairs.push({ phase: before === "open" && after === "open" ? "open" : before, g: rg.firstMs, d: rd.firstMs });
       };
       for (let i = 0; i < 5; i++) await pair(async () => "idle", false); // warm-up: attach, JIT
+      console.log(`  streaming: ${probePairs} idle probe pairs…`);
       for (let i = 0; i < probePairs; i++) await pair(async () => "idle");
+      console.log(`  streaming: opening ${streams} streams at ${openPerSecond}/s, each held ${holdMs} ms…`);
 
       // The load: every stream at once; probes run one pair after another until all have ended.
       const rssBefore = memoryOf(gatewayPid).rssMiB;
