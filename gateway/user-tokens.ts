@@ -7,7 +7,6 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import * as k8s from "@kubernetes/client-node";
 import { GATEWAY_SECRET_ENV, type IdentityConfig } from "../topology/gateway-config.js";
 import { objectNames, USER_GITHUB_TOKEN_KEY } from "../topology/user-pod.js";
 import { ApiError, unavailable } from "./errors.js";
@@ -82,19 +81,13 @@ function lookupFor(cfg: Exclude<IdentityConfig, { source: "none" }>, env: Env): 
   }
   if (cfg.source === "kubernetes") {
     const key = keyOf(env);
-    const kc = new k8s.KubeConfig();
-    kc.loadFromDefault();
-    const core = kc.makeApiClient(k8s.CoreV1Api);
+    // Loaded on first use only: the Kubernetes client costs memory in every gateway that never reads a Secret.
+    const read = import("./kube-secrets.js").then((m) => m.secretReader(cfg.namespace));
+    read.catch(() => undefined); // a failure surfaces on the first lookup, as identity_unavailable
     return async (user) => {
       const name = objectNames({ namePrefix: cfg.namePrefix }, spawnServerId(user, key)).credentials;
-      try {
-        const secret = await core.readNamespacedSecret({ name, namespace: cfg.namespace });
-        const data = secret.data?.[USER_GITHUB_TOKEN_KEY];
-        return { token: data ? Buffer.from(data, "base64").toString("utf8").trim() || undefined : undefined };
-      } catch (err) {
-        if (err instanceof k8s.ApiException && err.code === 404) return {};
-        throw new Error(`reading Secret ${cfg.namespace}/${name} failed (${err instanceof k8s.ApiException ? `HTTP ${err.code}` : "no answer"})`);
-      }
+      const token = (await (await read)(name, USER_GITHUB_TOKEN_KEY))?.trim();
+      return { token: token || undefined };
     };
   }
   const hookToken = env[GATEWAY_SECRET_ENV.identityHookToken];

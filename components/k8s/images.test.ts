@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliServerHandle, startCliServer } from "../../testing/local.js";
-import { bundle } from "../../images/bundle.js";
+import { build } from "esbuild";
+import { bundle, bundleOptions } from "../../images/bundle.js";
 import {
   CLI_PORT,
   CLI_PROBE_COMMAND,
@@ -122,7 +123,26 @@ describe("the bundles the images ship", () => {
   it("the gateway bundle carries no Pulumi or Azure code", () => {
     const text = readFileSync(join(out, "app", "gateway.js"), "utf8");
     expect(text).not.toMatch(/@pulumi\/|azure-native/);
+    // V8 keeps the whole source in memory, at two bytes per character if one is outside Latin-1.
+    expect(text.length).toBeGreaterThan(1_000_000);
+    expect(text.match(/[\u0100-\uffff]/g) ?? []).toEqual([]);
     expect(JSON.parse(readFileSync(join(out, "app", "package.json"), "utf8"))).toEqual({ type: "module" });
+  });
+
+  it("the gateway loads the Kubernetes client with import() only, so gateways without per-user Pods or Secrets never evaluate it", async () => {
+    const { metafile } = await build({ ...bundleOptions("gateway", join(out, "graph.js")), write: false });
+    // Modules the gateway's entry reaches through static imports alone (these run at start-up).
+    const reached = new Set<string>();
+    const walk = (file: string) => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      for (const imp of metafile.inputs[file]?.imports ?? []) if (imp.kind === "import-statement" || imp.kind === "require-call") walk(imp.path);
+    };
+    walk(Object.keys(metafile.inputs).find((f) => f.endsWith("gateway/main.ts"))!);
+    const kube = (f: string) => f.includes("node_modules/@kubernetes/client-node/");
+    expect(reached.size).toBeGreaterThan(50);
+    expect(Object.keys(metafile.inputs).some(kube)).toBe(true);
+    expect([...reached].filter(kube)).toEqual([]);
   });
 
   it("the gateway bundle serves healthz, and readyz and metrics on its admin port only, drains on SIGTERM, and runs cleanup", async () => {
