@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { CopilotClient, RuntimeConnection } from "@github/copilot-sdk";
 import { Redis } from "ioredis";
 import { GATEWAY_SECRET_ENV, type TargetDescriptor } from "../topology/index.js";
+import { parseRegistry } from "../topology/registry-file.js";
 import { processTree } from "./open-files.js";
 
 export interface Leftovers {
@@ -87,7 +88,7 @@ async function readStore(t: TargetDescriptor, storeUrl?: string): Promise<StoreV
   }
   // The memory store snapshots its records to the run folder (locks live and die with the replica).
   const file = t.local ? join(t.local.runDir, "gateway-store.json") : undefined;
-  const records = file && existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as StoreView["records"]) : [];
+  const records: StoreView["records"] = file && existsSync(file) ? [...parseRegistry<StoreView["records"][number]>(readFileSync(file, "utf8"), file).values()] : [];
   return { records, locks: [], leases: [] };
 }
 

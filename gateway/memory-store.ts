@@ -2,9 +2,7 @@
  * The in-process store (a single replica): records, fair FIFO locks with fencing, small TTL values
  * and leases in memory, optionally snapshotted to a file so a restarted gateway keeps its registry.
  */
-import { mkdirSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
-import writeFileAtomic from "write-file-atomic";
+import { loadRegistry, RegistryJournal } from "./registry-journal.js";
 import type { LockGrant, SessionRecord, SessionState, Store } from "./store.js";
 
 interface Waiter {
@@ -105,7 +103,7 @@ export class MemoryLocks {
 export class MemoryStore implements Store {
   readonly kind = "memory" as const;
   async ping(): Promise<void> {}
-  private sessions = new Map<string, SessionRecord>();
+  private readonly sessions: Map<string, SessionRecord> = new Map();
   private readonly locks = new MemoryLocks();
   private readonly leases = new Map<string, { serverId: string; expiresAt: number }>();
   private readonly kv = new Map<string, { value: string; expiresAt: number }>();
@@ -113,37 +111,36 @@ export class MemoryStore implements Store {
   private readonly ttls = new Map<string, number>();
   private saveTimer: NodeJS.Timeout | undefined;
 
-  /** With `file`, the registry is loaded from and saved to that JSON file (atomic rename). */
-  constructor(private readonly file?: string) {
+  private readonly journal?: RegistryJournal;
+  /** Sessions written since the last flush. */
+  private readonly dirty = new Set<string>();
+
+  /** With `file`, the registry is loaded from and journalled to that file (gateway/registry-journal.ts). */
+  constructor(file?: string) {
     if (file) {
-      try {
-        const rows = JSON.parse(readFileSync(file, "utf8")) as SessionRecord[];
-        for (const r of rows) this.sessions.set(r.sessionId, r);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`cannot load store file ${file}: ${(err as Error).message}`);
-      }
+      this.sessions = loadRegistry(file);
+      this.journal = new RegistryJournal(file, this.sessions);
     }
   }
 
-  private changed(): void {
-    if (!this.file || this.saveTimer) return;
+  private changed(id: string): void {
+    if (!this.journal) return;
+    this.dirty.add(id);
     // Coalesce bursts of writes; flushed on close.
-    this.saveTimer = setTimeout(() => this.flush(), 50);
+    this.saveTimer ??= setTimeout(() => this.flush(), 50);
   }
 
   private flush(): void {
     clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
-    if (!this.file) return;
-    mkdirSync(dirname(this.file), { recursive: true });
-    // No fsync on this coalesced hot path (as before): the rename alone keeps the file whole.
-    writeFileAtomic.sync(this.file, JSON.stringify([...this.sessions.values()]), { fsync: false });
+    this.journal?.write(this.dirty, this.sessions);
+    this.dirty.clear();
   }
 
   async createSession(rec: SessionRecord): Promise<boolean> {
     if (this.sessions.has(rec.sessionId)) return false;
     this.sessions.set(rec.sessionId, { ...rec });
-    this.changed();
+    this.changed(rec.sessionId);
     return true;
   }
   async getSession(id: string): Promise<SessionRecord | undefined> {
@@ -154,14 +151,14 @@ export class MemoryStore implements Store {
     const r = this.sessions.get(id);
     if (!r) return;
     Object.assign(r, patch);
-    this.changed();
+    this.changed(id);
   }
   async setSessionState(id: string, from: SessionState | undefined, to: SessionState | undefined): Promise<boolean> {
     const r = this.sessions.get(id);
     if (!r || r.state !== from) return false;
     if (to) r.state = to;
     else delete r.state;
-    this.changed();
+    this.changed(id);
     return true;
   }
   async listSessions(owner: string): Promise<SessionRecord[]> {
@@ -172,7 +169,7 @@ export class MemoryStore implements Store {
   }
   async deleteSession(id: string): Promise<boolean> {
     const had = this.sessions.delete(id);
-    if (had) this.changed();
+    if (had) this.changed(id);
     return had;
   }
 
@@ -240,6 +237,6 @@ export class MemoryStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.saveTimer || this.file) this.flush();
+    this.flush();
   }
 }
