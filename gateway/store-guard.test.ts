@@ -1,6 +1,10 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "./errors.js";
 import { MemoryStore } from "./memory-store.js";
+import { loadRegistry } from "./registry-journal.js";
 import type { Store } from "./store.js";
 import { guardStore } from "./store-guard.js";
 
@@ -38,5 +42,15 @@ describe("guardStore deadline", () => {
 
   it("negative control: without a timeout the call is still waiting", async () => {
     expect(await settle(guardStore(stalled()).getSession("s-1"), 300)).toBe("pending");
+  });
+});
+
+describe("guardStore close", () => {
+  it("closes a file-backed memory store: its last writes reach the file and close resolves", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "csk-guard-")), "registry.json");
+    const store = guardStore(new MemoryStore(file), undefined, 50);
+    await store.createSession({ sessionId: "s-1", owner: "u", kind: "session", persistent: true, createdAt: 1, lastActiveAt: 1 });
+    await expect(store.close()).resolves.toBeUndefined();
+    expect([...loadRegistry(file).keys()]).toEqual(["s-1"]);
   });
 });

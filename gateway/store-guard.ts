@@ -13,7 +13,9 @@ export function guardStore(store: Store, onError: (err: Error) => void = () => u
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== "function" || prop === "close") return value;
+      if (typeof value !== "function") return value;
+      // close is not guarded, and runs on the store itself: its own helper calls must not pass the guard.
+      if (prop === "close") return (value as () => Promise<void>).bind(target);
       return async (...args: unknown[]) => {
         let timer: NodeJS.Timeout | undefined;
         try {
