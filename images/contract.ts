@@ -29,12 +29,12 @@ export const GATEWAY_PORT = 8080;
 export const GATEWAY_ADMIN_PORT = 9090;
 export const GATEWAY_ENTRY = "/app/gateway.js";
 /**
- * Node flags of the gateway (the image's ENTRYPOINT and the local platform), none today. Measured
- * 2026-11-28: --max-semi-space-size=2 cut RSS at 1,000 sessions from 144 to 111 MiB but raised the
- * gateway's mean overhead ratio from 0.98–1.04 to 1.06 (more young-generation collections on the
- * turn path), so V8's default stays (docs/benchmarks.md).
+ * Node flags of the gateway (the image's ENTRYPOINT and the local platform). A 1 MiB semi-space
+ * keeps V8's young generation at 2 MiB instead of letting request churn grow it to 32 MiB: the
+ * gateway's live heap is small and short-lived garbage is most of what it allocates
+ * (docs/benchmarks.md: RSS at 10,000 sessions and GC time per session, with and without, same run).
  */
-export const GATEWAY_NODE_FLAGS: readonly string[] = [];
+export const GATEWAY_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1"];
 export const GATEWAY_COMMANDS = { serve: "serve", cleanup: "cleanup" } as const;
 /** Readiness in orchestrators: ready while at least one CLI server answers (one restarting pod must not drain every gateway). */
 export const GATEWAY_PATHS = { liveness: "/healthz", readiness: "/readyz?backends=any", metrics: "/metrics" } as const;

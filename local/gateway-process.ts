@@ -1,7 +1,7 @@
 /**
  * Runs one gateway replica as a child process (the gateway bundle on plain Node, as the image runs
- * it: `node <GATEWAY_NODE_FLAGS> gateway.js serve`) and waits until it listens (waitReady: until its admin listener says ready). CSK_GATEWAY_NODE_FLAGS
- * adds flags (a benchmark comparing settings, a heap snapshot signal).
+ * it: `node <GATEWAY_NODE_FLAGS> gateway.js serve`) and waits until it listens (waitReady: until its
+ * admin listener says ready). `nodeFlags` replaces the image's flags (a benchmark comparing settings).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
@@ -24,12 +24,14 @@ export async function startGatewayProcess(opts: {
   config: GatewayConfigInput;
   /** Secrets and backend tokens, each in its own variable. */
   env: Record<string, string>;
+  /** Node flags instead of the image's GATEWAY_NODE_FLAGS. */
+  nodeFlags?: readonly string[];
   logFile: string;
   startTimeoutMs?: number;
 }): Promise<GatewayProcess> {
   const main = await ensureGatewayBundle();
   const log = createWriteStream(opts.logFile, { flags: "a" });
-  const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, ...(process.env.CSK_GATEWAY_NODE_FLAGS?.split(" ").filter(Boolean) ?? []), main, "serve"], {
+  const child = spawn(process.execPath, [...(opts.nodeFlags ?? GATEWAY_NODE_FLAGS), main, "serve"], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_ENV: "production", ...opts.env, [GATEWAY_CONFIG_ENV]: JSON.stringify(opts.config) },
     stdio: ["ignore", "pipe", "pipe"],
   });

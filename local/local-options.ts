@@ -55,6 +55,8 @@ export interface LocalOptions {
    * so an identity tap in front of each CLI records and removes it (local/identity-tap.ts).
    */
   userTokensDir?: string;
+  /** Node flags of the gateway processes; absent = the image's (GATEWAY_NODE_FLAGS). A benchmark compares settings with it. */
+  gatewayNodeFlags?: readonly string[];
   log?: (line: string) => void;
 }
 

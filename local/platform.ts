@@ -221,7 +221,7 @@ export class LocalPlatform {
     const replica = this.gateways.findIndex((g) => g.port === port);
     const index = replica >= 0 ? replica : this.gateways.length;
     const { config, env } = this.gatewayConfig(port, index, adminPort);
-    const proc = await startGatewayProcess({ config, env, logFile: join(this.runDir, "logs", `gateway-${index}.log`) });
+    const proc = await startGatewayProcess({ config, env, nodeFlags: this.opts.gatewayNodeFlags, logFile: join(this.runDir, "logs", `gateway-${index}.log`) });
     if (replica >= 0) this.gateways[replica] = { port, adminPort, proc };
     else this.gateways.push({ port, adminPort, proc });
     this.log(`gateway-${index} on ${proc.url} (admin ${proc.adminUrl}) pid ${proc.pid}`);

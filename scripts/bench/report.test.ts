@@ -58,6 +58,25 @@ describe("benchmark targets", () => {
     expect([met(mem(10_000, 100)), met(mem(10_000, 100.1)), met(mem(1_000, 50))]).toEqual([true, false, false]);
   });
 
+  it("renders the gateway's memory with the image's Node flags beside V8's defaults", () => {
+    const g = (rssMiB: number, nodeFlags: string[], gcMsPerSession: number) => ({ sessions: 10_000, baseSessions: 41, baseRssMiB: 60, rssMiB, nodeFlags, runtime: "bundle", cpuMsPerSession: 2, gcMsPerSession });
+    const md = renderMarkdown({
+      ...base,
+      memory: {
+        measuredAt: at,
+        result: {
+          gateway: g(90, ["--max-semi-space-size=1"], 0.25),
+          gatewayV8Defaults: g(140, [], 0.125),
+          cliPerIdleSession: { sessions: 40, baseRssMiB: 280, rssMiB: 440, perSessionMiB: 4 },
+          cliPerIdleUser: { users: 3, rssMiB: 277, pssMiB: 165 },
+        },
+      },
+    });
+    expect(md).toContain("| gateway RSS tracking 10000 sessions (bundle; the image's Node flags: `--max-semi-space-size=1`) | 90 MiB (60 MiB at 41 sessions) |");
+    expect(md).toContain("| gateway RSS tracking 10000 sessions (bundle; V8 defaults, same run: none) | 140 MiB (60 MiB at 41 sessions) |");
+    expect(md).toContain("| … gateway CPU / GC time per session created | 2 ms / 0.25 ms |");
+  });
+
   it("renders machine facts, the reproduce command, pending sections, and keeps the notes", () => {
     const md = renderMarkdown(
       { ...base, remap: { measuredAt: at, result: { users: 100, from: 4, to: 5, rendezvous: 0.21, modulo: 0.8, ideal: 0.2 } } },

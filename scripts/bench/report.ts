@@ -1,6 +1,6 @@
 /** Benchmark results file: the JSON shape, the targets, and the Markdown rendering (pure). */
 import type { HandoffResult } from "./lock-handoff.js";
-import type { MemoryResult } from "./memory.js";
+import type { GatewayMemory, MemoryResult } from "./memory.js";
 import type { OverheadResult } from "./overhead.js";
 import type { RemapResult } from "./remap.js";
 import type { ScalingResult } from "./scaling.js";
@@ -84,6 +84,17 @@ const verdict = (met?: boolean) => (met === undefined ? "pending" : met ? "met" 
 const ms = (v: number) => `${round(v)} ms`;
 
 /** Renders docs/benchmarks.md; `notes` (hand-written analysis) is kept below the generated part. */
+/** Table rows of one gateway memory measurement, labelled with its Node flags. */
+function gatewayMemoryRows(g: GatewayMemory, label: string): string[] {
+  const flags = g.nodeFlags ? `${label}: ${g.nodeFlags.length ? g.nodeFlags.map((f) => `\`${f}\``).join(" ") : "none"}` : (g.runtime ?? "");
+  return [
+    `| gateway RSS tracking ${g.sessions} sessions (${[g.runtime, flags].filter(Boolean).join("; ")}) | ${round(g.rssMiB)} MiB (${round(g.baseRssMiB)} MiB at ${g.baseSessions ?? "a few"} sessions) |`,
+    ...(g.points ?? []).map((pt) => `| … at ${pt.sessions} sessions: RSS / V8 heap used | ${round(pt.rssMiB)} MiB / ${pt.heapUsedMiB === undefined ? "-" : `${round(pt.heapUsedMiB)} MiB`} |`),
+    ...(g.bytesPerSession !== undefined ? [`| … RSS per tracked session | ${Math.round(g.bytesPerSession)} bytes |`] : []),
+    ...(g.cpuMsPerSession !== undefined ? [`| … gateway CPU / GC time per session created | ${round(g.cpuMsPerSession)} ms / ${g.gcMsPerSession === undefined ? "-" : `${round(g.gcMsPerSession)} ms`} |`] : []),
+  ];
+}
+
 export function renderMarkdown(r: BenchResults, notes = ""): string {
   const m = r.machine;
   const lines = [
@@ -164,9 +175,8 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
       "",
       "| what | figure |",
       "| --- | --- |",
-      `| gateway RSS tracking ${x.gateway.sessions} sessions${x.gateway.runtime ? ` (${x.gateway.runtime})` : ""} | ${round(x.gateway.rssMiB)} MiB (${round(x.gateway.baseRssMiB)} MiB at ${x.gateway.baseSessions ?? "a few"} sessions) |`,
-      ...(x.gateway.points ?? []).map((pt) => `| gateway at ${pt.sessions} sessions: RSS / V8 heap used | ${round(pt.rssMiB)} MiB / ${pt.heapUsedMiB === undefined ? "-" : `${round(pt.heapUsedMiB)} MiB`} |`),
-      ...(x.gateway.bytesPerSession !== undefined ? [`| gateway RSS per tracked session | ${Math.round(x.gateway.bytesPerSession)} bytes |`] : []),
+      ...gatewayMemoryRows(x.gateway, "the image's Node flags"),
+      ...(x.gatewayV8Defaults ? gatewayMemoryRows(x.gatewayV8Defaults, "V8 defaults, same run") : []),
       `| CLI RSS per idle session (${x.cliPerIdleSession.sessions} sessions, one turn each) | ${round(x.cliPerIdleSession.perSessionMiB)} MiB (${round(x.cliPerIdleSession.baseRssMiB)} → ${round(x.cliPerIdleSession.rssMiB)} MiB) |`,
       `| CLI per idle user (isolated: own CLI, one idle session; mean of ${x.cliPerIdleUser.users}) | RSS ${round(x.cliPerIdleUser.rssMiB)} MiB, PSS ${round(x.cliPerIdleUser.pssMiB)} MiB |`,
       "",
