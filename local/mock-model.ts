@@ -21,7 +21,7 @@ interface ChatMessage {
 }
 
 const SLEEP_RE = /\[sleep:(\d{1,6})\]/;
-const MAX_SLEEP_MS = 120_000;
+const MAX_SLEEP_MS = 300_000;
 
 function textOf(content: ChatMessage["content"]): string {
   if (typeof content === "string") return content;

@@ -162,9 +162,9 @@ async function watchLoad(servers: TargetDescriptor["servers"], adminUrl: string,
 export async function measureStreaming(opts: StreamingOptions = {}): Promise<StreamingResult> {
   const streams = opts.streams ?? 1_000;
   const loadServers = opts.loadServers ?? 4;
-  const holdMs = opts.holdMs ?? 110_000;
+  const holdMs = opts.holdMs ?? 150_000;
   const probePairs = opts.probePairs ?? 40;
-  const openPerSecond = opts.openPerSecond ?? 20;
+  const openPerSecond = opts.openPerSecond ?? 12;
   const perServer = Math.ceil(streams / loadServers);
   return withPlatform({ topology: "sticky", servers: loadServers + 1, maxSessionsPerServer: perServer + 10 }, async (platform, target) => {
     const ids = target.servers.map((s) => s.id);
