@@ -97,7 +97,7 @@ async function loadBaseline(dir: string): Promise<StoreCtor> {
 }
 
 export async function measureLockHandoff(opts: { posters?: number[]; turnsEach?: number; holdMs?: number; baselineDir?: string; baselineName?: string } = {}): Promise<HandoffResult> {
-  const { posters = [8, 32], turnsEach = 25, holdMs = 5 } = opts;
+  const { posters = [8, 32], turnsEach = 100, holdMs = 5 } = opts;
   const Baseline = opts.baselineDir ? await loadBaseline(opts.baselineDir) : undefined;
   const dir = mkdtempSync(join(tmpdir(), "csk-bench-redis-"));
   const redis = await startRedis({ port: await freePort(), dir, logFile: join(dir, "redis.log"), password: "bench-password-not-secret" });
