@@ -83,12 +83,20 @@ const COUNTED_TURNS = 4;
 
 /** Counts the commands clients send to Redis while it runs (scripts' inner commands excluded). */
 async function countingCommands(url: string): Promise<{ take(): number; stop(): void }> {
-  const monitor = await new Redis(url).monitor();
+  // monitor() opens a connection of its own: both are closed, or the first one retries forever once Redis stops.
+  const client = new Redis(url);
+  const monitor = await client.monitor();
   let n = 0;
   monitor.on("monitor", (_time: string, args: string[], source: string) => {
     if (source !== "lua" && args[0]?.toLowerCase() !== "monitor") n++;
   });
-  return { take: () => n, stop: () => monitor.disconnect() };
+  return {
+    take: () => n,
+    stop: () => {
+      monitor.disconnect();
+      client.disconnect();
+    },
+  };
 }
 
 async function loadBaseline(dir: string): Promise<StoreCtor> {

@@ -23,8 +23,9 @@ export interface OverheadResult {
   pairedDeltaP50Ms?: number;
 }
 
-export async function measureOverhead(turns = 150, warmup = 5): Promise<OverheadResult> {
-  return withPlatform({ topology: "shared" }, async (platform, target) => {
+/** `gatewayNodeFlags`: instead of the image's (a run comparing Node settings). */
+export async function measureOverhead(turns = 150, warmup = 5, gatewayNodeFlags?: readonly string[]): Promise<OverheadResult> {
+  return withPlatform({ topology: "shared", gatewayNodeFlags }, async (platform, target) => {
     const server = target.servers[0]!;
     const { model } = platform.gatewayConfig(0, 0).config;
     const gw = await GatewayClient.forUser(target, "bench-overhead");

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory,streaming] [--out docs/benchmarks] [--lock-baseline <checkout>]
+ * `npm run bench [-- --only overhead,lockHandoff,scaling,remap,memory,streaming] [--out docs/benchmarks] [--lock-baseline <checkout>] [--gateway-node-flags "<flags>"]
  *   [--stream-concurrency N] [--stream-servers N] [--stream-hold-ms MS] [--probe-pairs N] [--stream-open-rate N] [--cli-cpu CORES] [--scaling-servers 1,2,3] [--sessions-per-server N] [--scaling-seconds S]`
  * Runs the benchmarks on the local platform and writes <out>.json and <out>.md. With --only, the
  * other sections of an existing results file are kept (each section records when it was measured).
@@ -37,6 +37,8 @@ export function machineFacts(): Machine {
 interface BenchOptions {
   /** A checkout of the kit at an older commit whose lock store runs next to this one. */
   lockBaseline?: string;
+  /** Node flags of the overhead section's gateway instead of the image's ("" = none). */
+  gatewayNodeFlags?: readonly string[];
   streaming: StreamingOptions;
   scaling: ScalingOptions;
 }
@@ -44,7 +46,7 @@ interface BenchOptions {
 const commitOf = (dir: string) => execFileSync("git", ["-C", dir, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
 
 const MEASURE: Record<Section, (o: BenchOptions) => Promise<unknown>> = {
-  overhead: () => measureOverhead(),
+  overhead: (o) => measureOverhead(undefined, undefined, o.gatewayNodeFlags),
   lockHandoff: (o) => measureLockHandoff(o.lockBaseline ? { baselineDir: o.lockBaseline, baselineName: `commit ${commitOf(o.lockBaseline)}` } : {}),
   scaling: (o) => measureScaling(o.scaling),
   remap: async () => measureRemap(),
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
       only: { type: "string" },
       out: { type: "string", default: "docs/benchmarks" },
       "lock-baseline": { type: "string" },
+      "gateway-node-flags": { type: "string" },
       "stream-concurrency": { type: "string" },
       "stream-servers": { type: "string" },
       "stream-hold-ms": { type: "string" },
@@ -93,7 +96,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const loadAverage = loadavg()[0];
     console.log(`bench ${section}…`);
-    const result = await MEASURE[section]({ lockBaseline: values["lock-baseline"], streaming, scaling });
+    const result = await MEASURE[section]({ lockBaseline: values["lock-baseline"], gatewayNodeFlags: values["gateway-node-flags"]?.split(" ").filter(Boolean), streaming, scaling });
     (results as unknown as Record<string, unknown>)[section] = { measuredAt: new Date(started).toISOString(), loadAverage, result };
     console.log(`bench ${section} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
