@@ -17,8 +17,9 @@ export function serviceAddress(namespace: string, service: string, port: number)
   return `${ip}:${port}`;
 }
 
+/** Every serving Pod Ready; Job Pods (the session-cleanup CronJob's) are left out: a finished one never turns Ready. */
 export function podsReady(namespace: string, timeoutSeconds: number): void {
-  kubectl(["-n", namespace, "wait", "--for=condition=Ready", "pod", "--all", `--timeout=${timeoutSeconds}s`]);
+  kubectl(["-n", namespace, "wait", "--for=condition=Ready", "pod", "-l", "!batch.kubernetes.io/job-name", `--timeout=${timeoutSeconds}s`]);
 }
 
 /** Objects still in the namespace (or the namespace itself) and volumes bound to its claims. */
