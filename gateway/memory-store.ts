@@ -1,6 +1,6 @@
 /**
  * The in-process store (a single replica): records, fair FIFO locks with fencing, small TTL values
- * and leases in memory, optionally snapshotted to a file so a restarted gateway keeps its registry.
+ * and leases in memory, optionally journalled to a file so a restarted gateway keeps its registry.
  */
 import { loadRegistry, RegistryJournal } from "./registry-journal.js";
 import type { LockGrant, SessionRecord, SessionState, Store } from "./store.js";
