@@ -28,7 +28,7 @@ afterAll(async () => {
 
 describe("a backend connect", () => {
   it("fails within its bound when the server accepts but never answers, and is tried afresh next time", async () => {
-    const b = new Backend({ id: "cli-0", address: `127.0.0.1:${port}` }, "t".repeat(32), 1_000);
+    const b = new Backend({ id: "cli-0", address: `127.0.0.1:${port}` }, "t".repeat(32), { connectTimeoutMs: 1_000 });
     const t0 = Date.now();
     await expect(b.getClient()).rejects.toThrow(/did not answer within 1000 ms/);
     expect(Date.now() - t0).toBeLessThan(5_000);

@@ -28,9 +28,35 @@ export function isConnectionError(err: unknown): boolean {
   return /connection is (closed|disposed)|ECONNRESET|ECONNREFUSED|EPIPE|socket hang up|not connected|write after end/i.test(message);
 }
 
+/** How the SDK fails a call whose connection it disposed (an Error, or a JSON-RPC rejection object). */
+export const DISPOSED = /connection is disposed|connection got disposed/i;
+
+export interface BackendOptions {
+  /** A connect the server accepts but never answers (wedged, caught mid-restart) fails after this. */
+  connectTimeoutMs?: number;
+  /**
+   * A connection whose pings have gone unanswered this long is treated as dead: it is dropped, and
+   * every turn on it ends. A ping answered late only marks the server slow: a CLI holding 250 streams
+   * answered 2.5 s late in a GC pause, and dropping it then ended every one of its turns.
+   */
+  silenceLimitMs?: number;
+}
+
+/** One ping a second on a connection, however many turns watch it. */
+interface ConnectionWatch {
+  listeners: Set<(message: string) => void>;
+  timer: NodeJS.Timeout;
+  waiting: boolean;
+}
+
 export class Backend {
   private client: CopilotClient | undefined;
   private connecting: Promise<CopilotClient> | undefined;
+  /** When the oldest ping still unanswered on the current connection was sent. */
+  private askedAt: number | undefined;
+  private readonly watches = new Map<CopilotClient, ConnectionWatch>();
+  private readonly connectTimeoutMs: number;
+  readonly silenceLimitMs: number;
   /** Bumped whenever the client is dropped, so stale sessions can be recognised. */
   generation = 0;
   lastError: string | undefined;
@@ -38,9 +64,11 @@ export class Backend {
   constructor(
     readonly info: BackendInfo,
     private readonly connectionToken: string,
-    /** A connect the server accepts but never answers (wedged, caught mid-restart) fails after this. */
-    private readonly connectTimeoutMs = 10_000,
-  ) {}
+    opts: BackendOptions = {},
+  ) {
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.silenceLimitMs = opts.silenceLimitMs ?? 10_000;
+  }
 
   get id(): string {
     return this.info.id;
@@ -65,6 +93,7 @@ export class Backend {
         clearTimeout(timer);
       }
       this.client = client;
+      this.askedAt = undefined;
       return client;
     })().finally(() => {
       this.connecting = undefined;
@@ -87,22 +116,94 @@ export class Backend {
     }
   }
 
-  /** Protocol-level health check: a JSON-RPC ping over the real connection. */
+  /** A ping on `client` that records how long the current connection has left pings unanswered. */
+  private ask(client: CopilotClient, tag: string): Promise<unknown> {
+    if (client === this.client) this.askedAt ??= Date.now();
+    return client.ping(tag).then(() => {
+      if (client === this.client) this.askedAt = undefined;
+    });
+  }
+
+  /** How long the current connection has left a ping unanswered; 0 when none is waiting. */
+  silentMs(): number {
+    return this.askedAt === undefined ? 0 : Date.now() - this.askedAt;
+  }
+
+  /**
+   * Protocol-level health check: a JSON-RPC ping over the real connection. A failed connection is
+   * dropped; a ping that times out only fails the check (the server is slow: route elsewhere) unless
+   * the connection has answered nothing for the silence limit, and then it is dropped as dead.
+   */
   async ping(timeoutMs = 2_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`ping timed out after ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error(`ping timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
     });
+    const reply = this.getClient().then((c) => this.ask(c, "readyz"));
+    reply.catch(() => undefined);
     try {
-      await Promise.race([this.getClient().then((c) => c.ping("readyz")), timeout]);
+      await Promise.race([reply, timeout]);
       this.lastError = undefined;
     } catch (err) {
-      this.lastError = (err as Error).message;
-      this.drop();
-      throw err;
+      const silent = this.silentMs();
+      let failure = err as Error;
+      if (!timedOut) this.drop();
+      else if (silent >= this.silenceLimitMs) {
+        this.drop();
+        failure = new Error(`CLI server ${this.id} answered nothing for ${Math.round(silent / 1000)} s`);
+      }
+      this.lastError = failure.message;
+      throw failure;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Calls `onLost` when the connection `client` fails or leaves pings unanswered for the silence
+   * limit (the SDK delivers no events once its connection is gone, so a turn would wait for its
+   * timeout). One ping a second per connection, however many turns watch it. Returns the unwatch.
+   */
+  watch(client: CopilotClient, onLost: (message: string) => void): () => void {
+    let w = this.watches.get(client);
+    if (!w) {
+      const created: ConnectionWatch = { listeners: new Set(), waiting: false, timer: setInterval(() => this.watchTick(client, created), 1_000) };
+      this.watches.set(client, created);
+      w = created;
+    }
+    const watch = w;
+    watch.listeners.add(onLost);
+    return () => {
+      watch.listeners.delete(onLost);
+      if (watch.listeners.size === 0 && this.watches.get(client) === watch) {
+        clearInterval(watch.timer);
+        this.watches.delete(client);
+      }
+    };
+  }
+
+  private watchTick(client: CopilotClient, w: ConnectionWatch): void {
+    const lost = (message: string) => {
+      for (const l of [...w.listeners]) l(message);
+    };
+    if (w.waiting) {
+      const silent = this.silentMs();
+      if (client === this.client && silent >= this.silenceLimitMs) lost(`CLI server ${this.id} answered nothing for ${Math.round(silent / 1000)} s`);
+      return;
+    }
+    w.waiting = true;
+    this.ask(client, "turn-watch").then(
+      () => (w.waiting = false),
+      (err: unknown) => {
+        w.waiting = false;
+        const message = (err as { message?: string }).message ?? String(err);
+        if (isConnectionError(err) || DISPOSED.test(message)) lost(message);
+      },
+    );
   }
 
   private writeCheck: { at: number; error?: string } | undefined;
@@ -133,10 +234,16 @@ export class Backend {
     }
   }
 
-  /** Forgets the client after a failure; sessions opened through it are invalid from now on. */
-  drop(): void {
+  /**
+   * Forgets the client after a failure; sessions opened through it are invalid from now on. With
+   * `client`, only if that is still the current connection (a failure seen on an older one must not
+   * drop the connection opened since).
+   */
+  drop(client?: CopilotClient): void {
+    if (client && client !== this.client) return;
     const c = this.client;
     this.client = undefined;
+    this.askedAt = undefined;
     this.generation++;
     if (c) void c.forceStop().catch(() => undefined);
   }

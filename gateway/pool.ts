@@ -52,7 +52,8 @@ export class StaticPool implements BackendPool {
   ) {
     if (cfg.backends.kind !== "static") throw new Error("StaticPool needs static backends");
     this.mode = TOPOLOGIES[cfg.topology].routing;
-    this.backends = cfg.backends.servers.map((s) => new Backend({ id: s.id, address: s.address, user: s.user }, tokenOf(s.tokenEnv)));
+    const silenceLimitMs = cfg.lifecycle.cliSilenceSeconds * 1000;
+    this.backends = cfg.backends.servers.map((s) => new Backend({ id: s.id, address: s.address, user: s.user }, tokenOf(s.tokenEnv), { silenceLimitMs }));
     this.ids = this.backends.map((b) => b.id);
   }
 

@@ -91,6 +91,7 @@ export class SpawnPool implements BackendPool {
       now: this.now,
       closed: () => this.closed,
       changed: () => this.writeRegistry(),
+      silenceLimitMs: cfg.lifecycle.cliSilenceSeconds * 1000,
     });
   }
 

@@ -52,6 +52,8 @@ export interface SupervisorDeps {
   closed: () => boolean;
   /** The set of running servers changed (the pool rewrites its registry). */
   changed: () => void;
+  /** lifecycle.cliSilenceSeconds in ms: a server silent this long is treated as gone. */
+  silenceLimitMs: number;
 }
 
 export class SlotSupervisor {
@@ -107,7 +109,7 @@ export class SlotSupervisor {
       await handle.stop(STOP_GRACE_MS);
       throw new Error("the gateway is shutting down");
     }
-    const backend = new Backend({ id: slot.id, address: handle.address, user: slot.user, pid: handle.pid }, handle.connectionToken);
+    const backend = new Backend({ id: slot.id, address: handle.address, user: slot.user, pid: handle.pid }, handle.connectionToken, { silenceLimitMs: this.deps.silenceLimitMs });
     const run: Running = { handle, backend, startedAt: this.deps.now(), stopping: false };
     // Only reachable with single-flight off: the earlier racer keeps running beside the new one.
     if (slot.running && !slot.dead) slot.extra.push(slot.running);

@@ -5,7 +5,7 @@
  */
 import type { CopilotClient, CopilotSession } from "@github/copilot-sdk";
 import type { Logger } from "pino";
-import { isConnectionError, type Backend } from "./backends.js";
+import { DISPOSED, type Backend } from "./backends.js";
 import { ApiError, unavailable } from "./errors.js";
 
 /** What a turn needs of an attached session. */
@@ -98,9 +98,6 @@ export const turnAborted = (written = true) =>
     ? "the turn was stopped by an abort request; the prompt is in the history with status aborted"
     : "the turn was stopped by an abort request before its prompt was written");
 
-/** How the SDK fails a call whose connection it disposed (an Error, or a JSON-RPC rejection object). */
-const DISPOSED = /connection is disposed|connection got disposed/i;
-
 /**
  * Like the SDK's sendAndWait, but only events after this prompt's own `user.message` count. When
  * several gateway replicas have one session open on a CLI (rooms), the events of the previous
@@ -151,18 +148,13 @@ async function sendTurn(
       })
     : undefined;
   const timeoutMs = ctx.turnTimeoutSeconds * 1000;
-  // The SDK stops delivering events when its connection closes, so a turn whose CLI died would
-  // wait for its timeout; a ping watch turns that into a prompt, clear error.
-  let watch: NodeJS.Timeout | undefined;
+  // The SDK stops delivering events when its connection closes, so a turn whose CLI died (or stopped
+  // answering for the silence limit) would wait for its timeout; the connection watch turns that
+  // into a prompt, clear error.
+  let unwatch: (() => void) | undefined;
   const lost = new Promise<never>((_, reject) => {
     if (!ctx.turnWatch()) return;
-    watch = setInterval(() => {
-      a.client
-        .ping("turn-watch")
-        .catch((err: unknown) => {
-          if (isConnectionError(err)) reject(new TurnConnectionLost((err as Error).message));
-        });
-    }, 1_000);
+    unwatch = a.backend.watch(a.client, (message) => reject(new TurnConnectionLost(message)));
   });
   lost.catch(() => undefined);
   try {
@@ -181,7 +173,7 @@ async function sendTurn(
     // the prompt may have been written. A retryable 503 even when the CLI is already back up.
     if (err instanceof TurnConnectionLost || DISPOSED.test(message)) {
       ctx.log.warn({ server: a.backend.id, err: message }, "connection lost mid-turn");
-      a.backend.drop();
+      a.backend.drop(a.client);
       await ctx.detach(a.id, "backend-lost");
       const failure = await ctx.backendFailure(a.backend, message);
       throw new ApiError(503, "turn_interrupted",
@@ -190,7 +182,7 @@ async function sendTurn(
     }
     if (/^Connection is closed/i.test(message)) {
       // Written on a connection that was already closed: the prompt never left this process.
-      a.backend.drop();
+      a.backend.drop(a.client);
       await ctx.detach(a.id, "backend-lost");
       // A server that answers again restarted under us: reopen and resend; a dead one is 503.
       const failure = await ctx.backendFailure(a.backend, message);
@@ -210,7 +202,7 @@ async function sendTurn(
     await ctx.detach(a.id, "backend-lost");
     throw await ctx.backendFailure(a.backend, message);
   } finally {
-    clearInterval(watch);
+    unwatch?.();
     unsubscribe?.();
   }
 }

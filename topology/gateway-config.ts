@@ -185,6 +185,12 @@ export const gatewayConfigSchema = z.object({
       cliIdleTimeoutSeconds: z.number().int().min(0).default(0),
       drainGraceSeconds: z.number().positive().default(30),
       turnTimeoutSeconds: z.number().positive().default(600),
+      /**
+       * A CLI server that answers no ping for this long is treated as gone: its connection is
+       * reopened and the turns on it end 503 turn_interrupted. A slower answer only routes new work
+       * elsewhere while it lasts (a CLI holding 250 streams answered 2.5 s late in a GC pause).
+       */
+      cliSilenceSeconds: z.number().min(2).max(300).default(10),
       /** CLI sessions no record owns are removed once unmodified this long (0 = never); a create in progress is younger. */
       orphanGraceSeconds: z.number().min(0).max(3600).default(60),
     })
