@@ -1,10 +1,11 @@
 /**
- * Bundles the gateway and the CLI probe into single ESM files with esbuild, so the runtime images
- * carry no node_modules at all (in particular no Pulumi or Azure packages).
+ * Bundles the gateway and the CLI probe into ESM files with esbuild, so the runtime images carry no
+ * node_modules at all (in particular no Pulumi or Azure packages): the entry file, plus a `chunks/`
+ * folder beside it with the code loaded by import() only when first needed.
  * Usage (from the repo root): tsx images/bundle.ts <gateway|probe> <outfile>
  */
 import { writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type BuildOptions } from "esbuild";
 
@@ -18,11 +19,19 @@ export type BundleName = keyof typeof BUNDLES;
 
 /** How `name` is bundled into `outfile` (a test builds with these too, to read the module graph). */
 export function bundleOptions(name: BundleName, outfile: string) {
+  const ext = extname(outfile);
   return {
     absWorkingDir: ROOT,
     metafile: true,
     entryPoints: [join(ROOT, BUNDLES[name])],
-    outfile,
+    outdir: dirname(outfile),
+    entryNames: basename(outfile, ext),
+    outExtension: { ".js": ext },
+    // Code reached through import() only goes to chunks of its own, read when first imported: V8
+    // keeps every loaded script's whole source in memory, and the Kubernetes client is 2.1 MB of the
+    // gateway's 5.2 MB (idle RSS 84.1 -> 79.4 MiB without it). Content-hashed names: rebuilds never clash.
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
     bundle: true,
     platform: "node",
     target: "node20",
@@ -48,7 +57,7 @@ export function bundleOptions(name: BundleName, outfile: string) {
   } satisfies BuildOptions;
 }
 
-/** Bundles `name` into `outfile`; returns the absolute paths of every input file (for staleness checks). */
+/** Bundles `name` into `outfile` and `chunks/` beside it; returns the absolute paths of every input file (for staleness checks). */
 export async function bundle(name: BundleName, outfile: string): Promise<string[]> {
   const result = await build(bundleOptions(name, outfile));
   // `node /app/gateway.js` must load the bundle as ESM.

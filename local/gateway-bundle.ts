@@ -4,7 +4,7 @@
  * Built on demand into node_modules/.cache and rebuilt when any of its inputs changed, so a fresh
  * clone's `npm start` and an edited gateway both just work.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundle } from "../images/bundle.js";
@@ -32,13 +32,20 @@ let building: Promise<string> | undefined;
 export function ensureGatewayBundle(): Promise<string> {
   if (fresh()) return Promise.resolve(GATEWAY_BUNDLE);
   building ??= (async () => {
-    mkdirSync(OUT_DIR, { recursive: true });
-    // Built aside and renamed: platforms starting in parallel never run a half-written file.
-    const tmp = join(OUT_DIR, `gateway.${process.pid}.${Date.now()}.js`);
-    const inputs = await bundle("gateway", tmp);
-    writeFileSync(`${INPUTS}.${process.pid}`, JSON.stringify(inputs));
-    renameSync(tmp, GATEWAY_BUNDLE);
-    renameSync(`${INPUTS}.${process.pid}`, INPUTS);
+    mkdirSync(join(OUT_DIR, "chunks"), { recursive: true });
+    // Built aside and moved in, chunks first and the entry last, each with a rename: platforms
+    // starting in parallel never run a half-written file (chunk names are hashes of their content).
+    const stage = mkdtempSync(join(OUT_DIR, "build-"));
+    try {
+      const inputs = await bundle("gateway", join(stage, "gateway.js"));
+      for (const f of readdirSync(join(stage, "chunks"))) renameSync(join(stage, "chunks", f), join(OUT_DIR, "chunks", f));
+      renameSync(join(stage, "package.json"), join(OUT_DIR, "package.json"));
+      writeFileSync(join(stage, "inputs.json"), JSON.stringify(inputs));
+      renameSync(join(stage, "gateway.js"), GATEWAY_BUNDLE);
+      renameSync(join(stage, "inputs.json"), INPUTS);
+    } finally {
+      rmSync(stage, { recursive: true, force: true });
+    }
     return GATEWAY_BUNDLE;
   })().finally(() => {
     building = undefined;
