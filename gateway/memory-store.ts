@@ -7,44 +7,62 @@ import type { LockGrant, SessionRecord, SessionState, Store } from "./store.js";
 
 interface Waiter {
   holder: string;
+  /** The TTL this waiter asked for: its grant expires after it. */
+  ttlMs: number;
   resolve: (g: LockGrant | null) => void;
   timer: NodeJS.Timeout;
 }
 interface LockState {
   holder?: { holder: string; fence: number; expiresAt: number; timer: NodeJS.Timeout };
-  fence: number;
   queue: Waiter[];
 }
 
-/** In-process fair locks: waiters are granted in arrival order, on release or expiry. */
+/**
+ * In-process fair locks: waiters are granted in arrival order, on release or expiry. A key's state
+ * lives only while the lock is held or waited for (the TTL cleanup takes every record's lock once a
+ * pass; keeping each key's state would grow with every session ever created), so fencing tokens come
+ * from one counter for all keys: still strictly increasing for each key.
+ */
 export class MemoryLocks {
   private readonly locks = new Map<string, LockState>();
+  private fence = 0;
+
+  /** Keys with a holder or waiters. */
+  get size(): number {
+    return this.locks.size;
+  }
 
   private state(key: string): LockState {
     let s = this.locks.get(key);
     if (!s) {
-      s = { fence: 0, queue: [] };
+      s = { queue: [] };
       this.locks.set(key, s);
     }
     return s;
   }
 
-  private grantNext(key: string, ttlMs: number): void {
-    const s = this.state(key);
+  /** Forgets a key nobody holds or waits for. */
+  private prune(key: string, s: LockState): void {
+    if (!s.holder && s.queue.length === 0 && this.locks.get(key) === s) this.locks.delete(key);
+  }
+
+  private grantNext(key: string): void {
+    const s = this.locks.get(key);
+    if (!s) return;
     if (s.holder && s.holder.expiresAt > Date.now()) return;
     if (s.holder) clearTimeout(s.holder.timer);
     s.holder = undefined;
     const next = s.queue.shift();
-    if (!next) return;
+    if (!next) return this.prune(key, s);
     clearTimeout(next.timer);
-    s.fence++;
-    const grant: LockGrant = { key, holder: next.holder, fence: s.fence };
-    s.holder = { holder: next.holder, fence: s.fence, expiresAt: Date.now() + ttlMs, timer: this.expiryTimer(key, ttlMs) };
+    const fence = ++this.fence;
+    const grant: LockGrant = { key, holder: next.holder, fence };
+    s.holder = { holder: next.holder, fence, expiresAt: Date.now() + next.ttlMs, timer: this.expiryTimer(key, next.ttlMs) };
     next.resolve(grant);
   }
 
   private expiryTimer(key: string, ttlMs: number): NodeJS.Timeout {
-    const t = setTimeout(() => this.grantNext(key, ttlMs), ttlMs + 1);
+    const t = setTimeout(() => this.grantNext(key), ttlMs + 1);
     t.unref();
     return t;
   }
@@ -54,15 +72,17 @@ export class MemoryLocks {
     return new Promise((resolve) => {
       const waiter: Waiter = {
         holder,
+        ttlMs,
         resolve,
         timer: setTimeout(() => {
           const i = s.queue.indexOf(waiter);
           if (i >= 0) s.queue.splice(i, 1);
+          this.prune(key, s);
           resolve(null);
         }, waitMs),
       };
       s.queue.push(waiter);
-      this.grantNext(key, ttlMs);
+      this.grantNext(key);
     });
   }
 
@@ -80,12 +100,12 @@ export class MemoryLocks {
     return true;
   }
 
-  release(g: LockGrant, ttlMs: number): boolean {
+  release(g: LockGrant): boolean {
     const s = this.locks.get(g.key);
     if (!s?.holder || s.holder.holder !== g.holder || s.holder.fence !== g.fence) return false;
     clearTimeout(s.holder.timer);
     s.holder = undefined;
-    this.grantNext(g.key, ttlMs);
+    this.grantNext(g.key);
     return true;
   }
 
@@ -107,8 +127,6 @@ export class MemoryStore implements Store {
   private readonly locks = new MemoryLocks();
   private readonly leases = new Map<string, { serverId: string; expiresAt: number }>();
   private readonly kv = new Map<string, { value: string; expiresAt: number }>();
-  /** Lock TTLs by key, so a release can arm the next holder's expiry with the same TTL. */
-  private readonly ttls = new Map<string, number>();
   private saveTimer: NodeJS.Timeout | undefined;
 
   private readonly journal?: RegistryJournal;
@@ -174,14 +192,13 @@ export class MemoryStore implements Store {
   }
 
   async acquireLock(key: string, holder: string, ttlMs: number, waitMs: number): Promise<LockGrant | null> {
-    this.ttls.set(key, ttlMs);
     return this.locks.acquire(key, holder, ttlMs, waitMs);
   }
   async renewLock(grant: LockGrant, ttlMs: number): Promise<boolean> {
     return this.locks.renew(grant, ttlMs);
   }
   async releaseLock(grant: LockGrant): Promise<boolean> {
-    return this.locks.release(grant, this.ttls.get(grant.key) ?? 30_000);
+    return this.locks.release(grant);
   }
   async validateLock(grant: LockGrant, minRemainingMs: number): Promise<boolean> {
     return this.locks.validate(grant, minRemainingMs);

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestRedis, type TestRedis } from "../testing/redis.js";
 import { RedisStore } from "./redis-store.js";
-import { MemoryStore } from "./memory-store.js";
+import { MemoryLocks, MemoryStore } from "./memory-store.js";
 import type { Store } from "./store.js";
 
 let redis: TestRedis;
@@ -141,6 +141,36 @@ describe.each([
     await sleep(400);
     expect(await s.getLease(id)).toBeUndefined();
     expect(await s.claimLease(id, "cli-2", 300)).toBe("cli-2");
+  });
+});
+
+describe("memory locks", () => {
+  it("keep no state for a key nobody holds or waits for, and fencing tokens still rise for each key", async () => {
+    const locks = new MemoryLocks();
+    const fences: number[] = [];
+    for (let i = 0; i < 1_000; i++) {
+      const g = (await locks.acquire(`session-${i % 10}`, `h${i}`, 30_000, 0))!;
+      fences.push(g.fence);
+      expect(locks.release(g)).toBe(true);
+    }
+    expect(fences.every((f, i) => i === 0 || f > fences[i - 1]!)).toBe(true);
+    // Held, waited for (then timed out), expired: each leaves nothing once it is over.
+    const held = (await locks.acquire("room", "a", 150, 0))!;
+    expect(await locks.acquire("room", "b", 150, 30)).toBeNull();
+    expect(locks.size).toBe(1);
+    await sleep(250);
+    expect(locks.holder("room")).toBeUndefined();
+    expect(locks.size).toBe(0);
+    const next = (await locks.acquire("room", "c", 150, 0))!;
+    expect(next.fence).toBeGreaterThan(held.fence);
+    // A waiter granted on release takes the TTL it asked for, not the releaser's.
+    const waiting = locks.acquire("room", "d", 5_000, 1_000);
+    expect(locks.release(next)).toBe(true);
+    const d = (await waiting)!;
+    await sleep(250);
+    expect(locks.validate(d, 4_000)).toBe(true);
+    expect(locks.release(d)).toBe(true);
+    expect(locks.size).toBe(0);
   });
 });
 
