@@ -23,11 +23,19 @@ describe("state layout", () => {
     expect(servers, "the check needs at least two CLI servers").toBeGreaterThanOrEqual(2);
     const gateways = target().gatewayUrls.length;
     const u = user("layout");
-    // Enough sessions that least-loaded routing puts some on every server.
-    const ids = await Promise.all(Array.from({ length: servers * 2 }, (_, i) => createSession(u, {}, i % gateways)));
-    const first = await Promise.all(ids.map((id, i) => send(u, id, "one", i % gateways)));
-    const used = new Set(first.map((r) => r.headers.get("x-copilot-server")));
-    expect(used.size, "turns reached every server").toBe(servers);
+    // Sessions until least-loaded routing has put one on every server, one first turn at a time:
+    // earlier tests leave the servers unevenly loaded, and first turns sent all at once would all
+    // pick the same least-loaded server (each sees the load before the others attach).
+    const ids: string[] = [];
+    const used = new Set<string>();
+    while (used.size < servers && ids.length < servers * 8) {
+      const id = await createSession(u, {}, ids.length % gateways);
+      const first = await send(u, id, "one", ids.length % gateways);
+      expect(first.status, first.text).toBe(200);
+      used.add(first.headers.get("x-copilot-server")!);
+      ids.push(id);
+    }
+    expect(used.size, `turns reached every server (${ids.length} sessions)`).toBe(servers);
 
     // Scan while turns are in flight everywhere (locks are taken per operation), and once at rest.
     const scans: Map<string, Set<string>>[] = [];
