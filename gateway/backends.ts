@@ -22,6 +22,20 @@ export function forgetSdkSession(client: CopilotClient, session: CopilotSession)
   if (sessions?.get(session.sessionId) === session) sessions.delete(session.sessionId);
 }
 
+/**
+ * Turns off Nagle's algorithm on the client's TCP connection. The SDK leaves it on, so a small
+ * write (a prompt, a ping) that follows one not yet acknowledged waits for the CLI's delayed ACK:
+ * measured on this machine, 40 ms more to the first delta and to the end of every turn. The SDK
+ * exposes no socket option, so this reaches its private socket; false when there is none (an SDK
+ * that renamed it: gateway/tcp-nodelay.test.ts fails then).
+ */
+export function disableNagle(client: CopilotClient): boolean {
+  const socket = (client as unknown as { socket?: { setNoDelay?: (on: boolean) => unknown } | null }).socket;
+  if (!socket?.setNoDelay) return false;
+  socket.setNoDelay(true);
+  return true;
+}
+
 /** Errors that mean the connection itself is gone (the CLI restarted or died), not the request. */
 export function isConnectionError(err: unknown): boolean {
   const message = err instanceof Error ? err.message : String(err);
@@ -92,6 +106,7 @@ export class Backend {
       } finally {
         clearTimeout(timer);
       }
+      disableNagle(client);
       this.client = client;
       this.askedAt = undefined;
       return client;

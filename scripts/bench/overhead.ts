@@ -1,9 +1,13 @@
 /**
  * Gateway overhead: per-turn latency through the gateway (HTTP, auth, store, its SDK client) next to
- * a direct SDK call against the same CLI server, interleaved in one run (alternating which goes
- * first), so both see the same machine load and the same growth of session history.
+ * a direct SDK call against the same CLI server, interleaved in one run (rotating which goes
+ * first), so all see the same machine load and the same growth of session history. Two direct
+ * paths: the SDK as shipped (Nagle's algorithm on its TCP connection), and the same SDK with
+ * TCP_NODELAY as the gateway runs it (gateway/backends.ts disableNagle): the first is what a user
+ * of the bare SDK gets, the second shows the gateway's own cost.
  */
-import { CopilotClient, RuntimeConnection, type SessionConfig } from "@github/copilot-sdk";
+import { CopilotClient, RuntimeConnection, type CopilotSession, type SessionConfig } from "@github/copilot-sdk";
+import { disableNagle } from "../../gateway/backends.js";
 import { parseMarker } from "../load/checks.js";
 import { GatewayClient, withPlatform } from "./harness.js";
 import { summarize, type Summary } from "./stats.js";
@@ -12,6 +16,8 @@ export interface OverheadResult {
   turns: number;
   gatewayMs: Summary;
   directMs: Summary;
+  /** The direct SDK with TCP_NODELAY on its connection, as the gateway's own client. */
+  directNoDelayMs?: Summary;
   /** gateway p50 / direct p50. */
   p50Ratio: number;
   p99Ratio: number;
@@ -31,8 +37,15 @@ export async function measureOverhead(turns = 150, warmup = 5, gatewayNodeFlags?
     const gw = await GatewayClient.forUser(target, "bench-overhead");
     const gwSession = await gw.createSession();
 
-    const client = new CopilotClient({ connection: RuntimeConnection.forUri(server.address, { connectionToken: server.connectionToken }) });
-    await client.start();
+    const connect = async (noDelay: boolean) => {
+      const c = new CopilotClient({ connection: RuntimeConnection.forUri(server.address, { connectionToken: server.connectionToken }) });
+      await c.start();
+      if (noDelay && !disableNagle(c)) throw new Error("overhead bench: the SDK client has no socket to set TCP_NODELAY on");
+      return c;
+    };
+    const client = await connect(false);
+    const tuned = await connect(true);
+    const sessions: CopilotSession[] = [];
     // The same session settings the gateway uses (gateway/sessions.ts), so only the path differs.
     const config = {
       sessionId: `bench-direct-${Date.now()}`,
@@ -41,13 +54,18 @@ export async function measureOverhead(turns = 150, warmup = 5, gatewayNodeFlags?
       provider: model?.providerBaseUrl ? { type: model.providerType ?? "openai", baseUrl: model.providerBaseUrl } : undefined,
       onPermissionRequest: () => ({ kind: "denied-no-approval-rule-and-could-not-request-from-user" as const }),
     } as SessionConfig;
-    const direct = await client.createSession(config);
     try {
+      const direct = await client.createSession(config);
+      sessions.push(direct);
+      const directTuned = await tuned.createSession({ ...config, sessionId: `${config.sessionId}-nodelay` });
+      sessions.push(directTuned);
       const gatewayMs: number[] = [];
       const directMs: number[] = [];
+      const directNoDelayMs: number[] = [];
       let turn = 0;
       const viaGateway = async () => gw.send(gwSession, `g${turn}`);
       const viaSdk = async () => (await direct.sendAndWait({ prompt: `d${turn}` }, 120_000))?.data.content;
+      const viaTunedSdk = async () => (await directTuned.sendAndWait({ prompt: `n${turn}` }, 120_000))?.data.content;
       const timed = async (fn: () => Promise<string | undefined>, into: number[] | undefined) => {
         const t0 = performance.now();
         const content = await fn();
@@ -58,20 +76,21 @@ export async function measureOverhead(turns = 150, warmup = 5, gatewayNodeFlags?
       };
       for (turn = 1; turn <= warmup + turns; turn++) {
         const keep = turn > warmup;
-        const pair: [() => Promise<void>, () => Promise<void>] = [
+        const steps = [
           () => timed(viaGateway, keep ? gatewayMs : undefined),
           () => timed(viaSdk, keep ? directMs : undefined),
+          () => timed(viaTunedSdk, keep ? directNoDelayMs : undefined),
         ];
-        if (turn % 2) pair.reverse();
-        for (const step of pair) await step();
+        for (let i = 0; i < steps.length; i++) await steps[(i + turn) % steps.length]!();
       }
       const g = summarize(gatewayMs);
       const d = summarize(directMs);
       const deltas = gatewayMs.map((v, i) => v - directMs[i]!);
-      return { turns, gatewayMs: g, directMs: d, p50Ratio: g.p50 / d.p50, p99Ratio: g.p99 / d.p99, pairedDeltaP50Ms: summarize(deltas).p50 };
+      return { turns, gatewayMs: g, directMs: d, directNoDelayMs: summarize(directNoDelayMs), p50Ratio: g.p50 / d.p50, p99Ratio: g.p99 / d.p99, pairedDeltaP50Ms: summarize(deltas).p50 };
     } finally {
-      await direct.disconnect().catch(() => undefined);
+      for (const s of sessions) await s.disconnect().catch(() => undefined);
       await client.forceStop().catch(() => undefined);
+      await tuned.forceStop().catch(() => undefined);
     }
   });
 }

@@ -126,6 +126,12 @@ export function renderMarkdown(r: BenchResults, notes = ""): string {
       `| gateway (HTTP) | ${ms(o.gatewayMs.p50)} | ${ms(o.gatewayMs.p99)} | ${ms(o.gatewayMs.mean)} | ${ms(o.gatewayMs.min)} | ${ms(o.gatewayMs.max)} |`,
       `| direct SDK | ${ms(o.directMs.p50)} | ${ms(o.directMs.p99)} | ${ms(o.directMs.mean)} | ${ms(o.directMs.min)} | ${ms(o.directMs.max)} |`,
       `| ratio | ${round(o.p50Ratio)} | ${round(o.p99Ratio)} | ${round(o.gatewayMs.mean / o.directMs.mean)} | | |`,
+      ...(o.directNoDelayMs
+        ? [
+            `| direct SDK with TCP_NODELAY (as the gateway's own client) | ${ms(o.directNoDelayMs.p50)} | ${ms(o.directNoDelayMs.p99)} | ${ms(o.directNoDelayMs.mean)} | ${ms(o.directNoDelayMs.min)} | ${ms(o.directNoDelayMs.max)} |`,
+            `| ratio, gateway / direct with TCP_NODELAY | ${round(o.gatewayMs.p50 / o.directNoDelayMs.p50)} | ${round(o.gatewayMs.p99 / o.directNoDelayMs.p99)} | ${round(o.gatewayMs.mean / o.directNoDelayMs.mean)} | | |`,
+          ]
+        : []),
       "",
       ...(o.pairedDeltaP50Ms !== undefined ? [`Median of the per-pair difference (gateway − direct, same turn): ${ms(o.pairedDeltaP50Ms)}.`, ""] : []),
     );

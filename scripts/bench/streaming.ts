@@ -5,12 +5,13 @@
  * They open at `openPerSecond` (a burst of 250 turns at once on one CLI delays its pings past the
  * gateway's 1.5 s health timeout, and the gateway then drops the connection with every turn on it).
  * The gateway's added time to first delta is measured apart from the loaded CLIs' queues: probe
- * pairs, one SSE turn through the gateway and one direct SDK turn (alternating which goes first,
- * one at a time), on one more CLI server that carries no load, before the load (idle) and while
+ * pairs, one SSE turn through the gateway and one direct SDK turn (TCP_NODELAY on, as the gateway's
+ * own client; alternating which goes first, one at a time), on one more CLI server that carries no load, before the load (idle) and while
  * every load stream is open (the model holds all of them). Also the replica's RSS and CPU, and
  * that every load stream ended with `done` carrying its own reply (none lost).
  */
 import { CopilotClient, RuntimeConnection, type CopilotSession, type SessionConfig } from "@github/copilot-sdk";
+import { disableNagle } from "../../gateway/backends.js";
 import { rendezvous } from "../../gateway/routing.js";
 import type { TargetDescriptor } from "../../topology/index.js";
 import { parseMarker } from "../load/checks.js";
@@ -193,6 +194,9 @@ export async function measureStreaming(opts: StreamingOptions = {}): Promise<Str
     const probeSession = await probeGw.createSession();
     const client = new CopilotClient({ connection: RuntimeConnection.forUri(probeServer.address, { connectionToken: probeServer.connectionToken }) });
     await client.start();
+    // As the gateway's own client does (backends.ts): with Nagle on, the direct path would wait
+    // ~40 ms for a delayed ACK and the comparison would flatter the gateway.
+    if (!disableNagle(client)) throw new Error("streaming bench: the SDK client has no socket to set TCP_NODELAY on");
     let direct: CopilotSession | undefined;
     try {
       direct = await client.createSession({
