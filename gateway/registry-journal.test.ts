@@ -1,13 +1,21 @@
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { dirname, join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { MemoryStore } from "./memory-store.js";
 import { loadRegistry, RegistryJournal } from "./registry-journal.js";
 import type { SessionRecord } from "./store.js";
 
 const rec = (i: number): SessionRecord => ({ sessionId: `s-${i}`, owner: `user-${i % 3}`, kind: "session", persistent: true, createdAt: i, lastActiveAt: i });
-const scratch = () => join(mkdtempSync(join(tmpdir(), "csk-journal-")), "registry.json");
+const scratches: string[] = [];
+const scratch = () => {
+  const file = join(mkdtempSync(join(tmpdir(), "csk-journal-")), "registry.json");
+  scratches.push(file);
+  return file;
+};
+afterAll(() => {
+  for (const f of scratches) rmSync(dirname(f), { recursive: true, force: true });
+});
 const lineCount = (file: string) => readFileSync(file, "utf8").split("\n").filter(Boolean).length;
 
 describe("the memory store's registry file", () => {

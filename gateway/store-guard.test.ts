@@ -1,6 +1,6 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "./errors.js";
 import { MemoryStore } from "./memory-store.js";
@@ -52,5 +52,6 @@ describe("guardStore close", () => {
     await store.createSession({ sessionId: "s-1", owner: "u", kind: "session", persistent: true, createdAt: 1, lastActiveAt: 1 });
     await expect(store.close()).resolves.toBeUndefined();
     expect([...loadRegistry(file).keys()]).toEqual(["s-1"]);
+    rmSync(dirname(file), { recursive: true, force: true });
   });
 });

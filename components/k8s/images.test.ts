@@ -4,7 +4,7 @@
  * the gateway's serve and cleanup commands). No Docker engine is needed for either.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -106,6 +106,7 @@ describe("the bundles the images ship", () => {
   afterAll(async () => {
     gateway?.kill("SIGKILL");
     await cli?.stop();
+    rmSync(out, { recursive: true, force: true });
   });
 
   const probe = (address: string, env: Record<string, string>) =>

@@ -1,5 +1,5 @@
 /** The pure parts of the real-cluster path: manifests, tags, mirrors, errors. Cluster runs: npm run test:cluster. */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -25,6 +25,7 @@ describe("toolchain manifest", () => {
       expect(() => toolBinary("nope")).toThrow(/no tool "nope"/);
       expect(toolStatus().every((t) => !t.built)).toBe(true);
     } finally {
+      rmSync(process.env.KIT_TOOLCHAIN_DIR!, { recursive: true, force: true });
       if (before === undefined) delete process.env.KIT_TOOLCHAIN_DIR;
       else process.env.KIT_TOOLCHAIN_DIR = before;
     }
