@@ -144,6 +144,13 @@ export class Backend {
     return this.askedAt === undefined ? 0 : Date.now() - this.askedAt;
   }
 
+  /** Why `client` counts as dead for silence: it is the current connection, silent past the limit. */
+  private silenceOf(client: CopilotClient | undefined): string | undefined {
+    const silent = this.silentMs();
+    if (client !== this.client || silent < this.silenceLimitMs) return undefined;
+    return `CLI server ${this.id} answered nothing for ${Math.round(silent / 1000)} s`;
+  }
+
   /**
    * Protocol-level health check: a JSON-RPC ping over the real connection. A failed connection is
    * dropped; a ping that times out only fails the check (the server is slow: route elsewhere) unless
@@ -164,13 +171,10 @@ export class Backend {
       await Promise.race([reply, timeout]);
       this.lastError = undefined;
     } catch (err) {
-      const silent = this.silentMs();
       let failure = err as Error;
-      if (!timedOut) this.drop();
-      else if (silent >= this.silenceLimitMs) {
-        this.drop();
-        failure = new Error(`CLI server ${this.id} answered nothing for ${Math.round(silent / 1000)} s`);
-      }
+      const silence = timedOut ? this.silenceOf(this.client) : undefined;
+      if (!timedOut || silence) this.drop();
+      if (silence) failure = new Error(silence);
       this.lastError = failure.message;
       throw failure;
     } finally {
@@ -184,13 +188,7 @@ export class Backend {
    * timeout). One ping a second per connection, however many turns watch it. Returns the unwatch.
    */
   watch(client: CopilotClient, onLost: (message: string) => void): () => void {
-    let w = this.watches.get(client);
-    if (!w) {
-      const created: ConnectionWatch = { listeners: new Set(), waiting: false, timer: setInterval(() => this.watchTick(client, created), 1_000) };
-      this.watches.set(client, created);
-      w = created;
-    }
-    const watch = w;
+    const watch = this.watches.get(client) ?? this.startWatch(client);
     watch.listeners.add(onLost);
     return () => {
       watch.listeners.delete(onLost);
@@ -201,13 +199,19 @@ export class Backend {
     };
   }
 
+  private startWatch(client: CopilotClient): ConnectionWatch {
+    const w: ConnectionWatch = { listeners: new Set(), waiting: false, timer: setInterval(() => this.watchTick(client, w), 1_000) };
+    this.watches.set(client, w);
+    return w;
+  }
+
   private watchTick(client: CopilotClient, w: ConnectionWatch): void {
     const lost = (message: string) => {
       for (const l of [...w.listeners]) l(message);
     };
     if (w.waiting) {
-      const silent = this.silentMs();
-      if (client === this.client && silent >= this.silenceLimitMs) lost(`CLI server ${this.id} answered nothing for ${Math.round(silent / 1000)} s`);
+      const silence = this.silenceOf(client);
+      if (silence) lost(silence);
       return;
     }
     w.waiting = true;
